@@ -1,0 +1,118 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfseg.cli import evaluate_main, train_main
+from tfseg.data import read_image
+from tfseg.inference import predict
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = "model:\n  options: {depth: 2, base_filters: 4}\ntrain:\n  batch_size: 4\n"
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_dataset, tmp_path_factory):
+    """train.py then evaluate.py, each as a real subprocess, on the tiny dataset."""
+    work = tmp_path_factory.mktemp("cli")
+    config = work / "tiny.yaml"
+    config.write_text(TINY_MODEL)
+    run_dir = work / "run"
+    train = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--model", "unet", "--config", str(config), "--data", str(tiny_dataset),
+         "--epochs", "2", "--image-size", "32", "32", "--loss", "bce+jaccard", "--run-dir", str(run_dir), "--seed", "1"],
+        capture_output=True, text=True,
+    )
+    assert train.returncode == 0, train.stderr[-2000:]
+    evaluate = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), str(run_dir), "--split", "test"], capture_output=True, text=True
+    )
+    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+    return run_dir, evaluate.stdout
+
+
+def test_run_directory_contents(trained_run):
+    run_dir, _ = trained_run
+    for name in ("config.yaml", "history.csv", "best.keras", "curves.png", "export/saved_model.pb"):
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == [0, 1]
+    assert {"loss", "iou", "dice", "val_loss", "val_iou", "val_dice"} <= set(history.columns)
+    saved = (run_dir / "config.yaml").read_text()
+    assert "loss: bce+jaccard" in saved and "base_filters: 4" in saved and f"run_dir: {run_dir}" in saved
+
+
+def test_evaluation_outputs(trained_run, tiny_dataset):
+    run_dir, stdout = trained_run
+    per_image = pd.read_csv(run_dir / "eval" / "test" / "per_image.csv", dtype={"id": str})
+    test_ids = pd.read_csv(tiny_dataset / "splits.csv").query("split == 'test'")["id"]
+    assert sorted(per_image["id"]) == sorted(test_ids)
+    assert list(per_image.columns) == ["id", "dice", "iou", "precision", "recall"]
+    summary = json.loads((run_dir / "eval" / "test" / "summary.json").read_text())
+    assert summary["images"] == len(test_ids)
+    assert summary["scores"]["dice"]["mean"] == pytest.approx(per_image["dice"].mean(), abs=1e-6)
+    assert summary["scores"]["iou"]["min"] == pytest.approx(per_image["iou"].min(), abs=1e-6)
+    assert "dice" in stdout and "median" in stdout
+
+
+def test_evaluation_matches_a_hand_computed_dice(trained_run, tiny_dataset):
+    run_dir, _ = trained_run
+    model = keras.saving.load_model(run_dir / "best.keras")
+    per_image = pd.read_csv(run_dir / "eval" / "test" / "per_image.csv", dtype={"id": str})
+    sample = per_image.iloc[0]
+    image = read_image(tiny_dataset / "images" / f"{sample['id']}.png", 1)
+    truth = read_image(tiny_dataset / "masks" / f"{sample['id']}.png", 1)[..., 0] > 127
+    pred = predict(model, [image])[0][..., 0] > 0.5
+    dice = 2 * (pred & truth).sum() / max(pred.sum() + truth.sum(), 1) if (pred.any() or truth.any()) else 1.0
+    assert sample["dice"] == pytest.approx(dice, abs=1e-6)
+
+
+def test_saved_model_export_matches_keras(trained_run):
+    import tensorflow as tf
+
+    run_dir, _ = trained_run
+    model = keras.saving.load_model(run_dir / "best.keras")
+    exported = tf.saved_model.load(str(run_dir / "export"))
+    x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+    np.testing.assert_allclose(exported.serve(x).numpy(), model.predict_on_batch(x), atol=1e-5)
+
+
+def _one_line_error(capsys, argv, main=train_main):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_inputs_give_one_line_errors(capsys, tmp_path, tiny_dataset):
+    assert "expected a dataset folder" in _one_line_error(capsys, ["--data", str(tmp_path / "none")])
+    (tmp_path / "masks").mkdir()
+    assert "no images/ folder" in _one_line_error(capsys, ["--data", str(tmp_path)])
+    err = _one_line_error(capsys, ["--model", "unett", "--data", str(tiny_dataset)])
+    assert "unknown model 'unett'; valid: " in err and "unet" in err
+    err = _one_line_error(capsys, ["--loss", "bce+focall", "--data", str(tiny_dataset)])
+    assert "unknown loss 'focall'" in err and "valid: bce, ce, dice, jaccard" in err
+    assert "no config.yaml" in _one_line_error(capsys, [str(tmp_path)], main=evaluate_main)
+    assert not list(Path("runs").glob("unett-*")) if Path("runs").exists() else True
+
+
+def test_failed_run_leaves_nothing_behind(capsys, tmp_path, tiny_dataset):
+    run_dir = tmp_path / "run"
+    _one_line_error(capsys, ["--data", str(tiny_dataset), "--image-size", "30", "30", "--run-dir", str(run_dir)])
+    assert not run_dir.exists()
+
+
+def test_cli_process_exit_code_and_message(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--data", str(tmp_path / "missing")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --data")
+    assert "Traceback" not in result.stderr

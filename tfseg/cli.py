@@ -1,0 +1,102 @@
+"""Command-line entry points: parse arguments, load the config, call one library function.
+
+`train.py` / `tfseg-train` call `train_main`; `evaluate.py` / `tfseg-evaluate` call
+`evaluate_main`. A `TfsegError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _run(function: Callable[[], int | None]) -> int:
+    """Runs `function`, turning a TfsegError into `error: <message>` and exit 2."""
+    from tfseg.errors import TfsegError
+
+    try:
+        return function() or 0
+    except TfsegError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def train_parser() -> argparse.ArgumentParser:
+    """The argument parser of train.py."""
+    parser = argparse.ArgumentParser(prog="train.py", description="Train a tfseg segmentation model.")
+    parser.add_argument("--model", help="model name (see --list-models); default from the config: unet")
+    parser.add_argument("--config", help="YAML config file (see configs/)")
+    parser.add_argument("--data", help="dataset folder with images/ and masks/ (default: built-in demo data)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))
+    parser.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
+    parser.add_argument("--classes", type=int, help="1 for binary masks, K for label maps 0..K-1")
+    parser.add_argument("--loss", help="loss name or weighted sum, e.g. bce+dice or dice:1.0,bce:0.8")
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--run-dir", help="output folder (default runs/<model>-<timestamp>)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--list-models", action="store_true", help="print model names and parameter counts, then exit")
+    return parser
+
+
+def _list_models() -> None:
+    from tfseg import models
+
+    for name in models.names():
+        model = models.build(name, (256, 256, 3), 1)
+        print(f"{name:<24}{model.count_params():>14,}")
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """`python train.py ...`: trains a model and prints the run directory."""
+    args = train_parser().parse_args(argv)
+
+    def main() -> None:
+        from tfseg.config import load_config
+        from tfseg.training import train
+
+        if args.list_models:
+            _list_models()
+            return
+        overrides = {
+            "model.name": args.model,
+            "data.dir": args.data,
+            "data.image_size": args.image_size,
+            "data.channels": args.channels,
+            "data.classes": args.classes,
+            "train.epochs": args.epochs,
+            "train.batch_size": args.batch_size,
+            "train.loss": args.loss,
+            "train.lr": args.lr,
+            "train.run_dir": args.run_dir,
+            "train.seed": args.seed,
+        }
+        config = load_config(args.config, overrides)
+        run_dir = train(config)
+        print(f"tfseg: run written to {run_dir}")
+
+    return _run(main)
+
+
+def evaluate_main(argv: Sequence[str] | None = None) -> int:
+    """`python evaluate.py RUN_DIR ...`: evaluates a run and prints its summary."""
+    parser = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a trained tfseg run.")
+    parser.add_argument("run_dir", help="run directory written by train.py")
+    parser.add_argument("--data", help="dataset folder (default: the one the run was trained on)")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    args = parser.parse_args(argv)
+
+    def main() -> None:
+        from tfseg.evaluation import evaluate_run
+
+        summary = evaluate_run(args.run_dir, args.data, args.split)
+        print(f"{args.split} split of {args.run_dir}:")
+        print(summary.to_string(float_format=lambda value: f"{value:.4f}"))
+        print(f"tfseg: per-image scores in {os.path.join(args.run_dir, 'eval', args.split)}")
+
+    return _run(main)

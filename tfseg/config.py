@@ -1,0 +1,211 @@
+"""One typed configuration, loaded from YAML with command-line overrides.
+
+A config is three sections (`data`, `model`, `train`), each a dataclass. YAML files in
+`configs/` hold any subset of the keys; everything missing takes the default below. The
+fully resolved config is written into every run directory so that evaluation rebuilds the
+same model and preprocessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tfseg.errors import TfsegError
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is fed.
+
+    Attributes:
+        dir: str or None. Dataset folder with `images/` and `masks/`; None trains on the
+            built-in synthetic demo data. Defaults to None.
+        image_size: [height, width] the images are resized to. Defaults to [128, 128].
+        channels: int. 1 (greyscale) or 3 (RGB) model input. Defaults to 1.
+        classes: int. 1 for a binary mask, K >= 2 for a label map with values 0..K-1.
+            Defaults to 1.
+        mask_threshold: int. Binary masks: a pixel above this value is foreground.
+            Defaults to 127.
+        val_fraction: float. Share of ids for validation when there is no splits.csv.
+            Defaults to 0.15.
+        test_fraction: float. Share of ids for test when there is no splits.csv.
+            Defaults to 0.15.
+        augment: str. `none` or `flip` (random horizontal flip). Defaults to "flip".
+        demo_samples: int. Number of images in the synthetic demo dataset. Defaults to 240.
+    """
+
+    dir: str | None = None
+    image_size: list[int] = field(default_factory=lambda: [128, 128])
+    channels: int = 1
+    classes: int = 1
+    mask_threshold: int = 127
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    augment: str = "flip"
+    demo_samples: int = 240
+
+
+@dataclass
+class ModelConfig:
+    """Which model to build.
+
+    Attributes:
+        name: str. A name from `tfseg.models.names()`. Defaults to "unet".
+        options: dict. Keyword arguments for the model's builder (e.g. `base_filters`,
+            `depth`, `batch_norm`, `dropout`). Defaults to {}.
+    """
+
+    name: str = "unet"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """How to train.
+
+    Attributes:
+        epochs: int. Number of epochs. Defaults to 10.
+        batch_size: int. Global batch size. Defaults to 8.
+        lr: float. Adam learning rate. Defaults to 1e-3.
+        loss: str. A loss name or weighted sum, e.g. `bce+dice` or `dice:1.0,bce:0.8`.
+            Defaults to "bce+dice".
+        seed: int. Seeds Python, NumPy, TensorFlow, the split and the pipeline.
+            Defaults to 42.
+        run_dir: str or None. Output folder; None means `runs/<model>-<timestamp>`.
+            Defaults to None.
+    """
+
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 1e-3
+    loss: str = "bce+dice"
+    seed: int = 42
+    run_dir: str | None = None
+
+
+@dataclass
+class Config:
+    """The whole configuration of a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the config as plain nested dicts and lists (YAML-ready)."""
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        """Writes the config as YAML to `path`."""
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _check_type(where: str, value: Any, default: Any) -> Any:
+    """Coerces `value` to the type of `default`, or raises naming `where`."""
+    if default is None or value is None:
+        return value
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is list and isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise TfsegError(f"config key {where}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Config:
+    """Builds a `Config` from nested dicts, rejecting unknown keys and wrong types.
+
+    Args:
+        raw: dict. `{"data": {...}, "model": {...}, "train": {...}}`, any subset.
+        source: str. Where the dict came from, for error messages. Defaults to "config".
+    """
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise TfsegError(f"{source}: expected a mapping with sections {sorted(_SECTIONS)}")
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise TfsegError(f"{source}: unknown section(s) {sorted(unknown)}; valid: {sorted(_SECTIONS)}")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        values = raw.get(name) or {}
+        if not isinstance(values, dict):
+            raise TfsegError(f"{source}: section {name!r} must be a mapping")
+        defaults = cls()
+        fields = {f.name for f in dataclasses.fields(cls)}
+        bad = set(values) - fields
+        if bad:
+            raise TfsegError(f"{source}: unknown key(s) {name}.{sorted(bad)}; valid: {sorted(fields)}")
+        checked = {
+            key: _check_type(f"{name}.{key}", value, getattr(defaults, key))
+            for key, value in values.items()
+        }
+        sections[name] = cls(**checked)
+    config = Config(**sections)
+    validate_config(config)
+    return config
+
+
+def validate_config(config: Config) -> None:
+    """Raises `TfsegError` for values that cannot work, naming the key."""
+    data = config.data
+    if len(data.image_size) != 2 or any(int(s) < 1 for s in data.image_size):
+        raise TfsegError(f"data.image_size: expected [height, width] > 0, got {data.image_size}")
+    if data.channels not in (1, 3):
+        raise TfsegError(f"data.channels: expected 1 or 3, got {data.channels}")
+    if data.classes < 1:
+        raise TfsegError(f"data.classes: expected 1 (binary) or K >= 2, got {data.classes}")
+    if data.augment not in ("none", "flip"):
+        raise TfsegError(f"data.augment: expected one of ['flip', 'none'], got {data.augment!r}")
+    if not 0 <= data.val_fraction < 1 or not 0 <= data.test_fraction < 1:
+        raise TfsegError("data.val_fraction and data.test_fraction must be in [0, 1)")
+    train = config.train
+    if train.epochs < 1 or train.batch_size < 1 or train.lr <= 0:
+        raise TfsegError(
+            f"train: epochs and batch_size must be >= 1 and lr > 0, got epochs={train.epochs}, "
+            f"batch_size={train.batch_size}, lr={train.lr}"
+        )
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Loads a YAML config (or the defaults) and applies dotted-key overrides.
+
+    Args:
+        path: str or Path or None. YAML file; None starts from the defaults.
+        overrides: dict. `{"train.epochs": 5, "model.name": "unet"}`; None values are
+            ignored, so unset command-line flags leave the file's values alone.
+
+    Returns:
+        The validated `Config`.
+    """
+    raw: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise TfsegError(f"config file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            first = str(error).splitlines()[0]
+            raise TfsegError(f"config file {path} is not valid YAML: {first}") from None
+        if not isinstance(raw, dict):
+            raise TfsegError(f"config file {path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, key = dotted.split(".", 1)
+        if not isinstance(raw.get(section), dict):
+            raw[section] = {}
+        raw[section][key] = value
+    return config_from_dict(raw, source)
