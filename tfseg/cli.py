@@ -1,7 +1,8 @@
 """Command-line entry points: parse arguments, load the config, call one library function.
 
 `train.py` / `tfseg-train` call `train_main`; `evaluate.py` / `tfseg-evaluate` call
-`evaluate_main`. A `TfsegError` becomes one line on stderr and exit status 2.
+`evaluate_main`; `predict.py` / `tfseg-predict` call `predict_main`. A `TfsegError`
+becomes one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -83,20 +84,80 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     return _run(main)
 
 
+def _threshold(text: str) -> float | str:
+    """argparse type of --threshold: a number or `auto`."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'auto', got {text!r}") from None
+
+
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
     """`python evaluate.py RUN_DIR ...`: evaluates a run and prints its summary."""
     parser = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a trained tfseg run.")
     parser.add_argument("run_dir", help="run directory written by train.py")
     parser.add_argument("--data", help="dataset folder (default: the one the run was trained on)")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--tta", default="none", help="test-time augmentation: none, flip (left-right) or flip-all")
+    parser.add_argument("--threshold", type=_threshold, default=0.5,
+                        help="binary threshold, or 'auto': the best mean Dice on the val split (default 0.5)")
+    parser.add_argument("--postprocess", default="none", help="none or largest-component (per class)")
+    parser.add_argument("--spacing", type=float, nargs=2, default=(1.0, 1.0), metavar=("SY", "SX"),
+                        help="pixel size (row, column) for ASSD/HD95, e.g. in mm (default 1 1: pixels)")
     args = parser.parse_args(argv)
 
     def main() -> None:
+        import pandas as pd
+
         from tfseg.evaluation import evaluate_run
 
-        summary = evaluate_run(args.run_dir, args.data, args.split)
-        print(f"{args.split} split of {args.run_dir}:")
-        print(summary.to_string(float_format=lambda value: f"{value:.4f}"))
-        print(f"tfseg: per-image scores in {os.path.join(args.run_dir, 'eval', args.split)}")
+        summary = evaluate_run(
+            args.run_dir, args.data, args.split, tta=args.tta, threshold=args.threshold,
+            postprocess_method=args.postprocess, spacing=tuple(args.spacing), progress=True,
+        )
+        out_dir = os.path.join(args.run_dir, "eval", args.split)
+        print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")
+        print(pd.DataFrame(summary["scores"]).T.to_string(float_format=lambda value: f"{value:.4f}"))
+        if summary["empty_cases"]:
+            print("empty masks: " + ", ".join(f"{case}: {n}" for case, n in summary["empty_cases"].items()))
+        print(f"tfseg: report, per-image scores and pictures in {out_dir}")
+
+    return _run(main)
+
+
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    """`python predict.py MODEL INPUT... --out DIR`: writes masks for new images."""
+    parser = argparse.ArgumentParser(prog="predict.py", description="Predict masks for images with a trained tfseg model.")
+    parser.add_argument("model", help="run directory (best.keras + config.yaml), .keras file or SavedModel folder")
+    parser.add_argument("inputs", nargs="+", help="image files (PNG/JPEG/BMP/TIFF/GIF/DICOM) or folders of them")
+    parser.add_argument("--out", required=True, help="output folder: masks/, overlays/, areas.csv")
+    parser.add_argument("--batch-size", type=int, default=8, help="images (or windows) per forward pass")
+    parser.add_argument("--tta", default="none", help="test-time augmentation: none, flip (left-right) or flip-all")
+    parser.add_argument("--threshold", type=float, default=0.5, help="binary threshold (default 0.5)")
+    parser.add_argument("--postprocess", default="none", help="none or largest-component (per class)")
+    parser.add_argument("--sliding-window", action="store_true", default=None,
+                        help="tile the image with overlapping Gaussian-blended windows instead of resizing it "
+                             "(default: only for crop-trained runs)")
+    parser.add_argument("--overlap", type=float, default=0.5, help="sliding window: least overlap of windows (0.5)")
+    parser.add_argument("--scale", type=float, nargs="+", metavar="S",
+                        help="sliding window: resize factor (or SY SX) before tiling; default: the run's training "
+                             "scale (model input / training image size), 1 for a model file")
+    parser.add_argument("--overlays", action="store_true", help="also write overlays/<name>.png")
+    args = parser.parse_args(argv)
+
+    def main() -> None:
+        from tfseg.errors import TfsegError
+        from tfseg.prediction import predict_paths
+
+        if args.scale is not None and len(args.scale) not in (1, 2):
+            raise TfsegError(f"--scale {args.scale}: expected one factor or two (SY SX)")
+        table = predict_paths(
+            args.model, args.inputs, args.out, batch_size=args.batch_size, tta=args.tta, threshold=args.threshold,
+            postprocess_method=args.postprocess, sliding_window=args.sliding_window, overlap=args.overlap,
+            scale=None if args.scale is None else (args.scale * 2)[:2], overlays=args.overlays,
+        )
+        print(f"tfseg: {len(table)} masks in {os.path.join(args.out, 'masks')}, areas in {os.path.join(args.out, 'areas.csv')}")
 
     return _run(main)

@@ -1,49 +1,241 @@
-"""Prediction on images of any size: resize to the model's input, predict, resize back."""
+"""Prediction on images of any size: whole-image resize or Gaussian-blended sliding window,
+optional flip test-time augmentation, thresholding and post-processing.
+
+One function, `predict`, serves `evaluate.py`, `predict.py` and Python callers, so every
+path sees the preprocessing of training (`tfseg.data.to_model_input`).
+
+Two geometries:
+
+- resize (default): each image is resized to the model's input size, as in resize
+  training; the probabilities are resized back to the image's own size.
+- sliding window: the image is first resized by `scale` (1.0 = native pixels, as for
+  crop-trained models), cut into overlapping model-sized windows, and the window
+  predictions are blended with a Gaussian weight that is highest at each window's centre
+  (nnU-Net, Isensee et al. 2021), so the less reliable window borders count least.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import cv2
 import keras
 import numpy as np
+import scipy.ndimage
 
-from tfseg.data.io import to_model_input
+from tfseg.config import Config
+from tfseg.data.discovery import discover_pairs
+from tfseg.data.io import read_image, to_model_input
+from tfseg.data.pipeline import resolve_data_dir
+from tfseg.errors import TfsegError
+
+TTA_FLIPS = {
+    "none": ((),),
+    "flip": ((), (2,)),
+    "flip-all": ((), (2,), (1,), (1, 2)),
+}
+"""Test-time augmentation: the flips (axes of an NHWC batch) whose predictions are
+averaged. `flip` mirrors left-right only (the flip that `augment: flip` trains with);
+`flip-all` adds up-down and both, as nnU-Net does."""
+
+POSTPROCESS_NAMES = ("none", "largest-component")
 
 
 def model_input_size(model: keras.Model) -> tuple[int, int]:
-    """The (height, width) a model was built for."""
+    """The (height, width) a model was built for.
+
+    Raises:
+        TfsegError: when the model accepts any size (height or width is None).
+    """
     height, width = model.input_shape[1:3]
+    if height is None or width is None:
+        raise TfsegError(f"model {model.name!r} has no fixed input size ({model.input_shape}); expected (None, H, W, C)")
     return int(height), int(width)
 
 
-def predict(model: keras.Model, images: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
-    """Predicts probability maps at each image's own resolution.
+def load_model(path: str | Path) -> keras.Model:
+    """Loads a model for prediction from a `.keras` file or a SavedModel folder.
 
-    Each (H, W, C) image is resized to the model's input size and scaled to [0, 1]
-    exactly as in training (`tfseg.data.to_model_input`); the output probabilities are
-    resized back to (H, W) bilinearly.
+    A SavedModel (e.g. a run's `export/`) is wrapped as `keras.layers.TFSMLayer` calling
+    its `serve` endpoint, inside a `keras.Model` with the endpoint's input shape, so it
+    predicts exactly like the `.keras` model.
 
     Args:
-        model: keras.Model. A tfseg model (probability outputs).
+        path: str or Path. A `.keras` file or a folder holding `saved_model.pb`.
+
+    Returns:
+        A keras.Model that outputs probabilities.
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix == ".keras":
+        return keras.saving.load_model(path)
+    if (path / "saved_model.pb").is_file():
+        import tensorflow as tf
+
+        endpoint = tf.saved_model.load(str(path)).signatures.get("serve")
+        if endpoint is None:
+            raise TfsegError(f"{path}: SavedModel has no 'serve' endpoint, expected one written by model.export")
+        (spec,) = endpoint.structured_input_signature[1].values()
+        inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name)
+        outputs = keras.layers.TFSMLayer(str(path), call_endpoint="serve")(inputs)
+        return keras.Model(inputs, outputs, name=path.name)
+    raise TfsegError(f"{path}: not a model, expected a .keras file or a SavedModel folder (saved_model.pb)")
+
+
+def is_crop_trained(config: Config) -> bool:
+    """True when a run trained on native-resolution crops (`data.crop` set): it saw
+    native pixels in model-sized crops, so it predicts by sliding window at scale 1. A
+    resize-trained run saw each whole image resized to its input and predicts by
+    whole-image resize."""
+    return bool(getattr(config.data, "crop", None))
+
+
+def training_scale(config: Config, samples: int = 8) -> tuple[float, float]:
+    """The factor from a training image's pixels to the model's pixels, (sy, sx).
+
+    1 for a crop-trained run; otherwise the model input size over the median size of the
+    first `samples` images of the run's dataset (e.g. 256² X-rays resized to 128²: 0.5).
+    Scaling a new image by this factor before a sliding window shows the model its
+    structures at the training scale, provided the new image has the training images'
+    pixel size.
+
+    Raises:
+        TfsegError: when the run's dataset cannot be read (then pass the scale yourself).
+    """
+    if is_crop_trained(config):
+        return (1.0, 1.0)
+    try:
+        paths = discover_pairs(resolve_data_dir(config.data))["image_path"][:samples]
+        sizes = np.array([read_image(path, config.data.channels).shape[:2] for path in paths], float)
+    except TfsegError as error:
+        raise TfsegError(f"cannot measure the training scale from the run's data ({error}); pass --scale") from error
+    height, width = np.median(sizes, axis=0)
+    return config.data.image_size[0] / height, config.data.image_size[1] / width
+
+
+def gaussian_importance(window: tuple[int, int], sigma_fraction: float = 0.125) -> np.ndarray:
+    """nnU-Net's blending weight for one window: a Gaussian with sigma = window / 8,
+    1 at the centre, never 0 at the border.
+
+    Args:
+        window: (height, width) of a window.
+        sigma_fraction: float. Sigma as a share of the window size. Defaults to 1/8.
+
+    Returns:
+        float32 array of shape `window`.
+    """
+    impulse = np.zeros(window, np.float32)
+    impulse[window[0] // 2, window[1] // 2] = 1.0
+    weight = scipy.ndimage.gaussian_filter(impulse, [size * sigma_fraction for size in window], mode="constant")
+    weight /= weight.max()
+    weight[weight == 0] = weight[weight > 0].min()
+    return weight
+
+
+def window_starts(length: int, window: int, overlap: float) -> list[int]:
+    """Start offsets of windows that cover `length` with at least `overlap` between
+    neighbours; the first starts at 0 and the last ends exactly at `length`."""
+    if length <= window:
+        return [0]
+    steps = int(np.ceil((length - window) / (window * (1.0 - overlap))))
+    return [int(round(i * (length - window) / steps)) for i in range(steps + 1)]
+
+
+def _predict_batch(model: keras.Model, batch: np.ndarray, tta: str) -> np.ndarray:
+    """Probabilities of a batch, averaged over the TTA flips (each flipped back)."""
+    total = None
+    for axes in TTA_FLIPS[tta]:
+        flipped = np.flip(batch, axes) if axes else batch
+        probabilities = np.asarray(model.predict_on_batch(flipped), dtype=np.float32)
+        probabilities = np.flip(probabilities, axes) if axes else probabilities
+        total = probabilities if total is None else total + probabilities
+    return total / len(TTA_FLIPS[tta])
+
+
+def _predict_sliding(model, image, window, batch_size, tta, overlap, scale) -> np.ndarray:
+    """One image by sliding window; returns (H, W, classes) at the image's size."""
+    height, width = image.shape[:2]
+    scaled = (max(1, round(height * scale[0])), max(1, round(width * scale[1])))
+    pixels = to_model_input(image, scaled)
+    pad_h, pad_w = max(0, window[0] - scaled[0]), max(0, window[1] - scaled[1])
+    if pad_h or pad_w:  # smaller than one window: pad (zeros, as nnU-Net) and crop back
+        pixels = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)))
+    weight = gaussian_importance(window)[..., None]
+    corners = [
+        (top, left)
+        for top in window_starts(pixels.shape[0], window[0], overlap)
+        for left in window_starts(pixels.shape[1], window[1], overlap)
+    ]
+    summed, weights = None, np.zeros((*pixels.shape[:2], 1), np.float32)
+    for start in range(0, len(corners), batch_size):
+        chunk = corners[start : start + batch_size]
+        tiles = np.stack([pixels[top : top + window[0], left : left + window[1]] for top, left in chunk])
+        probabilities = _predict_batch(model, tiles, tta)
+        if summed is None:
+            summed = np.zeros((*pixels.shape[:2], probabilities.shape[-1]), np.float32)
+        for (top, left), probability in zip(chunk, probabilities):
+            summed[top : top + window[0], left : left + window[1]] += probability * weight
+            weights[top : top + window[0], left : left + window[1]] += weight
+    blended = (summed / weights)[: scaled[0], : scaled[1]]
+    if scaled != (height, width):
+        blended = cv2.resize(blended, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+    return blended
+
+
+def predict(
+    model: keras.Model,
+    images: Sequence[np.ndarray],
+    batch_size: int = 8,
+    tta: str = "none",
+    sliding_window: bool = False,
+    overlap: float = 0.5,
+    scale: float | tuple[float, float] = 1.0,
+    progress: bool = False,
+) -> list[np.ndarray]:
+    """Predicts probability maps at each image's own resolution.
+
+    Args:
+        model: keras.Model. A tfseg model (probability outputs), e.g. from `load_model`.
         images: sequence of (H, W, C) uint8 or uint16 arrays, C = the model's channels.
-        batch_size: int. Images per forward pass. Defaults to 8.
+        batch_size: int. Images (or windows) per forward pass. Defaults to 8.
+        tta: str. A key of `TTA_FLIPS`: "none", "flip" or "flip-all". Defaults to "none".
+        sliding_window: bool. Tile instead of resizing the whole image. Defaults to False.
+        overlap: float. Sliding window: least overlap between neighbouring windows, as a
+            share of the window, in [0, 1). Defaults to 0.5 (nnU-Net).
+        scale: float or (sy, sx). Sliding window: resize factor applied to the image
+            before tiling, so that its pixels match the training scale. Defaults to 1.0.
+        progress: bool. Show a progress bar. Defaults to False.
 
     Returns:
         One float32 array (H, W, classes) per image.
     """
+    if tta not in TTA_FLIPS:
+        raise TfsegError(f"--tta {tta!r}: expected one of {', '.join(TTA_FLIPS)}")
+    if not 0.0 <= overlap < 1.0:
+        raise TfsegError(f"--overlap {overlap}: expected a share in [0, 1)")
+    scale = (float(scale), float(scale)) if np.isscalar(scale) else tuple(float(s) for s in scale)
+    if min(scale) <= 0:
+        raise TfsegError(f"--scale {scale}: expected positive factors")
     size = model_input_size(model)
+    bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
     outputs: list[np.ndarray] = []
+    if sliding_window:
+        for count, image in enumerate(images, 1):
+            outputs.append(_predict_sliding(model, image, size, batch_size, tta, overlap, scale))
+            if bar:
+                bar.update(count)
+        return outputs
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
         batch = np.stack([to_model_input(image, size) for image in chunk])
-        probabilities = np.asarray(model.predict_on_batch(batch), dtype=np.float32)
-        for image, probability in zip(chunk, probabilities):
+        for image, probability in zip(chunk, _predict_batch(model, batch, tta)):
             height, width = image.shape[:2]
-            classes = probability.shape[-1]
             if (height, width) != size:
                 probability = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
-            outputs.append(probability.reshape(height, width, classes))
+            outputs.append(probability.reshape(height, width, -1))
+        if bar:
+            bar.update(len(outputs))
     return outputs
 
 
@@ -52,3 +244,30 @@ def probabilities_to_labels(probabilities: np.ndarray, threshold: float = 0.5) -
     if probabilities.shape[-1] == 1:
         return (probabilities[..., 0] > threshold).astype(np.uint8)
     return np.argmax(probabilities, axis=-1).astype(np.uint8)
+
+
+def keep_largest_component(labels: np.ndarray) -> np.ndarray:
+    """Keeps, for each foreground label, only its largest 8-connected component.
+
+    Args:
+        labels: (H, W) integer label map, 0 = background.
+
+    Returns:
+        A copy of `labels` with smaller components of each label set to 0.
+    """
+    kept = np.zeros_like(labels)
+    for label in np.unique(labels[labels > 0]):
+        components, count = scipy.ndimage.label(labels == label, structure=np.ones((3, 3)))
+        if count:
+            largest = np.argmax(np.bincount(components.ravel())[1:]) + 1
+            kept[components == largest] = label
+    return kept
+
+
+def postprocess(labels: np.ndarray, method: str) -> np.ndarray:
+    """Applies a post-processing named in `POSTPROCESS_NAMES` to a label map."""
+    if method == "none":
+        return labels
+    if method == "largest-component":
+        return keep_largest_component(labels)
+    raise TfsegError(f"--postprocess {method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")

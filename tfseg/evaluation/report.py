@@ -1,7 +1,8 @@
-"""Evaluation of a trained run on one split: per-image scores, a summary, files on disk.
+"""Evaluation of a trained run on one split: per-image scores, a summary, a report, pictures.
 
 Scores are computed in NumPy at each image's native resolution: predictions are resized
-back to the stored mask's size before they are compared.
+back to the stored mask's size before they are compared. Prediction goes through
+`tfseg.inference.predict`, the same function `predict.py` uses.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -17,8 +19,16 @@ from tfseg.config import Config, config_from_dict
 from tfseg.data import load_table, read_image, read_mask, split_rows
 from tfseg.data.io import mask_to_labels
 from tfseg.errors import TfsegError
+from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
 from tfseg.evaluation.scores import image_scores
-from tfseg.inference import predict, probabilities_to_labels
+from tfseg.inference import POSTPROCESS_NAMES, is_crop_trained, postprocess, predict, probabilities_to_labels
+from tfseg.plots import plot_history
+
+THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
+"""Thresholds tried by `--threshold auto`."""
+
+EMPTY_CASES = ("both empty", "truth empty", "prediction empty")
+
 
 def load_run_config(run_dir: str | Path) -> Config:
     """The resolved config saved in a run directory."""
@@ -37,43 +47,204 @@ def load_run_model(run_dir: str | Path) -> keras.Model:
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
-    """mean, median, min, max (and std) of every score column, one row per score."""
+    """mean, std, median, min and max of every score column, one row per score."""
     scores = per_image.drop(columns=["id"])
     return scores.agg(["mean", "std", "median", "min", "max"]).T
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | Path | None = None, split: str = "test") -> pd.DataFrame:
+def empty_case(pred: np.ndarray, truth: np.ndarray) -> str | None:
+    """Which of `EMPTY_CASES` a (prediction, truth) pair of bool masks is, or None."""
+    pred_empty, truth_empty = not np.any(pred), not np.any(truth)
+    if pred_empty and truth_empty:
+        return "both empty"
+    if truth_empty:
+        return "truth empty"
+    return "prediction empty" if pred_empty else None
+
+
+def _mean_dice(predictions: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    """Mean binary Dice over images (1 when both masks are empty)."""
+    values = []
+    for pred, truth in zip(predictions, truths):
+        overlap, total = np.count_nonzero(pred & truth), np.count_nonzero(pred) + np.count_nonzero(truth)
+        values.append(2 * overlap / total if total else 1.0)
+    return float(np.mean(values))
+
+
+def choose_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray], method: str = "none") -> tuple[float, float]:
+    """The threshold of `THRESHOLD_GRID` with the highest mean Dice (binary masks).
+
+    Args:
+        probabilities: (H, W, 1) probability maps.
+        truths: (H, W) {0, 1} reference masks of the same images.
+        method: str. Post-processing applied before scoring. Defaults to "none".
+
+    Returns:
+        (threshold, mean Dice at that threshold); the lowest threshold wins ties.
+    """
+    truths = [truth > 0 for truth in truths]
+    best = (0.5, -1.0)
+    for threshold in THRESHOLD_GRID:
+        predictions = [postprocess(probabilities_to_labels(p, threshold), method) > 0 for p in probabilities]
+        dice = _mean_dice(predictions, truths)
+        if dice > best[1]:
+            best = (float(threshold), dice)
+    return best
+
+
+def _predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
+    images = [read_image(path, config.data.channels) for path in rows["image_path"]]
+    return predict(
+        model, images, batch_size=config.train.batch_size, tta=tta, sliding_window=is_crop_trained(config),
+        progress=progress,
+    )
+
+
+def _truth_labels(config: Config, mask_path: str) -> np.ndarray:
+    return mask_to_labels(read_mask(mask_path), config.data.classes, config.data.mask_threshold)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data_dir: str | Path | None = None,
+    split: str = "test",
+    tta: str = "none",
+    threshold: float | str = 0.5,
+    postprocess_method: str = "none",
+    spacing: tuple[float, float] = (1.0, 1.0),
+    progress: bool = False,
+) -> dict:
     """Evaluates a run's `best.keras` on one split and writes the results.
 
-    Writes `RUN_DIR/eval/<split>/per_image.csv` (id and scores) and `summary.json`.
+    Writes into `RUN_DIR/eval/<split>/`: `per_image.csv` (id and every score that
+    `image_scores` returns), `summary.json`, `report.md`, `best_median_worst.png` and
+    `boxplots.png`; and `RUN_DIR/curves.png` from `history.csv` if it is missing.
 
     Args:
         run_dir: str or Path. A directory written by `tfseg.training.train`.
         data_dir: str or Path or None. Dataset to evaluate on; None uses the run's own.
         split: str. train, val or test. Defaults to "test".
+        tta: str. "none", "flip" or "flip-all" (see `tfseg.inference.TTA_FLIPS`).
+            Defaults to "none".
+        threshold: float or "auto". Binary threshold on the probability; "auto" picks
+            the one maximising mean Dice on the validation split. Defaults to 0.5.
+        postprocess_method: str. "none" or "largest-component". Defaults to "none".
+        spacing: (row, column) pixel size for the distance scores (ASSD, HD95).
+            Defaults to (1.0, 1.0), i.e. distances in pixels.
+        progress: bool. Show progress bars. Defaults to False.
 
     Returns:
-        The summary table (`summarize`).
+        The summary (as written to summary.json).
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     if data_dir is not None:
         config.data.dir = str(data_dir)
+    if postprocess_method not in POSTPROCESS_NAMES:
+        raise TfsegError(f"--postprocess {postprocess_method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")
+    if len(spacing) != 2 or min(spacing) <= 0:
+        raise TfsegError(f"--spacing {spacing}: expected two positive numbers SY SX")
     model = load_run_model(run_dir)
-    rows = split_rows(load_table(config.data, config.train.seed), split)
-    data = config.data
-    images = [read_image(path, data.channels) for path in rows["image_path"]]
-    probabilities = predict(model, images, batch_size=config.train.batch_size)
-    records = []
+    table = load_table(config.data, config.train.seed)
+    classes = config.data.classes
+
+    threshold_note = "fixed"
+    if threshold == "auto":
+        if classes != 1:
+            raise TfsegError("--threshold auto: only for binary masks (classes: 1); multi-class uses the arg-max")
+        val_rows = split_rows(table, "val")
+        val_probabilities = _predict_split(model, config, val_rows, tta, progress)
+        val_truths = [_truth_labels(config, path) for path in val_rows["mask_path"]]
+        threshold, val_dice = choose_threshold(val_probabilities, val_truths, postprocess_method)
+        threshold_note = f"auto: highest mean Dice on the val split ({val_dice:.4f}) over {THRESHOLD_GRID[0]}..{THRESHOLD_GRID[-1]}"
+    threshold = float(threshold)
+    if not 0.0 < threshold < 1.0:
+        raise TfsegError(f"--threshold {threshold}: expected a number in (0, 1) or 'auto'")
+
+    rows = split_rows(table, split)
+    probabilities = _predict_split(model, config, rows, tta, progress)
+    records, predictions, empty_counts = [], {}, {}
     for sample_id, mask_path, probability in zip(rows["id"], rows["mask_path"], probabilities):
-        truth = mask_to_labels(read_mask(mask_path), data.classes, data.mask_threshold)
-        prediction = probabilities_to_labels(probability)
-        records.append({"id": sample_id, **image_scores(prediction, truth, data.classes)})
+        truth = _truth_labels(config, mask_path)
+        prediction = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
+        predictions[sample_id] = prediction
+        records.append({"id": sample_id, **image_scores(prediction, truth, classes)})
+        for label in range(1, max(classes, 2)):
+            case = empty_case(prediction == label, truth == label)
+            key = case if classes == 1 else f"class {label}: {case}"
+            if case:
+                empty_counts[key] = empty_counts.get(key, 0) + 1
     per_image = pd.DataFrame(records)
-    summary = summarize(per_image)
+    summary_table = summarize(per_image)
+
     out_dir = run_dir / "eval" / split
     out_dir.mkdir(parents=True, exist_ok=True)
     per_image.to_csv(out_dir / "per_image.csv", index=False, float_format="%.6f")
-    summary_json = {"split": split, "images": len(per_image), "scores": summary.to_dict(orient="index")}
-    (out_dir / "summary.json").write_text(json.dumps(summary_json, indent=2))
+    summary = {
+        "split": split,
+        "images": len(per_image),
+        "data": str(config.data.dir),
+        "threshold": threshold,
+        "threshold_choice": threshold_note,
+        "tta": tta,
+        "postprocess": postprocess_method,
+        "spacing": list(spacing),
+        "geometry": "sliding window at native resolution" if is_crop_trained(config) else f"resize to {config.data.image_size[0]}x{config.data.image_size[1]}",
+        "empty_cases": empty_counts,
+        "scores": summary_table.to_dict(orient="index"),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+
+    by_id = rows.set_index("id")
+    cases_per_label = [(None, "dice")] if classes == 1 else [(k, f"dice_{k}") for k in range(1, classes)]
+    cases = [
+        Case(rank, sample_id, value, read_image(by_id.at[sample_id, "image_path"], config.data.channels),
+             _truth_labels(config, by_id.at[sample_id, "mask_path"]), predictions[sample_id], label)
+        for label, column in cases_per_label
+        for rank, sample_id, value in pick_best_median_worst(per_image, column)
+    ]
+    plot_cases(cases, out_dir / "best_median_worst.png")
+    plot_boxplots(per_image, out_dir / "boxplots.png")
+    if (run_dir / "history.csv").is_file() and not (run_dir / "curves.png").exists():
+        plot_history(run_dir / "history.csv", run_dir / "curves.png")
+    (out_dir / "report.md").write_text(render_report(run_dir, summary))
     return summary
+
+
+def render_report(run_dir: Path, summary: dict) -> str:
+    """The Markdown report of one evaluation (see `evaluate_run` for the summary keys)."""
+    lines = [
+        f"# Evaluation of `{run_dir}` on the {summary['split']} split",
+        "",
+        f"- images: {summary['images']} from `{summary['data']}`",
+        f"- prediction: {summary['geometry']}, test-time augmentation: {summary['tta']}, "
+        f"post-processing: {summary['postprocess']}",
+        f"- threshold: {summary['threshold']:g} ({summary['threshold_choice']})",
+        f"- pixel spacing for distances (row, column): {summary['spacing'][0]:g} × {summary['spacing'][1]:g}",
+        "",
+        "| score | mean ± std | median | min | max |",
+        "|---|---|---|---|---|",
+    ]
+    for name, stats in summary["scores"].items():
+        std = stats["std"] if stats["std"] == stats["std"] else 0.0  # one image: std is NaN
+        lines.append(
+            f"| {name} | {stats['mean']:.4f} ± {std:.4f} | {stats['median']:.4f} | {stats['min']:.4f} | {stats['max']:.4f} |"
+        )
+    lines += ["", "## Empty masks", ""]
+    if summary["empty_cases"]:
+        lines += ["| case | images |", "|---|---|"]
+        lines += [f"| {case} | {count} |" for case, count in sorted(summary["empty_cases"].items())]
+    else:
+        lines.append("No image has an empty ground truth or an empty prediction.")
+    lines += [
+        "",
+        "## Pictures",
+        "",
+        "Best, median and worst image by Dice: true positive yellow, false positive red, false negative green.",
+        "",
+        "![best, median and worst](best_median_worst.png)",
+        "",
+        "![scores per image](boxplots.png)",
+        "",
+    ]
+    return "\n".join(lines)

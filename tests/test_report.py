@@ -1,0 +1,138 @@
+"""Evaluation reports: outcome overlay colours, best/median/worst picks, evaluate_run outputs."""
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfseg import models
+from tfseg.cli import evaluate_main
+from tfseg.config import Config
+from tfseg.evaluation.figures import (
+    FALSE_NEGATIVE,
+    FALSE_POSITIVE,
+    TRUE_POSITIVE,
+    outcome_overlay,
+    pick_best_median_worst,
+)
+from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, empty_case, evaluate_run
+
+
+def test_outcome_overlay_colours_on_a_hand_made_case():
+    image = np.full((2, 2, 1), 100, np.uint8)
+    pred = np.array([[1, 1], [0, 0]], bool)
+    truth = np.array([[1, 0], [1, 0]], bool)
+    solid = outcome_overlay(image, pred, truth, alpha=1.0)
+    assert tuple(solid[0, 0]) == TRUE_POSITIVE == (255, 255, 0)
+    assert tuple(solid[0, 1]) == FALSE_POSITIVE == (255, 0, 0)
+    assert tuple(solid[1, 0]) == FALSE_NEGATIVE == (0, 255, 0)
+    assert tuple(solid[1, 1]) == (100, 100, 100)  # true negative: the image itself
+    blended = outcome_overlay(image, pred, truth, alpha=0.5)
+    assert tuple(blended[0, 1]) == (178, 50, 50) and tuple(blended[1, 1]) == (100, 100, 100)
+    rgb16 = outcome_overlay(np.full((2, 2, 3), 65535, np.uint16), pred, truth, alpha=0.0)
+    assert (rgb16 == 255).all()
+
+
+def test_best_median_worst_picks_the_right_ids():
+    per_image = pd.DataFrame({"id": ["a", "b", "c", "d", "e"], "dice": [0.7, 0.95, 0.2, 0.8, 0.95]})
+    picks = pick_best_median_worst(per_image)
+    assert picks == [("best", "b", 0.95), ("median", "d", 0.8), ("worst", "c", 0.2)]  # tie b/e: first id
+    even = pd.DataFrame({"id": [3, 1, 2, 4], "dice_2": [0.1, 0.4, 0.3, 0.2]})
+    assert [pick[1] for pick in pick_best_median_worst(even, "dice_2")] == ["1", "4", "3"]
+
+
+def test_empty_cases_and_threshold_choice():
+    full, empty = np.ones((2, 2), bool), np.zeros((2, 2), bool)
+    assert empty_case(empty, empty) == "both empty" and empty_case(full, empty) == "truth empty"
+    assert empty_case(empty, full) == "prediction empty" and empty_case(full, full) is None
+    truth = np.zeros((4, 4), np.uint8)
+    truth[:, :2] = 1
+    probability = np.where(truth[..., None] > 0, 0.72, 0.31).astype(np.float32)
+    probability[0, 0] = 0.2  # a true pixel below 0.31: only thresholds < 0.2 keep it, at the cost of all negatives
+    threshold, dice = choose_threshold([probability], [truth])
+    assert 0.31 <= threshold < 0.72 and threshold == min(t for t in THRESHOLD_GRID if t >= 0.31)
+    assert dice == pytest.approx(2 * 7 / (7 + 8))
+
+
+@pytest.fixture(scope="module")
+def binary_run(tiny_dataset, tmp_path_factory):
+    """A run directory (config.yaml, best.keras, history.csv) with an untrained tiny U-Net."""
+    run_dir = tmp_path_factory.mktemp("run")
+    config = Config()
+    config.data.dir, config.data.image_size = str(tiny_dataset), [32, 32]
+    config.model.options = {"depth": 2, "base_filters": 4}
+    config.train.run_dir = str(run_dir)
+    config.save(run_dir / "config.yaml")
+    keras.utils.set_random_seed(0)
+    models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run_dir / "best.keras")
+    pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
+    return run_dir
+
+
+def test_evaluate_run_writes_scores_report_and_pictures(binary_run, tiny_dataset):
+    summary = evaluate_run(binary_run, split="test", tta="flip", threshold="auto", postprocess_method="largest-component",
+                           spacing=(0.5, 0.5))
+    out = binary_run / "eval" / "test"
+    per_image = pd.read_csv(out / "per_image.csv", dtype={"id": str})
+    test_ids = pd.read_csv(tiny_dataset / "splits.csv").query("split == 'test'")["id"]
+    assert sorted(per_image["id"]) == sorted(test_ids) and {"dice", "iou"} <= set(per_image.columns)
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert summary["threshold"] in THRESHOLD_GRID and summary["threshold_choice"].startswith("auto")
+    assert summary["scores"]["dice"]["median"] == pytest.approx(per_image["dice"].median(), abs=1e-6)
+    # every demo image has a lesion: only an empty prediction can occur, and it scores Dice 0
+    assert set(summary["empty_cases"]) <= {"prediction empty"}
+    assert summary["empty_cases"].get("prediction empty", 0) <= int((per_image["dice"] == 0).sum())
+    report = (out / "report.md").read_text()
+    mean, std = per_image["dice"].mean(), per_image["dice"].std()
+    assert f"| dice | {mean:.4f} ± {std:.4f} |" in report and "largest-component" in report
+    for picture in ("best_median_worst.png", "boxplots.png"):
+        assert cv2.imread(str(out / picture)) is not None
+    assert cv2.imread(str(out / "best_median_worst.png")).shape[0] > 600  # three rows of four panels
+    assert (binary_run / "curves.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def multiclass_run(tmp_path_factory):
+    """Eight 32×32 label maps (classes 0, 1, 2) and an untrained 3-class model."""
+    root = tmp_path_factory.mktemp("multi")
+    rng = np.random.default_rng(0)
+    (root / "data" / "images").mkdir(parents=True)
+    (root / "data" / "masks").mkdir()
+    ids = [f"m{i}" for i in range(8)]
+    for sample_id in ids:
+        labels = np.zeros((32, 32), np.uint8)
+        labels[rng.integers(0, 12) :, : rng.integers(10, 20)] = 1
+        labels[: rng.integers(8, 20), rng.integers(20, 28) :] = 2
+        cv2.imwrite(str(root / "data" / "images" / f"{sample_id}.png"), (labels * 90 + rng.integers(0, 40, (32, 32))).astype(np.uint8))
+        cv2.imwrite(str(root / "data" / "masks" / f"{sample_id}.png"), labels)
+    pd.DataFrame({"id": ids, "split": ["train"] * 4 + ["val"] * 2 + ["test"] * 2}).to_csv(root / "data" / "splits.csv", index=False)
+    config = Config()
+    config.data.dir, config.data.image_size, config.data.classes = str(root / "data"), [32, 32], 3
+    config.save(root / "config.yaml")
+    keras.utils.set_random_seed(0)
+    models.build("unet", (32, 32, 1), 3, depth=2, base_filters=4).save(root / "best.keras")
+    return root
+
+
+def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, capsys):
+    assert evaluate_main([str(multiclass_run), "--split", "test"]) == 0
+    out = multiclass_run / "eval" / "test"
+    per_image = pd.read_csv(out / "per_image.csv")
+    assert {"dice_1", "dice_2", "iou_1", "iou_2"} <= set(per_image.columns)
+    picture = cv2.imread(str(out / "best_median_worst.png"))
+    assert picture.shape[0] > 1.5 * picture.shape[1]  # 2 classes × 3 rows of 4 panels
+    assert "dice_2" in (out / "report.md").read_text() and "dice_1" in capsys.readouterr().out
+    assert evaluate_main([str(multiclass_run), "--threshold", "auto"]) == 2
+    assert "--threshold auto: only for binary masks" in capsys.readouterr().err
+
+
+def test_evaluate_cli_rejects_bad_options(binary_run, capsys):
+    assert evaluate_main([str(binary_run), "--postprocess", "biggest"]) == 2
+    assert "--postprocess 'biggest': expected one of none, largest-component" in capsys.readouterr().err
+    assert evaluate_main([str(binary_run), "--spacing", "0", "1"]) == 2
+    assert "--spacing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        evaluate_main([str(binary_run), "--threshold", "high"])

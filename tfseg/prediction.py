@@ -1,0 +1,169 @@
+"""Masks for new image files: what `predict.py` does, importable.
+
+Inputs are files or folders of PNG/JPEG/BMP/TIFF/GIF or DICOM images of any size. Each
+mask is written at its image's own resolution, with an optional overlay, and a CSV lists
+every image's foreground area in pixels (and mm² when DICOM gives the pixel spacing).
+Images are read and predicted `batch_size` at a time, so a folder of any length fits in
+memory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+
+from tfseg.config import Config
+from tfseg.data.io import IMAGE_SUFFIXES, read_image
+from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
+from tfseg.errors import TfsegError
+from tfseg.evaluation.figures import label_overlay
+from tfseg.evaluation.report import load_run_config, load_run_model
+from tfseg.inference import (
+    is_crop_trained,
+    load_model,
+    postprocess,
+    predict,
+    probabilities_to_labels,
+    training_scale,
+)
+
+
+def load_predictor(path: str | Path) -> tuple[keras.Model, Config | None]:
+    """A model and, for a run directory, its config.
+
+    Args:
+        path: str or Path. A run directory (best.keras + config.yaml), a `.keras` file
+            or a SavedModel folder (e.g. a run's `export/`).
+    """
+    path = Path(path)
+    if (path / "config.yaml").is_file():
+        return load_run_model(path), load_run_config(path)
+    if not path.exists():
+        raise TfsegError(f"{path}: does not exist, expected a run directory, a .keras file or a SavedModel folder")
+    return load_model(path), None
+
+
+def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """The image files named by `inputs`: files as given, folders' images (sorted, not
+    recursive) by suffix. Raises when a path is missing, nothing is found, or two
+    inputs share a file stem (their masks would overwrite each other)."""
+    files: list[Path] = []
+    suffixes = IMAGE_SUFFIXES + DICOM_SUFFIXES
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files += sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise TfsegError(f"{item}: no such file or folder, expected images or folders of images")
+    if not files:
+        raise TfsegError(f"no images found in {', '.join(map(str, inputs))} (expected {', '.join(suffixes)})")
+    stems: dict[str, Path] = {}
+    for path in files:
+        if path.stem in stems:
+            raise TfsegError(f"{path} and {stems[path.stem]} share the name {path.stem!r}; masks are written by name")
+        stems[path.stem] = path
+    return files
+
+
+def read_input(path: str | Path, channels: int) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Reads an image file or DICOM as (H, W, channels) and its pixel spacing (mm) or None."""
+    if not is_dicom(path):
+        return read_image(path, channels), None
+    image, spacing = read_dicom(path)
+    if image.shape[-1] != channels:  # grey ↔ RGB, as read_image does for other formats
+        image = np.repeat(image, 3, axis=-1) if channels == 3 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None]
+    return image, spacing
+
+
+def predict_paths(
+    model_path: str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    batch_size: int = 8,
+    tta: str = "none",
+    threshold: float = 0.5,
+    postprocess_method: str = "none",
+    sliding_window: bool | None = None,
+    overlap: float = 0.5,
+    scale: float | tuple[float, float] | None = None,
+    overlays: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Writes a mask (and optionally an overlay) for every input image, and `areas.csv`.
+
+    Masks are PNGs at the input's resolution, `OUT/masks/<stem>.png`: 0/255 for binary
+    models, label values 0..K-1 for K classes. Overlays are `OUT/overlays/<stem>.png`.
+
+    Args:
+        model_path: str or Path. Run directory, `.keras` file or SavedModel folder.
+        inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
+        out_dir: str or Path. Output folder (created).
+        batch_size: int. Images (or windows) per forward pass. Defaults to 8.
+        tta: str. "none", "flip" or "flip-all". Defaults to "none".
+        threshold: float. Binary threshold on the probability. Defaults to 0.5.
+        postprocess_method: str. "none" or "largest-component". Defaults to "none".
+        sliding_window: bool or None. Tile instead of resizing; None decides from the run
+            (crop-trained runs tile). Defaults to None.
+        overlap: float. Least overlap of neighbouring windows. Defaults to 0.5.
+        scale: float, (sy, sx) or None. Sliding window: resize factor before tiling;
+            None takes the run's training scale (`tfseg.inference.training_scale`), or 1
+            for a bare model file. Defaults to None.
+        overlays: bool. Also write overlays. Defaults to False.
+        progress: bool. Show a progress bar. Defaults to True.
+
+    Returns:
+        The table written to `OUT/areas.csv`, one row per image.
+    """
+    model, config = load_predictor(model_path)
+    files = collect_inputs(inputs)
+    if sliding_window is None:
+        sliding_window = config is not None and is_crop_trained(config)
+    if scale is None:
+        scale = training_scale(config) if sliding_window and config is not None else 1.0
+    channels = int(model.input_shape[-1])
+    out_dir = Path(out_dir)
+    (out_dir / "masks").mkdir(parents=True, exist_ok=True)
+    if overlays:
+        (out_dir / "overlays").mkdir(exist_ok=True)
+    bar = keras.utils.Progbar(len(files), unit_name="image") if progress else None
+    records = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        read = [read_input(path, channels) for path in chunk]
+        probabilities = predict(
+            model, [image for image, _ in read], batch_size=batch_size, tta=tta, sliding_window=sliding_window,
+            overlap=overlap, scale=scale,
+        )
+        for path, (image, spacing), probability in zip(chunk, read, probabilities):
+            labels = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
+            binary = probability.shape[-1] == 1
+            mask_path = out_dir / "masks" / f"{path.stem}.png"
+            cv2.imwrite(str(mask_path), labels * 255 if binary else labels)
+            if overlays:
+                overlay = label_overlay(image, labels)
+                cv2.imwrite(str(out_dir / "overlays" / f"{path.stem}.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+            records.append(_area_record(path, mask_path, labels, spacing, 1 if binary else probability.shape[-1]))
+        if bar:
+            bar.update(len(records))
+    table = pd.DataFrame(records)
+    table.to_csv(out_dir / "areas.csv", index=False, float_format="%.3f")
+    return table
+
+
+def _area_record(path: Path, mask_path: Path, labels: np.ndarray, spacing, classes: int) -> dict:
+    """One areas.csv row: the files, the size, and foreground (per class) pixels and mm²."""
+    pixel_mm2 = spacing[0] * spacing[1] if spacing else None
+    record = {"image": str(path), "mask": str(mask_path), "height": labels.shape[0], "width": labels.shape[1]}
+    counts = {"foreground": int(np.count_nonzero(labels))}
+    if classes > 1:
+        counts.update({f"class_{k}": int(np.count_nonzero(labels == k)) for k in range(1, classes)})
+    for name, count in counts.items():
+        record[f"{name}_pixels"] = count
+        record[f"{name}_mm2"] = count * pixel_mm2 if pixel_mm2 else None
+    return record
