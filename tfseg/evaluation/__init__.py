@@ -1,14 +1,26 @@
 """Evaluation: per-image scores (`scores.py`) and whole-run reports (`report.py`)."""
 
 from tfseg.evaluation.report import evaluate_run, load_run_config, load_run_model, summarize
-from tfseg.evaluation.scores import SCORE_NAMES, image_scores, segmentation_scores
+from tfseg.evaluation.scores import (
+    EMPTY_CASES,
+    SCORE_NAMES,
+    empty_case,
+    image_scores,
+    multiclass_scores,
+    segmentation_scores,
+    surface_distances,
+)
 
 __all__ = [
+    "EMPTY_CASES",
     "SCORE_NAMES",
+    "empty_case",
     "evaluate_run",
     "image_scores",
     "load_run_config",
     "load_run_model",
+    "multiclass_scores",
     "segmentation_scores",
     "summarize",
+    "surface_distances",
 ]
