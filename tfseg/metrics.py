@@ -2,9 +2,10 @@
 
 All metrics share one counting function (`confusion_counts`) and keep per-class totals
 of true/false positives/negatives across batches; the score is computed from the totals
-at the end, never as a mean of per-batch scores. A class absent from both truth and
-prediction scores 1 (a perfect result); any other zero denominator scores 0. These are
-the same conventions as `tfseg.evaluation.segmentation_scores`.
+at the end, never as a mean of per-batch scores. A ratio with a zero denominator (0/0)
+scores 1 when prediction and truth agree on every pixel of that class (e.g. a class absent
+from both) and 0 otherwise. These are the conventions of
+`tfseg.evaluation.segmentation_scores`.
 
 Binary (one output channel): foreground where probability > threshold. Multi-class: the
 arg-max class; the mean over classes leaves out class 0 (background) unless
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import keras
 from keras import ops
+
+from tfseg.errors import TfsegError
 
 
 def confusion_counts(y_true, y_pred, threshold: float = 0.5, from_logits: bool = False):
@@ -46,20 +49,22 @@ def confusion_counts(y_true, y_pred, threshold: float = 0.5, from_logits: bool =
     return tp, fp, fn, tn
 
 
-def _ratio(numerator, denominator, tp, fp, fn):
-    """numerator / denominator; 1 where the class is absent everywhere, else 0 for 0/0."""
+def _ratio(numerator, denominator, fp, fn):
+    """numerator / denominator; for 0/0, 1 where prediction and truth agree (fp = fn = 0), else 0."""
     safe = ops.where(denominator > 0, denominator, 1.0)
-    ratio = ops.where(denominator > 0, numerator / safe, 0.0)
-    return ops.where(tp + fp + fn > 0, ratio, 1.0)
+    agree = ops.where(fp + fn > 0, 0.0, 1.0)
+    return ops.where(denominator > 0, numerator / safe, agree)
 
 
 SCORES = {
-    "iou": lambda tp, fp, fn, tn: _ratio(tp, tp + fp + fn, tp, fp, fn),
-    "dice": lambda tp, fp, fn, tn: _ratio(2.0 * tp, 2.0 * tp + fp + fn, tp, fp, fn),
-    "precision": lambda tp, fp, fn, tn: _ratio(tp, tp + fp, tp, fp, fn),
-    "recall": lambda tp, fp, fn, tn: _ratio(tp, tp + fn, tp, fp, fn),
-    "accuracy": lambda tp, fp, fn, tn: (tp + tn) / ops.maximum(tp + fp + fn + tn, 1.0),
+    "iou": lambda tp, fp, fn, tn: _ratio(tp, tp + fp + fn, fp, fn),
+    "dice": lambda tp, fp, fn, tn: _ratio(2.0 * tp, 2.0 * tp + fp + fn, fp, fn),
+    "precision": lambda tp, fp, fn, tn: _ratio(tp, tp + fp, fp, fn),
+    "recall": lambda tp, fp, fn, tn: _ratio(tp, tp + fn, fp, fn),
+    "specificity": lambda tp, fp, fn, tn: _ratio(tn, tn + fp, fp, fn),
+    "accuracy": lambda tp, fp, fn, tn: _ratio(tp + tn, tp + fp + fn + tn, fp, fn),
 }
+"""Score formulas from per-class (tp, fp, fn, tn) count vectors."""
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -67,7 +72,8 @@ class ConfusionScore(keras.metrics.Metric):
     """An epoch-level segmentation score from accumulated confusion counts.
 
     Args:
-        score: str. One of "iou", "dice", "precision", "recall", "accuracy".
+        score: str. One of `SCORES`: "iou", "dice" (F1), "precision", "recall",
+            "specificity", "accuracy".
         classes: int. Output channels: 1 (binary) or K. Defaults to 1.
         threshold: float. Binary probability threshold. Defaults to 0.5.
         from_logits: bool. Whether predictions are logits. Defaults to False.
@@ -88,7 +94,11 @@ class ConfusionScore(keras.metrics.Metric):
         **kwargs,
     ):
         if score not in SCORES:
-            raise ValueError(f"unknown score {score!r}; valid: {', '.join(SCORES)}")
+            raise TfsegError(f"unknown metric score {score!r}; valid: {', '.join(SCORES)}")
+        if class_id is not None and not 0 <= class_id < classes:
+            raise TfsegError(f"metric {score}: class_id {class_id} outside 0..{classes - 1} for {classes} classes")
+        if not 0.0 < threshold < 1.0:
+            raise TfsegError(f"metric {score}: threshold {threshold} must lie in (0, 1)")
         super().__init__(name=name or score, **kwargs)
         self.score = score
         self.classes = classes
@@ -102,6 +112,9 @@ class ConfusionScore(keras.metrics.Metric):
         ]
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Adds a batch's confusion counts; pixel weights are not supported."""
+        if sample_weight is not None:
+            raise TfsegError(f"metric {self.name}: sample_weight is not supported (scores come from pixel counts)")
         for variable, count in zip(self.counts, confusion_counts(y_true, y_pred, self.threshold, self.from_logits)):
             variable.assign(variable + count)
 
@@ -130,5 +143,18 @@ class ConfusionScore(keras.metrics.Metric):
 
 
 def training_metrics(classes: int = 1, threshold: float = 0.5, from_logits: bool = False) -> list[ConfusionScore]:
-    """The metrics tfseg trains with: epoch IoU (`iou`) and Dice/F1 (`dice`)."""
-    return [ConfusionScore(score, classes, threshold, from_logits) for score in ("iou", "dice")]
+    """The metrics tfseg trains with.
+
+    Epoch IoU (`iou`) and Dice/F1 (`dice`): binary, or for K classes the mean over the
+    foreground classes; with K classes also each foreground class's IoU (`iou_<k>`).
+
+    Args:
+        classes: int. Output channels: 1 (binary) or K. Defaults to 1.
+        threshold: float. Binary probability threshold. Defaults to 0.5.
+        from_logits: bool. Whether the model outputs logits. Defaults to False.
+    """
+    means = [ConfusionScore(score, classes, threshold, from_logits) for score in ("iou", "dice")]
+    per_class = [
+        ConfusionScore("iou", classes, threshold, from_logits, class_id=k, name=f"iou_{k}") for k in range(1, classes)
+    ]
+    return means + per_class
