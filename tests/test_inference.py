@@ -76,6 +76,9 @@ def test_sliding_window_pads_small_images_and_applies_the_scale():
     assert scaled.shape == (80, 108, 1)
     back = cv2.resize(tiled, (108, 80), interpolation=cv2.INTER_LINEAR)
     assert np.abs(scaled[..., 0] - back).mean() < 0.05
+    # "fit": one window holding the whole image, i.e. exactly the resize geometry
+    (fitted,) = predict(window_model, [large], sliding_window=True, scale="fit")
+    np.testing.assert_allclose(fitted, predict(window_model, [large])[0], atol=1e-6)
 
 
 def test_flip_tta_equals_plain_prediction_for_a_flip_equivariant_model():
@@ -199,3 +202,5 @@ def test_predict_cli_errors_name_the_input(saved_model, tmp_path, capsys):
     assert "missing.png: no such file or folder" in capsys.readouterr().err
     assert predict_main([str(tmp_path / "nope.keras"), str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "nope.keras: does not exist" in capsys.readouterr().err
+    assert predict_main([str(saved_model / "model.keras"), str(tmp_path), "--out", str(tmp_path), "--scale", "1", "2", "3"]) == 2
+    assert "--scale 1.0 2.0 3.0: expected one or two factors (SY SX) or 'fit'" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from tfseg.evaluation.figures import (
     outcome_overlay,
     pick_best_median_worst,
 )
-from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, empty_case, evaluate_run
+from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, evaluate_run
 
 
 def test_outcome_overlay_colours_on_a_hand_made_case():
@@ -44,10 +44,7 @@ def test_best_median_worst_picks_the_right_ids():
     assert [pick[1] for pick in pick_best_median_worst(even, "dice_2")] == ["1", "4", "3"]
 
 
-def test_empty_cases_and_threshold_choice():
-    full, empty = np.ones((2, 2), bool), np.zeros((2, 2), bool)
-    assert empty_case(empty, empty) == "both empty" and empty_case(full, empty) == "truth empty"
-    assert empty_case(empty, full) == "prediction empty" and empty_case(full, full) is None
+def test_auto_threshold_maximises_mean_dice():
     truth = np.zeros((4, 4), np.uint8)
     truth[:, :2] = 1
     probability = np.where(truth[..., None] > 0, 0.72, 0.31).astype(np.float32)
@@ -125,6 +122,10 @@ def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, cap
     picture = cv2.imread(str(out / "best_median_worst.png"))
     assert picture.shape[0] > 1.5 * picture.shape[1]  # 2 classes × 3 rows of 4 panels
     assert "dice_2" in (out / "report.md").read_text() and "dice_1" in capsys.readouterr().out
+    assert evaluate_main([str(multiclass_run), "--spacing", "2", "2", "--out", str(multiclass_run / "mm")]) == 0
+    in_mm = pd.read_csv(multiclass_run / "mm" / "per_image.csv")
+    np.testing.assert_allclose(in_mm[["hd95_1", "assd_2"]], 2 * per_image[["hd95_1", "assd_2"]], rtol=1e-5)
+    np.testing.assert_allclose(in_mm["dice"], per_image["dice"])
     assert evaluate_main([str(multiclass_run), "--threshold", "auto"]) == 2
     assert "--threshold auto: only for binary masks" in capsys.readouterr().err
 
@@ -136,3 +137,18 @@ def test_evaluate_cli_rejects_bad_options(binary_run, capsys):
     assert "--spacing" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate_main([str(binary_run), "--threshold", "high"])
+
+
+def test_predict_with_a_run_directory_tiles_at_the_training_scale(binary_run, tiny_dataset, tmp_path):
+    from tfseg.prediction import predict_paths
+
+    big = tmp_path / "big.png"
+    image = cv2.imread(str(next((tiny_dataset / "images").iterdir())), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(big), cv2.resize(image, (160, 128)))
+    predict_paths(binary_run, [big], tmp_path / "resize", progress=False)
+    predict_paths(binary_run, [big], tmp_path / "tiled", sliding_window=True, progress=False)  # scale: fit
+    native = predict_paths(binary_run, [big], tmp_path / "native", sliding_window=True, scale=1.0, progress=False)
+    masks = [cv2.imread(str(tmp_path / name / "masks" / "big.png"), cv2.IMREAD_UNCHANGED) for name in ("resize", "tiled", "native")]
+    assert all(mask.shape == (128, 160) for mask in masks)
+    assert (masks[0] == masks[1]).all()  # the run was resize-trained: tiling matches its scale first
+    assert native[["height", "width"]].values.tolist() == [[128, 160]]

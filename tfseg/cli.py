@@ -106,6 +106,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--postprocess", default="none", help="none or largest-component (per class)")
     parser.add_argument("--spacing", type=float, nargs=2, default=(1.0, 1.0), metavar=("SY", "SX"),
                         help="pixel size (row, column) for ASSD/HD95, e.g. in mm (default 1 1: pixels)")
+    parser.add_argument("--out", help="output folder (default RUN_DIR/eval/SPLIT)")
     args = parser.parse_args(argv)
 
     def main() -> None:
@@ -115,9 +116,9 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
 
         summary = evaluate_run(
             args.run_dir, args.data, args.split, tta=args.tta, threshold=args.threshold,
-            postprocess_method=args.postprocess, spacing=tuple(args.spacing), progress=True,
+            postprocess_method=args.postprocess, spacing=tuple(args.spacing), out_dir=args.out, progress=True,
         )
-        out_dir = os.path.join(args.run_dir, "eval", args.split)
+        out_dir = args.out or os.path.join(args.run_dir, "eval", args.split)
         print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")
         print(pd.DataFrame(summary["scores"]).T.to_string(float_format=lambda value: f"{value:.4f}"))
         if summary["empty_cases"]:
@@ -125,6 +126,16 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         print(f"tfseg: report, per-image scores and pictures in {out_dir}")
 
     return _run(main)
+
+
+def _scale_factor(text: str) -> float | str:
+    """argparse type of --scale: a positive number or `fit`."""
+    if text == "fit":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'fit', got {text!r}") from None
 
 
 def predict_main(argv: Sequence[str] | None = None) -> int:
@@ -141,9 +152,10 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
                         help="tile the image with overlapping Gaussian-blended windows instead of resizing it "
                              "(default: only for crop-trained runs)")
     parser.add_argument("--overlap", type=float, default=0.5, help="sliding window: least overlap of windows (0.5)")
-    parser.add_argument("--scale", type=float, nargs="+", metavar="S",
-                        help="sliding window: resize factor (or SY SX) before tiling; default: the run's training "
-                             "scale (model input / training image size), 1 for a model file")
+    parser.add_argument("--scale", nargs="+", type=_scale_factor, metavar="S",
+                        help="sliding window: resize factor (or SY SX) before tiling, or 'fit' (to the model input); "
+                             "default: the training scale (fit for resize-trained runs, 1 for crop-trained runs "
+                             "and model files)")
     parser.add_argument("--overlays", action="store_true", help="also write overlays/<name>.png")
     args = parser.parse_args(argv)
 
@@ -151,12 +163,17 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
         from tfseg.errors import TfsegError
         from tfseg.prediction import predict_paths
 
-        if args.scale is not None and len(args.scale) not in (1, 2):
-            raise TfsegError(f"--scale {args.scale}: expected one factor or two (SY SX)")
+        scale = args.scale
+        if scale == ["fit"]:
+            scale = "fit"
+        elif scale is not None:
+            if "fit" in scale or len(scale) > 2:
+                raise TfsegError(f"--scale {' '.join(map(str, scale))}: expected one or two factors (SY SX) or 'fit'")
+            scale = tuple((scale * 2)[:2])
         table = predict_paths(
             args.model, args.inputs, args.out, batch_size=args.batch_size, tta=args.tta, threshold=args.threshold,
             postprocess_method=args.postprocess, sliding_window=args.sliding_window, overlap=args.overlap,
-            scale=None if args.scale is None else (args.scale * 2)[:2], overlays=args.overlays,
+            scale=scale, overlays=args.overlays,
         )
         print(f"tfseg: {len(table)} masks in {os.path.join(args.out, 'masks')}, areas in {os.path.join(args.out, 'areas.csv')}")
 

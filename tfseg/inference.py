@@ -9,9 +9,16 @@ Two geometries:
 - resize (default): each image is resized to the model's input size, as in resize
   training; the probabilities are resized back to the image's own size.
 - sliding window: the image is first resized by `scale` (1.0 = native pixels, as for
-  crop-trained models), cut into overlapping model-sized windows, and the window
-  predictions are blended with a Gaussian weight that is highest at each window's centre
-  (nnU-Net, Isensee et al. 2021), so the less reliable window borders count least.
+  crop-trained models; "fit" = the model input size, the field of view of resize
+  training), cut into overlapping model-sized windows, and the window predictions are
+  blended with a Gaussian weight that is highest at each window's centre (nnU-Net,
+  Isensee et al. 2021), so the less reliable window borders count least.
+
+Scale matters more than tiling: a model trained on 256² X-rays resized to 128² has
+learnt lungs about 100 pixels wide. Tiling a 2048² radiograph of the same field of view
+at native resolution shows it lungs 16× larger than it has ever seen, and it fails
+(`benchmarks/sliding_window_scale.py`). Match the training scale first, then tile what
+is still larger than the model input.
 """
 
 from __future__ import annotations
@@ -25,9 +32,7 @@ import numpy as np
 import scipy.ndimage
 
 from tfseg.config import Config
-from tfseg.data.discovery import discover_pairs
-from tfseg.data.io import read_image, to_model_input
-from tfseg.data.pipeline import resolve_data_dir
+from tfseg.data.io import to_model_input
 from tfseg.errors import TfsegError
 
 TTA_FLIPS = {
@@ -91,29 +96,6 @@ def is_crop_trained(config: Config) -> bool:
     return bool(getattr(config.data, "crop", None))
 
 
-def training_scale(config: Config, samples: int = 8) -> tuple[float, float]:
-    """The factor from a training image's pixels to the model's pixels, (sy, sx).
-
-    1 for a crop-trained run; otherwise the model input size over the median size of the
-    first `samples` images of the run's dataset (e.g. 256² X-rays resized to 128²: 0.5).
-    Scaling a new image by this factor before a sliding window shows the model its
-    structures at the training scale, provided the new image has the training images'
-    pixel size.
-
-    Raises:
-        TfsegError: when the run's dataset cannot be read (then pass the scale yourself).
-    """
-    if is_crop_trained(config):
-        return (1.0, 1.0)
-    try:
-        paths = discover_pairs(resolve_data_dir(config.data))["image_path"][:samples]
-        sizes = np.array([read_image(path, config.data.channels).shape[:2] for path in paths], float)
-    except TfsegError as error:
-        raise TfsegError(f"cannot measure the training scale from the run's data ({error}); pass --scale") from error
-    height, width = np.median(sizes, axis=0)
-    return config.data.image_size[0] / height, config.data.image_size[1] / width
-
-
 def gaussian_importance(window: tuple[int, int], sigma_fraction: float = 0.125) -> np.ndarray:
     """nnU-Net's blending weight for one window: a Gaussian with sigma = window / 8,
     1 at the centre, never 0 at the border.
@@ -156,7 +138,10 @@ def _predict_batch(model: keras.Model, batch: np.ndarray, tta: str) -> np.ndarra
 def _predict_sliding(model, image, window, batch_size, tta, overlap, scale) -> np.ndarray:
     """One image by sliding window; returns (H, W, classes) at the image's size."""
     height, width = image.shape[:2]
-    scaled = (max(1, round(height * scale[0])), max(1, round(width * scale[1])))
+    if scale == "fit":
+        scaled = tuple(window)
+    else:
+        scaled = (max(1, round(height * scale[0])), max(1, round(width * scale[1])))
     pixels = to_model_input(image, scaled)
     pad_h, pad_w = max(0, window[0] - scaled[0]), max(0, window[1] - scaled[1])
     if pad_h or pad_w:  # smaller than one window: pad (zeros, as nnU-Net) and crop back
@@ -190,7 +175,7 @@ def predict(
     tta: str = "none",
     sliding_window: bool = False,
     overlap: float = 0.5,
-    scale: float | tuple[float, float] = 1.0,
+    scale: float | tuple[float, float] | str = 1.0,
     progress: bool = False,
 ) -> list[np.ndarray]:
     """Predicts probability maps at each image's own resolution.
@@ -203,8 +188,10 @@ def predict(
         sliding_window: bool. Tile instead of resizing the whole image. Defaults to False.
         overlap: float. Sliding window: least overlap between neighbouring windows, as a
             share of the window, in [0, 1). Defaults to 0.5 (nnU-Net).
-        scale: float or (sy, sx). Sliding window: resize factor applied to the image
-            before tiling, so that its pixels match the training scale. Defaults to 1.0.
+        scale: float, (sy, sx) or "fit". Sliding window: resize factor applied to the
+            image before tiling, so that its pixels match the training scale; "fit"
+            resizes each image to the model input, as resize training did. Defaults
+            to 1.0 (native pixels, as crop training).
         progress: bool. Show a progress bar. Defaults to False.
 
     Returns:
@@ -214,9 +201,10 @@ def predict(
         raise TfsegError(f"--tta {tta!r}: expected one of {', '.join(TTA_FLIPS)}")
     if not 0.0 <= overlap < 1.0:
         raise TfsegError(f"--overlap {overlap}: expected a share in [0, 1)")
-    scale = (float(scale), float(scale)) if np.isscalar(scale) else tuple(float(s) for s in scale)
-    if min(scale) <= 0:
-        raise TfsegError(f"--scale {scale}: expected positive factors")
+    if scale != "fit":
+        scale = (float(scale), float(scale)) if np.isscalar(scale) else tuple(float(s) for s in scale)
+        if len(scale) != 2 or min(scale) <= 0:
+            raise TfsegError(f"--scale {scale}: expected one or two positive factors, or 'fit'")
     size = model_input_size(model)
     bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
     outputs: list[np.ndarray] = []

@@ -29,7 +29,6 @@ from tfseg.inference import (
     postprocess,
     predict,
     probabilities_to_labels,
-    training_scale,
 )
 
 
@@ -91,7 +90,7 @@ def predict_paths(
     postprocess_method: str = "none",
     sliding_window: bool | None = None,
     overlap: float = 0.5,
-    scale: float | tuple[float, float] | None = None,
+    scale: float | tuple[float, float] | str | None = None,
     overlays: bool = False,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -111,9 +110,11 @@ def predict_paths(
         sliding_window: bool or None. Tile instead of resizing; None decides from the run
             (crop-trained runs tile). Defaults to None.
         overlap: float. Least overlap of neighbouring windows. Defaults to 0.5.
-        scale: float, (sy, sx) or None. Sliding window: resize factor before tiling;
-            None takes the run's training scale (`tfseg.inference.training_scale`), or 1
-            for a bare model file. Defaults to None.
+        scale: float, (sy, sx), "fit" or None. Sliding window: resize factor before
+            tiling. None matches the training scale: 1 (native) for a crop-trained
+            run, "fit" (each image to the model input, as in resize training) for a
+            resize-trained run; 1 for a bare model file, whose training is unknown.
+            Defaults to None.
         overlays: bool. Also write overlays. Defaults to False.
         progress: bool. Show a progress bar. Defaults to True.
 
@@ -125,7 +126,7 @@ def predict_paths(
     if sliding_window is None:
         sliding_window = config is not None and is_crop_trained(config)
     if scale is None:
-        scale = training_scale(config) if sliding_window and config is not None else 1.0
+        scale = "fit" if config is not None and not is_crop_trained(config) else 1.0
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)

@@ -146,13 +146,15 @@ def plot_boxplots(per_image: pd.DataFrame, out_path: str | Path, scores: tuple[s
     for ax, name in zip(axes[0], scores):
         columns = [name] + sorted(c for c in per_image if c.startswith(f"{name}_") and c[len(name) + 1 :].isdigit())
         values = [per_image[column].to_numpy(float) for column in columns]
-        ax.boxplot(values, showfliers=False, widths=0.5, medianprops={"color": "black"})
+        ax.boxplot(values, showfliers=False, widths=0.5, medianprops={"color": "black"}, showmeans=True,
+                   meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 5})
         for position, points in enumerate(values, 1):
             ax.scatter(position + rng.uniform(-0.12, 0.12, len(points)), points, s=9, alpha=0.45, color="tab:blue", lw=0)
         names = ["all" if column == name else f"class {column[len(name) + 1:]}" for column in columns]
-        ax.set_xticks(range(1, len(columns) + 1), names if len(columns) > 1 else [name])
-        ax.set_title(f"{name} per image (n={len(per_image)})", fontsize=10)
-        ax.set_ylim(min(0.0, min(float(v.min()) for v in values)) - 0.02, 1.02)
+        ax.set_xticks(range(1, len(columns) + 1), names if len(columns) > 1 else ["all images"])
+        ax.set_title(f"{name} per image (n={len(per_image)}; box: quartiles, ◇ mean)", fontsize=10)
+        lowest = min(float(v.min()) for v in values)
+        ax.set_ylim(max(0.0, np.floor((lowest - 0.02) * 20) / 20), 1.005)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)

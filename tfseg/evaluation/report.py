@@ -20,14 +20,12 @@ from tfseg.data import load_table, read_image, read_mask, split_rows
 from tfseg.data.io import mask_to_labels
 from tfseg.errors import TfsegError
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
-from tfseg.evaluation.scores import image_scores
+from tfseg.evaluation.scores import empty_case, image_scores
 from tfseg.inference import POSTPROCESS_NAMES, is_crop_trained, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
 
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 """Thresholds tried by `--threshold auto`."""
-
-EMPTY_CASES = ("both empty", "truth empty", "prediction empty")
 
 
 def load_run_config(run_dir: str | Path) -> Config:
@@ -50,16 +48,6 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     """mean, std, median, min and max of every score column, one row per score."""
     scores = per_image.drop(columns=["id"])
     return scores.agg(["mean", "std", "median", "min", "max"]).T
-
-
-def empty_case(pred: np.ndarray, truth: np.ndarray) -> str | None:
-    """Which of `EMPTY_CASES` a (prediction, truth) pair of bool masks is, or None."""
-    pred_empty, truth_empty = not np.any(pred), not np.any(truth)
-    if pred_empty and truth_empty:
-        return "both empty"
-    if truth_empty:
-        return "truth empty"
-    return "prediction empty" if pred_empty else None
 
 
 def _mean_dice(predictions: list[np.ndarray], truths: list[np.ndarray]) -> float:
@@ -112,12 +100,13 @@ def evaluate_run(
     threshold: float | str = 0.5,
     postprocess_method: str = "none",
     spacing: tuple[float, float] = (1.0, 1.0),
+    out_dir: str | Path | None = None,
     progress: bool = False,
 ) -> dict:
     """Evaluates a run's `best.keras` on one split and writes the results.
 
-    Writes into `RUN_DIR/eval/<split>/`: `per_image.csv` (id and every score that
-    `image_scores` returns), `summary.json`, `report.md`, `best_median_worst.png` and
+    Writes into `out_dir` (default `RUN_DIR/eval/<split>/`): `per_image.csv` (id and
+    every score that `image_scores` returns), `summary.json`, `report.md`, `best_median_worst.png` and
     `boxplots.png`; and `RUN_DIR/curves.png` from `history.csv` if it is missing.
 
     Args:
@@ -131,6 +120,8 @@ def evaluate_run(
         postprocess_method: str. "none" or "largest-component". Defaults to "none".
         spacing: (row, column) pixel size for the distance scores (ASSD, HD95).
             Defaults to (1.0, 1.0), i.e. distances in pixels.
+        out_dir: str or Path or None. Output folder; None means `RUN_DIR/eval/<split>`.
+            Defaults to None.
         progress: bool. Show progress bars. Defaults to False.
 
     Returns:
@@ -168,7 +159,7 @@ def evaluate_run(
         truth = _truth_labels(config, mask_path)
         prediction = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
         predictions[sample_id] = prediction
-        records.append({"id": sample_id, **image_scores(prediction, truth, classes)})
+        records.append({"id": sample_id, **image_scores(prediction, truth, classes, spacing)})
         for label in range(1, max(classes, 2)):
             case = empty_case(prediction == label, truth == label)
             key = case if classes == 1 else f"class {label}: {case}"
@@ -177,7 +168,7 @@ def evaluate_run(
     per_image = pd.DataFrame(records)
     summary_table = summarize(per_image)
 
-    out_dir = run_dir / "eval" / split
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "eval" / split
     out_dir.mkdir(parents=True, exist_ok=True)
     per_image.to_csv(out_dir / "per_image.csv", index=False, float_format="%.6f")
     summary = {
