@@ -2,8 +2,10 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 from scipy import ndimage
 
+from conftest import shared_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import (
     SCORE_NAMES,
@@ -86,6 +88,24 @@ def test_segmentation_scores_match_medpy_on_random_shapes(seed):
         assert scores["accuracy"] == pytest.approx(np.mean(pred == truth), abs=1e-12)
         compared += 1
     assert compared == 120
+
+
+def test_multiclass_scores_match_medpy_on_real_label_maps():
+    """JSRT lung / heart / clavicle label maps (256²) against altered copies of themselves."""
+    masks = sorted((shared_dataset("jsrt-multiclass") / "masks").glob("*.png"))[:4]
+    rng = np.random.default_rng(4)
+    spacing = (1.4, 0.7)
+    for path in masks:
+        truth = np.asarray(Image.open(path))
+        pred = np.roll(truth, tuple(rng.integers(-4, 5, 2)), axis=(0, 1))
+        pred[ndimage.binary_erosion(truth == 2, iterations=3)] = 1  # part of the heart called lung
+        per_class = multiclass_scores(pred, truth, classes=4, spacing=spacing)
+        for k, scores in per_class.items():
+            p, t = pred == k, truth == k
+            for name, reference in MEDPY_SCORES.items():
+                assert scores[name] == pytest.approx(reference(p, t), abs=1e-6), (path.name, k, name)
+            assert scores["assd"] == pytest.approx(medpy_binary.assd(p, t, voxelspacing=spacing), abs=1e-6)
+            assert scores["hd95"] == pytest.approx(medpy_binary.hd95(p, t, voxelspacing=spacing), abs=1e-6)
 
 
 def test_surface_distances_by_hand():
