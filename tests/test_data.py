@@ -6,7 +6,16 @@ import pandas as pd
 import pytest
 
 from tfseg.config import DataConfig
-from tfseg.data import assign_splits, discover_pairs, load_dataset_table, make_dataset, read_image, validate_pairs
+from tfseg.data import (
+    assign_splits,
+    discover_pairs,
+    load_dataset_table,
+    load_table,
+    make_dataset,
+    read_image,
+    split_rows,
+    validate_pairs,
+)
 from tfseg.errors import TfsegError
 
 
@@ -140,3 +149,143 @@ def test_seeded_pipeline_is_reproducible(tiny_dataset):
     first = next(iter(make_dataset(table, data, 8, training=True, seed=3)))[0].numpy()
     again = next(iter(make_dataset(table, data, 8, training=True, seed=3)))[0].numpy()
     np.testing.assert_array_equal(first, again)
+
+
+# --- manifests, stratified splits, folds, classes.txt, crops, inspect, preview -------------------------
+
+
+def _label_dataset(folder, count=6, size=(40, 56), classes=4):
+    """Images whose grey level encodes a label map with values 0..classes-1."""
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    labels = (np.arange(size[1])[None, :] * classes // size[1]).repeat(size[0], 0).astype(np.uint8)
+    for i in range(count):
+        cv2.imwrite(str(folder / "images" / f"case{i}.png"), labels * 60)
+        cv2.imwrite(str(folder / "masks" / f"case{i}.png"), labels)
+    return folder
+
+
+def test_csv_manifest_with_relative_paths_and_split_column(tiny_dataset, tmp_path):
+    splits = pd.read_csv(tiny_dataset / "splits.csv")
+    manifest = pd.DataFrame({
+        "image": [f"{tiny_dataset.name}/images/{i}.png" for i in splits["id"]],
+        "mask": [f"{tiny_dataset.name}/masks/{i}.png" for i in splits["id"]],
+        "split": splits["split"],
+        "site": ["a", "b"] * 12,
+    })
+    csv = tiny_dataset.parent / "manifest.csv"
+    manifest.to_csv(csv, index=False)
+    table = load_dataset_table(csv, 1, 1, 0.15, 0.15, 0)
+    assert sorted(table["id"]) == sorted(splits["id"])
+    assert table.set_index("id")["split"].to_dict() == splits.set_index("id")["split"].to_dict()
+    assert "site" in table.columns
+    manifest.loc[3, "mask"] = "nowhere.png"
+    bad = tmp_path / "bad.csv"
+    manifest.to_csv(bad, index=False)
+    bad_copy = tiny_dataset.parent / "bad.csv"
+    shutil.copy(bad, bad_copy)
+    with pytest.raises(TfsegError, match=r"bad.csv line 5: mask file .*nowhere.png does not exist"):
+        discover_pairs(bad_copy)
+    (tmp_path / "cols.csv").write_text("img,msk\na.png,b.png\n")
+    with pytest.raises(TfsegError, match=r"expected columns image,mask\[,split\]"):
+        discover_pairs(tmp_path / "cols.csv")
+
+
+def test_stratified_split_and_k_folds(tiny_dataset, tmp_path):
+    folder = _copy(tiny_dataset, tmp_path)
+    (folder / "splits.csv").unlink()
+    pairs = discover_pairs(folder)
+    groups = ["A"] * 16 + ["B"] * 8
+    pd.DataFrame({"id": pairs["id"], "site": groups}).to_csv(folder / "labels.csv", index=False)
+    split = assign_splits(pairs, folder, 0.25, 0.25, seed=0, stratify="site")
+    by_group = pd.crosstab(pd.Series(groups, name="site"), split["split"].to_numpy())
+    assert by_group.loc["A"].to_dict() == {"test": 4, "train": 8, "val": 4}
+    assert by_group.loc["B"].to_dict() == {"test": 2, "train": 4, "val": 2}
+    validated = []
+    for fold in range(4):
+        folded = assign_splits(pairs, folder, 0.15, 0.25, seed=0, stratify="site", folds=4, fold=fold)
+        assert (folded["split"] == "test").sum() == 6  # test is held out the same way in every fold
+        np.testing.assert_array_equal(folded["split"] == "test", split["split"] == "test")
+        validated += folded.loc[folded["split"] == "val", "id"].tolist()
+        per_group = pd.Series(groups)[(folded["split"] == "val").to_numpy()].value_counts()
+        assert per_group["A"] == 3 and per_group["B"] in (1, 2)  # 12 A and 6 B ids dealt into 4 folds
+    non_test = pairs.loc[split["split"] != "test", "id"]
+    assert sorted(validated) == sorted(non_test)  # every non-test id validates exactly once
+    with pytest.raises(TfsegError, match="no column 'scanner'"):
+        assign_splits(pairs, folder.parent, 0.15, 0.15, seed=0, stratify="scanner")
+    prefix = assign_splits(pairs.assign(id=[f"{g}x_{i}" for i, g in enumerate(groups)]), folder, 0.25, 0.25, 0, stratify="prefix")
+    assert prefix["split"].value_counts().to_dict() == {"train": 12, "val": 6, "test": 6}
+
+
+def test_classes_txt_threshold_and_empty_split_errors(tmp_path):
+    folder = _label_dataset(tmp_path / "labels")
+    (folder / "classes.txt").write_text("background\nlung\nheart\n")
+    with pytest.raises(TfsegError, match=r"classes.txt: 3 class names, expected 4"):
+        load_table(DataConfig(dir=str(folder), classes=4), seed=0)
+    (folder / "classes.txt").write_text("background\nlung\nheart\nclavicle\n")
+    table = load_table(DataConfig(dir=str(folder), classes=4, val_fraction=0.0, test_fraction=0.0), seed=0)
+    with pytest.raises(TfsegError, match=r"split 'val' is empty"):
+        split_rows(table, "val")
+    with pytest.raises(TfsegError, match=r"every mask is empty at data.mask_threshold 127 \(stored values found: \[0, 1, 2, 3\]\)"):
+        load_table(DataConfig(dir=str(folder), classes=1), seed=0)
+
+
+def test_crops_native_resolution_grid_validation_and_padding(tmp_path):
+    folder = _label_dataset(tmp_path / "crops", count=5, size=(40, 56))
+    data = DataConfig(dir=str(folder), image_size=[32, 32], crop=32, classes=4, augment="light", val_fraction=0.0, test_fraction=0.0)
+    rows = load_table(data, seed=0)
+    images, masks = next(iter(make_dataset(rows, data, batch_size=5, training=True, seed=0)))
+    assert images.shape == (5, 32, 32, 1) and masks.shape == (5, 32, 32, 4)
+    np.testing.assert_array_equal(np.sum(masks, -1), 1.0)  # one-hot after augmenting the label map
+    tiles = np.concatenate([m.numpy() for _, m in make_dataset(rows, data, batch_size=7, training=False)])
+    assert len(tiles) == 5 * 4  # 56x40 covered by 2x2 overlapping 32x32 tiles per image
+    labels = np.argmax(tiles[:4], -1)
+    stored = cv2.imread(str(folder / "masks" / "case0.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(labels[3], stored[8:40, 24:56])  # the last tile ends at the edge
+    big = DataConfig(dir=str(folder), image_size=[48, 48], crop=48, classes=4, val_fraction=0.0, test_fraction=0.0)
+    images, _ = next(iter(make_dataset(rows, big, batch_size=2, training=True)))
+    assert images.shape == (2, 48, 48, 1)  # 40 rows padded to 48
+    big.pad_crops = False
+    with pytest.raises(TfsegError, match=r"case0.png: image is 56x40, smaller than data.crop 48 with data.pad_crops false"):
+        load_table(big, seed=0)
+
+
+def test_config_checks_crop_and_folds():
+    from tfseg.config import load_config
+
+    with pytest.raises(TfsegError, match=r"data.image_size \(the model input\) must be \[64, 64\]"):
+        load_config(None, {"data.crop": 64})
+    with pytest.raises(TfsegError, match="data.folds: expected 0"):
+        load_config(None, {"data.folds": 1})
+    with pytest.raises(TfsegError, match=r"data.fold: expected 0..4"):
+        load_config(None, {"data.folds": 5, "data.fold": 5})
+
+
+def test_inspect_and_preview_from_the_command_line(tiny_dataset, tmp_path, capsys):
+    from tfseg.cli import train_main
+
+    png = tmp_path / "grid.png"
+    argv = ["--data", str(tiny_dataset), "--image-size", "32", "32", "--augment", "medium"]
+    assert train_main([*argv, "--inspect", "--preview", "3", "--preview-path", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "24 image/mask pairs" in out and "train        16" in out and "image sizes (W x H): 64x64 (24)" in out
+    assert "mask values (masks containing each): 0 (24), 255 (24)" in out and "no problems found" in out
+    picture = cv2.imread(str(png))
+    assert picture is not None and picture.shape[1] > picture.shape[0]
+    broken = _copy(tiny_dataset, tmp_path)
+    (broken / "masks" / "demo_0007.png").write_bytes(b"not a png")
+    assert train_main(["--data", str(broken), "--inspect"]) == 2
+    assert "demo_0007.png: cannot decode image" in capsys.readouterr().err
+
+
+def test_inspect_real_multiclass_dataset():
+    from tfseg.config import load_config
+    from tfseg.data import dataset_summary
+
+    from conftest import shared_dataset
+
+    folder = shared_dataset("jsrt-multiclass")
+    text = dataset_summary(load_config(None, {"data.dir": str(folder), "data.classes": 4}))
+    assert "247 image/mask pairs" in text
+    assert "class names (classes.txt): 0 background, 1 lung, 2 heart, 3 clavicle" in text
+    assert "mask values (masks containing each): 0 (247), 1 (247), 2 (247), 3 (247)" in text

@@ -37,6 +37,19 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))
     parser.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
     parser.add_argument("--classes", type=int, help="1 for binary masks, K for label maps 0..K-1")
+    parser.add_argument("--augment", help="augmentation preset: none, flip, light, medium or heavy (lists: in YAML)")
+    parser.add_argument("--engine", help="augmentation engine: tf (default) or albumentations")
+    parser.add_argument("--crop", type=int, metavar="N",
+                        help="train on random NxN crops at native resolution (model input NxN); 0 resizes")
+    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep decoded images in memory after the first epoch")
+    parser.add_argument("--stratify", metavar="COLUMN|prefix", help="stratify seeded splits and folds by this column")
+    parser.add_argument("--folds", type=int, metavar="K", help="k-fold cross-validation over the non-test ids")
+    parser.add_argument("--fold", type=int, metavar="I", help="the validation fold, 0..K-1")
+    parser.add_argument("--inspect", action="store_true",
+                        help="print the dataset summary (splits, sizes, modes, mask values) and exit; exit 2 on problems")
+    parser.add_argument("--preview", type=int, metavar="N", help="write a PNG grid of N augmented training pairs and exit")
+    parser.add_argument("--preview-path", default="preview.png", help="where --preview writes (default preview.png)")
     parser.add_argument("--loss", help="loss name or weighted sum, e.g. bce+dice or dice:1.0,bce:0.8")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--run-dir", help="output folder (default runs/<model>-<timestamp>)")
@@ -51,6 +64,16 @@ def _list_models() -> None:
     for name in models.names():
         model = models.build(name, (256, 256, 3), 1)
         print(f"{name:<24}{model.count_params():>14,}")
+
+
+def _inspect_or_preview(config, inspect: bool, preview: int | None, preview_path: str) -> None:
+    """`train.py --inspect` / `--preview N`: look at the data instead of training."""
+    from tfseg import data
+
+    if inspect:
+        print(data.dataset_summary(config))
+    if preview:
+        print(f"tfseg: preview of {preview} augmented training pairs written to {data.preview(config, preview, preview_path)}")
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +93,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             "data.image_size": args.image_size,
             "data.channels": args.channels,
             "data.classes": args.classes,
+            "data.augment": args.augment,
+            "data.engine": args.engine,
+            "data.crop": args.crop,
+            "data.cache": args.cache,
+            "data.stratify": args.stratify,
+            "data.folds": args.folds,
+            "data.fold": args.fold,
             "train.epochs": args.epochs,
             "train.batch_size": args.batch_size,
             "train.loss": args.loss,
@@ -77,6 +107,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             "train.run_dir": args.run_dir,
             "train.seed": args.seed,
         }
+        if args.crop and args.image_size is None:  # the crop is the model input
+            overrides["data.image_size"] = [args.crop, args.crop]
+        if args.inspect or args.preview:
+            _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
+            return
         config = load_config(args.config, overrides)
         run_dir = train(config)
         print(f"tfseg: run written to {run_dir}")

@@ -23,7 +23,8 @@ class DataConfig:
     """Where the data is and how it is fed.
 
     Attributes:
-        dir: str or None. Dataset folder with `images/` and `masks/`; None trains on the
+        dir: str or None. Dataset folder with `images/` and `masks/`, or a CSV manifest
+            (columns image, mask[, split], paths relative to the CSV); None trains on the
             built-in synthetic demo data. Defaults to None.
         image_size: [height, width] the images are resized to. Defaults to [128, 128].
         channels: int. 1 (greyscale) or 3 (RGB) model input. Defaults to 1.
@@ -35,7 +36,28 @@ class DataConfig:
             Defaults to 0.15.
         test_fraction: float. Share of ids for test when there is no splits.csv.
             Defaults to 0.15.
-        augment: str. `none` or `flip` (random horizontal flip). Defaults to "flip".
+        augment: str or list. A preset (`none`, `flip`, `light`, `medium`, `heavy`) or a list
+            of named transforms with parameters, e.g.
+            `[horizontal_flip, {affine: {rotate: [-10, 10], p: 0.5}}]` (see
+            `tfseg.data.augment`). Defaults to "flip".
+        engine: str. `tf` (batched TensorFlow ops inside tf.data) or `albumentations`
+            (the optional albumentations 2.0.x, per image). Defaults to "tf".
+        crop: int. 0 resizes every image to `image_size`; N > 0 trains on random N x N
+            crops at native resolution (the model input, so `image_size` must be [N, N])
+            and validates on a grid of N x N crops covering each image. Defaults to 0.
+        pad_crops: bool. Zero-pad images smaller than `crop` (masks with background);
+            when False such an image is an error. Defaults to True.
+        cache: bool. Keep decoded (resized) images in memory after the first epoch;
+            augmentation still differs every epoch. Defaults to False.
+        deterministic: bool. Same seed, same batches in the same order; False lets
+            tf.data hand out elements as they are ready (faster, order varies).
+            Defaults to True.
+        stratify: str or None. Seeded splits and folds keep the proportions of this
+            column (of the CSV manifest, or of `labels.csv` with an `id` column in the
+            dataset folder), or of the id's leading letters with `prefix`. Defaults to None.
+        folds: int. k-fold cross-validation over the non-test ids when >= 2; fold `fold`
+            is the validation split. 0 turns it off. Defaults to 0.
+        fold: int. Which fold (0..folds-1) validates. Defaults to 0.
         demo_samples: int. Number of images in the synthetic demo dataset. Defaults to 240.
     """
 
@@ -46,7 +68,15 @@ class DataConfig:
     mask_threshold: int = 127
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    augment: str = "flip"
+    augment: str | list = "flip"
+    engine: str = "tf"
+    crop: int = 0
+    pad_crops: bool = True
+    cache: bool = False
+    deterministic: bool = True
+    stratify: str | None = None
+    folds: int = 0
+    fold: int = 0
     demo_samples: int = 240
 
 
@@ -108,9 +138,15 @@ class Config:
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
 
+# Keys whose values may also take a second type besides their default's.
+_ALSO_ACCEPTED = {"data.augment": list}
+
+
 def _check_type(where: str, value: Any, default: Any) -> Any:
     """Coerces `value` to the type of `default`, or raises naming `where`."""
     if default is None or value is None:
+        return value
+    if isinstance(value, _ALSO_ACCEPTED.get(where, ())):
         return value
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -164,16 +200,41 @@ def validate_config(config: Config) -> None:
         raise TfsegError(f"data.channels: expected 1 or 3, got {data.channels}")
     if data.classes < 1:
         raise TfsegError(f"data.classes: expected 1 (binary) or K >= 2, got {data.classes}")
-    if data.augment not in ("none", "flip"):
-        raise TfsegError(f"data.augment: expected one of ['flip', 'none'], got {data.augment!r}")
     if not 0 <= data.val_fraction < 1 or not 0 <= data.test_fraction < 1:
         raise TfsegError("data.val_fraction and data.test_fraction must be in [0, 1)")
+    _validate_data_pipeline(data)
     train = config.train
     if train.epochs < 1 or train.batch_size < 1 or train.lr <= 0:
         raise TfsegError(
             f"train: epochs and batch_size must be >= 1 and lr > 0, got epochs={train.epochs}, "
             f"batch_size={train.batch_size}, lr={train.lr}"
         )
+
+
+def _validate_data_pipeline(data: DataConfig) -> None:
+    """Checks augmentation, engine, crop, folds and stratification settings."""
+    from tfseg.data.transforms import SQUARE_ONLY, parse_transforms
+
+    if data.engine not in ("tf", "albumentations"):
+        raise TfsegError(f"data.engine: expected 'tf' or 'albumentations', got {data.engine!r}")
+    if data.crop < 0:
+        raise TfsegError(f"data.crop: expected 0 (resize) or a crop size > 0, got {data.crop}")
+    if data.crop and list(data.image_size) != [data.crop, data.crop]:
+        raise TfsegError(
+            f"data.crop: {data.crop} trains the model on {data.crop}x{data.crop} crops, so data.image_size "
+            f"(the model input) must be [{data.crop}, {data.crop}], got {data.image_size}"
+        )
+    transforms = parse_transforms(data.augment)
+    height, width = data.image_size
+    square_only = sorted({t.name for t in transforms} & set(SQUARE_ONLY))
+    if square_only and height != width:
+        raise TfsegError(f"data.augment: {square_only} need square images, got data.image_size {data.image_size}")
+    if data.folds == 1 or data.folds < 0:
+        raise TfsegError(f"data.folds: expected 0 (no cross-validation) or k >= 2, got {data.folds}")
+    if data.folds and not 0 <= data.fold < data.folds:
+        raise TfsegError(f"data.fold: expected 0..{data.folds - 1} (data.folds: {data.folds}), got {data.fold}")
+    if data.stratify is not None and (not isinstance(data.stratify, str) or not data.stratify):
+        raise TfsegError(f"data.stratify: expected a column name or 'prefix', got {data.stratify!r}")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

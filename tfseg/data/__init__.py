@@ -1,21 +1,42 @@
-"""Datasets: discovery of image/mask pairs, the tf.data pipeline and the demo data."""
+"""Datasets: discovery of image/mask pairs, the tf.data pipeline, augmentation and the demo data."""
 
-from tfseg.data.discovery import assign_splits, discover_pairs, load_dataset_table, validate_pairs
-from tfseg.data.io import read_image, read_mask, to_model_input, to_model_target
-from tfseg.data.pipeline import load_table, make_dataset, resolve_data_dir, split_rows
+from tfseg.data.discovery import (
+    assign_folds,
+    assign_splits,
+    discover_pairs,
+    load_dataset_table,
+    read_class_names,
+    read_manifest,
+    validate_pairs,
+)
+from tfseg.data.io import read_image, read_mask, to_label_map, to_model_input, to_model_target
+from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, resolve_data_dir, split_rows
+from tfseg.data.preview_grid import preview
+from tfseg.data.summary import dataset_summary
 from tfseg.data.synthetic import make_sample, write_demo_dataset
+from tfseg.data.transforms import PRESETS, TRANSFORM_DEFAULTS, parse_transforms
 
 __all__ = [
+    "PRESETS",
+    "TRANSFORM_DEFAULTS",
+    "assign_folds",
     "assign_splits",
+    "dataset_summary",
     "discover_pairs",
+    "grid_tiles",
     "load_dataset_table",
     "load_table",
     "make_dataset",
     "make_sample",
+    "parse_transforms",
+    "preview",
+    "read_class_names",
     "read_image",
+    "read_manifest",
     "read_mask",
     "resolve_data_dir",
     "split_rows",
+    "to_label_map",
     "to_model_input",
     "to_model_target",
     "validate_pairs",

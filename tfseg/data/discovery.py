@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
-from tfseg.data.io import IMAGE_SUFFIXES, read_image, read_mask
+from tfseg.data.io import IMAGE_SUFFIXES, mask_to_labels, read_image, read_mask
 from tfseg.errors import TfsegError
 
 SPLITS = ("train", "val", "test")
@@ -32,21 +33,24 @@ def _preview(names: list[str], limit: int = 5) -> str:
 
 
 def discover_pairs(data_dir: str | Path) -> pd.DataFrame:
-    """Lists `images/<id>.*` with `masks/<id>.png` pairs in `data_dir`.
+    """Lists `images/<id>.*` with `masks/<id>.png` pairs in `data_dir` (or reads a CSV manifest).
 
     Args:
-        data_dir: str or Path. Dataset folder.
+        data_dir: str or Path. Dataset folder, or a `.csv` manifest (see `read_manifest`).
 
     Returns:
-        DataFrame with columns id, image_path, mask_path, sorted by id.
+        DataFrame with columns id, image_path, mask_path, sorted by id (a manifest adds its
+        other columns, e.g. split).
 
     Raises:
         TfsegError: the folder or its `images/`/`masks/` is missing, an image has no mask
             or a mask no image, or no pairs are found.
     """
     data_dir = Path(data_dir)
+    if data_dir.suffix.lower() == ".csv" and data_dir.is_file():
+        return read_manifest(data_dir)
     if not data_dir.is_dir():
-        raise TfsegError(f"--data {data_dir}: not a folder, expected a dataset folder with images/ and masks/")
+        raise TfsegError(f"--data {data_dir}: not a folder, expected a dataset folder with images/ and masks/ or a CSV manifest")
     for sub in ("images", "masks"):
         if not (data_dir / sub).is_dir():
             raise TfsegError(f"{data_dir}: no {sub}/ folder, expected {data_dir}/images/<id>.<png|jpg|...> and {data_dir}/masks/<id>.png")
@@ -66,21 +70,135 @@ def discover_pairs(data_dir: str | Path) -> pd.DataFrame:
     )
 
 
-def assign_splits(
-    pairs: pd.DataFrame, data_dir: str | Path, val_fraction: float, test_fraction: float, seed: int
-) -> pd.DataFrame:
-    """Adds a `split` column from `data_dir/splits.csv`, or a seeded random split.
+def read_manifest(csv_path: str | Path) -> pd.DataFrame:
+    """Reads a CSV manifest: columns `image`, `mask` (paths relative to the CSV) and optionally `split`.
+
+    Other columns are kept (e.g. for `stratify`). The id of a row is its image's file stem.
+
+    Args:
+        csv_path: str or Path. The manifest.
+
+    Returns:
+        DataFrame with columns id, image_path, mask_path, the manifest's other columns, sorted by id.
+
+    Raises:
+        TfsegError: missing columns, a missing file (named with its row), or two images with one stem.
+    """
+    csv_path = Path(csv_path)
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise TfsegError(f"{csv_path}: not a readable CSV manifest ({str(error).splitlines()[0]})") from None
+    if not {"image", "mask"} <= set(table.columns):
+        raise TfsegError(f"{csv_path}: expected columns image,mask[,split], found {list(table.columns)}")
+    if table.empty:
+        raise TfsegError(f"{csv_path}: no rows, expected one image,mask pair per row")
+    for column in ("image", "mask"):
+        paths = [(csv_path.parent / value).resolve() for value in table[column]]
+        for row, path in enumerate(paths, start=2):
+            if not path.is_file():
+                raise TfsegError(f"{csv_path} line {row}: {column} file {path} does not exist")
+        table[f"{column}_path"] = [str(path) for path in paths]
+    table["id"] = [Path(path).stem for path in table["image_path"]]
+    duplicated = sorted(table.loc[table["id"].duplicated(), "id"])
+    if duplicated:
+        raise TfsegError(f"{csv_path}: images share the id (file stem) {_preview(duplicated)}; ids must be unique")
+    extra = [c for c in table.columns if c not in ("id", "image", "mask", "image_path", "mask_path")]
+    return table[["id", "image_path", "mask_path", *extra]].sort_values("id").reset_index(drop=True)
+
+
+def strata(pairs: pd.DataFrame, stratify: str, data_dir: str | Path) -> pd.Series:
+    """The group of each id for stratified splits and folds.
 
     Args:
         pairs: DataFrame from `discover_pairs`.
-        data_dir: str or Path. Where to look for `splits.csv` (columns id, split).
-        val_fraction: float. Validation share when there is no splits.csv.
-        test_fraction: float. Test share when there is no splits.csv.
-        seed: int. Seed of the random split.
+        stratify: str. `prefix` (the id's leading letters: CHNCXR_0001_0 → CHNCXR), or a column
+            of `pairs` (a manifest column) or of `labels.csv` (with an `id` column) in `data_dir`.
+        data_dir: str or Path. The dataset folder (or manifest) `pairs` came from.
+
+    Raises:
+        TfsegError: the column is in neither place, or an id has no value in labels.csv.
+    """
+    if stratify == "prefix":
+        return pairs["id"].str.extract(r"^([A-Za-z]*)", expand=False).fillna("")
+    if stratify in pairs.columns:
+        return pairs[stratify].astype(str)
+    folder = Path(data_dir).parent if Path(data_dir).suffix.lower() == ".csv" else Path(data_dir)
+    labels_csv = folder / "labels.csv"
+    if not labels_csv.is_file():
+        raise TfsegError(f"data.stratify: no column {stratify!r} (no manifest column and no {labels_csv}); or use 'prefix'")
+    labels = pd.read_csv(labels_csv, dtype=str)
+    if "id" not in labels.columns or stratify not in labels.columns:
+        raise TfsegError(f"{labels_csv}: expected columns id and {stratify!r} (data.stratify), found {list(labels.columns)}")
+    by_id = dict(zip(labels["id"], labels[stratify]))
+    missing = [i for i in pairs["id"] if i not in by_id]
+    if missing:
+        raise TfsegError(f"{labels_csv}: no {stratify!r} value for id(s) {_preview(missing)}")
+    return pairs["id"].map(by_id)
+
+
+def _shuffled_by_group(groups: pd.Series, rng: np.random.Generator) -> list[np.ndarray]:
+    """Row positions of each group (groups sorted by name), each shuffled."""
+    return [rng.permutation(np.flatnonzero(groups.to_numpy() == name)) for name in sorted(groups.unique())]
+
+
+def assign_folds(pairs: pd.DataFrame, folds: int, fold: int, seed: int, groups: pd.Series | None = None) -> pd.DataFrame:
+    """k-fold cross-validation: test rows stay; the others become `val` (fold `fold`) or `train`.
+
+    Rows are shuffled within each group (one group without stratification) and dealt out to
+    the folds in turn, so folds differ in size by at most one and keep the groups' proportions.
+
+    Args:
+        pairs: DataFrame with a `split` column.
+        folds: int. Number of folds k >= 2.
+        fold: int. The validation fold, 0..k-1.
+        seed: int. Seed of the shuffle.
+        groups: Series or None. Group of each row (see `strata`). Defaults to None.
     """
     pairs = pairs.copy()
+    pool = pairs["split"] != "test"
+    pooled = pairs[pool]
+    group_of = groups[pool] if groups is not None else pd.Series("all", index=pooled.index)
+    order = np.concatenate(_shuffled_by_group(group_of.reset_index(drop=True), np.random.default_rng(seed)))
+    fold_of = np.empty(len(pooled), dtype=int)
+    fold_of[order] = np.arange(len(order)) % folds
+    pairs.loc[pool, "split"] = np.where(fold_of == fold, "val", "train")
+    return pairs
+
+
+def assign_splits(
+    pairs: pd.DataFrame,
+    data_dir: str | Path,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    *,
+    stratify: str | None = None,
+    folds: int = 0,
+    fold: int = 0,
+) -> pd.DataFrame:
+    """Adds a `split` column: from the manifest, `data_dir/splits.csv`, or a seeded random split.
+
+    Args:
+        pairs: DataFrame from `discover_pairs` (a manifest's own `split` column is kept).
+        data_dir: str or Path. Where to look for `splits.csv` (columns id, split).
+        val_fraction: float. Validation share of a random split.
+        test_fraction: float. Test share of a random split.
+        seed: int. Seed of the random split and of the folds.
+        stratify: str or None. Keep the proportions of these groups (see `strata`) in a
+            random split and in folds. Defaults to None.
+        folds: int. k >= 2: the non-test ids are split into k folds (`assign_folds`);
+            `val_fraction` is then unused. Defaults to 0 (no folds).
+        fold: int. The validation fold. Defaults to 0.
+    """
+    pairs = pairs.copy()
+    groups = strata(pairs, stratify, data_dir) if stratify else None
     splits_csv = Path(data_dir) / "splits.csv"
-    if splits_csv.is_file():
+    if "split" in pairs.columns:
+        bad = sorted(set(pairs["split"]) - set(SPLITS))
+        if bad:
+            raise TfsegError(f"{data_dir}: unknown split value(s) {bad} in column split, expected {list(SPLITS)}")
+    elif splits_csv.is_file():
         splits = pd.read_csv(splits_csv, dtype=str)
         if not {"id", "split"} <= set(splits.columns):
             raise TfsegError(f"{splits_csv}: expected columns id,split, found {list(splits.columns)}")
@@ -96,18 +214,35 @@ def assign_splits(
             raise TfsegError(f"{splits_csv}: id(s) with no image/mask pair: {_preview(unknown)}")
         pairs["split"] = pairs["id"].map(by_id)
     else:
-        order = np.random.default_rng(seed).permutation(len(pairs))
-        n_val = round(val_fraction * len(pairs))
-        n_test = round(test_fraction * len(pairs))
+        rng = np.random.default_rng(seed)
+        if groups is None:
+            shuffled = [rng.permutation(len(pairs))]
+        else:
+            shuffled = _shuffled_by_group(groups.reset_index(drop=True), rng)
         split = np.full(len(pairs), "train", dtype=object)
-        split[order[:n_val]] = "val"
-        split[order[n_val : n_val + n_test]] = "test"
+        share_val = 0.0 if folds else val_fraction
+        for order in shuffled:  # each group split in the same proportions; test first, so it
+            n_test = round(test_fraction * len(order))  # does not depend on val_fraction or folds
+            n_val = round(share_val * len(order))
+            split[order[:n_test]] = "test"
+            split[order[n_test : n_test + n_val]] = "val"
         pairs["split"] = split
+    if folds:
+        pairs = assign_folds(pairs, folds, fold, seed, groups)
     return pairs
 
 
-def _check_pair(row: tuple[str, str, str], channels: int, classes: int) -> tuple[int, int]:
-    """Reads one pair, checks it, and returns the image's (height, width)."""
+def _image_mode(path: str) -> str:
+    """The stored pixel format of an image file (PIL mode: L, RGB, RGBA, P, I;16, …)."""
+    try:
+        with Image.open(path) as image:
+            return image.mode
+    except (OSError, ValueError):  # a format PIL cannot open but OpenCV decoded
+        return "?"
+
+
+def _check_pair(row: tuple[str, str, str], channels: int, classes: int, mask_threshold: int) -> dict[str, object]:
+    """Reads one pair, checks it, and returns its size, image mode and mask statistics."""
     _, image_path, mask_path = row
     image = read_image(image_path, channels)
     mask = read_mask(mask_path)
@@ -118,32 +253,103 @@ def _check_pair(row: tuple[str, str, str], channels: int, classes: int) -> tuple
         )
     if classes > 1 and mask.max() >= classes:
         raise TfsegError(f"{mask_path}: mask value {int(mask.max())} found, expected labels 0..{classes - 1} (classes: {classes})")
-    return image.shape[0], image.shape[1]
+    counts = np.bincount(mask.ravel(), minlength=256)
+    labels = mask_to_labels(mask, classes, mask_threshold)
+    return {
+        "height": image.shape[0],
+        "width": image.shape[1],
+        "mode": _image_mode(image_path),
+        "dtype": str(image.dtype),
+        "mask_values": " ".join(str(v) for v in np.flatnonzero(counts)),
+        "foreground": float(np.count_nonzero(labels)) / labels.size,
+    }
 
 
-def validate_pairs(pairs: pd.DataFrame, channels: int, classes: int) -> pd.DataFrame:
-    """Reads every pair once and adds `height`, `width`; raises on the first bad file.
+def validate_pairs(pairs: pd.DataFrame, channels: int, classes: int, mask_threshold: int = 127) -> pd.DataFrame:
+    """Reads every pair once and adds its statistics; raises on the first bad file.
 
-    Checks that each image and mask decodes, that sizes match, and (multi-class) that
-    mask values are below `classes`.
+    Checks that each image and mask decodes, that sizes match, (multi-class) that mask
+    values are below `classes`, and (binary) that some mask has foreground at `mask_threshold`.
+
+    Args:
+        pairs: DataFrame with id, image_path, mask_path.
+        channels: int. 1 or 3, as images are read.
+        classes: int. 1 (binary) or K.
+        mask_threshold: int. Binary masks: stored values above it are foreground. Defaults to 127.
+
+    Returns:
+        `pairs` plus columns height, width, mode (stored pixel format), dtype (uint8/uint16
+        as read), mask_values (stored values found, space-separated) and foreground (share
+        of foreground pixels).
     """
     rows = list(pairs[["id", "image_path", "mask_path"]].itertuples(index=False, name=None))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        sizes = list(pool.map(lambda row: _check_pair(row, channels, classes), rows))
-    pairs = pairs.copy()
-    pairs["height"] = [s[0] for s in sizes]
-    pairs["width"] = [s[1] for s in sizes]
+        stats = list(pool.map(lambda row: _check_pair(row, channels, classes, mask_threshold), rows))
+    pairs = pd.concat([pairs.reset_index(drop=True), pd.DataFrame(stats)], axis=1)
+    if classes == 1 and len(pairs) and not (pairs["foreground"] > 0).any():
+        values = sorted({int(v) for text in pairs["mask_values"] for v in text.split()})
+        raise TfsegError(
+            f"every mask is empty at data.mask_threshold {mask_threshold} (stored values found: {values}); "
+            f"for masks stored as 0/1 set mask_threshold: 0, for label maps set classes"
+        )
     return pairs
 
 
+def read_class_names(data_dir: str | Path, classes: int) -> list[str] | None:
+    """Class names from `classes.txt` (one per line, in label order) beside the data, if present.
+
+    Args:
+        data_dir: str or Path. Dataset folder or CSV manifest (its folder is searched).
+        classes: int. 1 (binary: two names, background first) or K.
+
+    Raises:
+        TfsegError: the file lists a different number of names than there are classes.
+    """
+    folder = Path(data_dir).parent if Path(data_dir).suffix.lower() == ".csv" else Path(data_dir)
+    path = folder / "classes.txt"
+    if not path.is_file():
+        return None
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    expected = max(classes, 2)
+    if len(names) != expected:
+        raise TfsegError(f"{path}: {len(names)} class names, expected {expected} (one per label 0..{expected - 1}; classes: {classes})")
+    return names
+
+
+def check_crop_fits(pairs: pd.DataFrame, crop: int, pad_crops: bool) -> None:
+    """Raises when crops are requested without padding and an image is smaller than the crop."""
+    if not crop or pad_crops:
+        return
+    small = pairs[(pairs["height"] < crop) | (pairs["width"] < crop)]
+    if not small.empty:
+        row = small.iloc[0]
+        raise TfsegError(
+            f"{row['image_path']}: image is {row['width']}x{row['height']}, smaller than data.crop {crop} "
+            f"with data.pad_crops false; expected at least {crop}x{crop} ({len(small)} such image(s))"
+        )
+
+
 def load_dataset_table(
-    data_dir: str | Path, channels: int, classes: int, val_fraction: float, test_fraction: float, seed: int
+    data_dir: str | Path,
+    channels: int,
+    classes: int,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    *,
+    mask_threshold: int = 127,
+    stratify: str | None = None,
+    folds: int = 0,
+    fold: int = 0,
 ) -> pd.DataFrame:
-    """Discovers, splits and validates a dataset folder.
+    """Discovers, splits and validates a dataset folder or CSV manifest.
+
+    Keyword arguments are those of `assign_splits` and `validate_pairs`.
 
     Returns:
-        DataFrame with columns id, image_path, mask_path, split, height, width.
+        DataFrame with columns id, image_path, mask_path, split and the statistics of
+        `validate_pairs` (height, width, mode, dtype, mask_values, foreground).
     """
     pairs = discover_pairs(data_dir)
-    pairs = assign_splits(pairs, data_dir, val_fraction, test_fraction, seed)
-    return validate_pairs(pairs, channels, classes)
+    pairs = assign_splits(pairs, data_dir, val_fraction, test_fraction, seed, stratify=stratify, folds=folds, fold=fold)
+    return validate_pairs(pairs, channels, classes, mask_threshold)

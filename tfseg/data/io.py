@@ -93,13 +93,22 @@ def to_model_target(mask: np.ndarray, image_size: tuple[int, int] | list[int], c
     Binary (`classes == 1`): (h, w, 1) with 1 where the stored value exceeds `threshold`.
     Multi-class: (h, w, classes) one-hot of the label values.
     """
+    labels = to_label_map(mask, image_size, classes, threshold)[..., 0]
+    if classes == 1:
+        return labels[..., None].astype(np.float32)
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+def to_label_map(mask: np.ndarray, image_size: tuple[int, int] | list[int], classes: int, threshold: int) -> np.ndarray:
+    """Stored (H, W) mask → (h, w, 1) uint8 labels at `image_size` (nearest-neighbour resize).
+
+    Labels are {0, 1} for binary (`classes == 1`, above `threshold` is 1) or 0..K-1.
+    """
     height, width = int(image_size[0]), int(image_size[1])
     labels = mask_to_labels(mask, classes, threshold)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-    if classes == 1:
-        return labels[..., None].astype(np.float32)
-    return np.eye(classes, dtype=np.float32)[labels]
+    return labels[..., None]
 
 
 def mask_to_labels(mask: np.ndarray, classes: int, threshold: int) -> np.ndarray:

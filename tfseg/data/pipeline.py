@@ -1,4 +1,4 @@
-"""tf.data pipelines: parallel decode → resize → augment → batch → prefetch."""
+"""tf.data pipelines: parallel decode → [cache] → resize or crop → augment → batch → prefetch."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pandas as pd
 import tensorflow as tf
 
 from tfseg.config import DataConfig
-from tfseg.data.discovery import load_dataset_table
-from tfseg.data.io import read_image, read_mask, to_model_input, to_model_target
+from tfseg.data.augment import augment_batch
+from tfseg.data.discovery import check_crop_fits, load_dataset_table, read_class_names
+from tfseg.data.io import read_image, read_mask, to_label_map, to_model_input
+from tfseg.data.transforms import parse_transforms
 from tfseg.data.synthetic import demo_dataset_dir, write_demo_dataset
 from tfseg.errors import TfsegError
 
@@ -24,10 +26,27 @@ def resolve_data_dir(data: DataConfig) -> Path:
 
 
 def load_table(data: DataConfig, seed: int) -> pd.DataFrame:
-    """Discovers, splits and validates the dataset of a config (see `load_dataset_table`)."""
-    return load_dataset_table(
-        resolve_data_dir(data), data.channels, data.classes, data.val_fraction, data.test_fraction, seed
+    """Discovers, splits and validates the dataset of a config, before anything trains.
+
+    Besides `load_dataset_table`'s checks: `classes.txt` (if present) must name every class,
+    and with `crop` and `pad_crops: false` every image must be at least the crop size.
+    """
+    source = resolve_data_dir(data)
+    table = load_dataset_table(
+        source,
+        data.channels,
+        data.classes,
+        data.val_fraction,
+        data.test_fraction,
+        seed,
+        mask_threshold=data.mask_threshold,
+        stratify=data.stratify,
+        folds=data.folds,
+        fold=data.fold,
     )
+    read_class_names(source, data.classes)
+    check_crop_fits(table, data.crop, data.pad_crops)
+    return table
 
 
 def split_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -39,12 +58,46 @@ def split_rows(table: pd.DataFrame, split: str) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
-def _random_flip(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Flips image and mask left-right together with probability 1/2."""
-    flip = tf.random.stateless_uniform([], seed=seed) < 0.5
-    image = tf.where(flip, tf.reverse(image, axis=[1]), image)
-    mask = tf.where(flip, tf.reverse(mask, axis=[1]), mask)
-    return image, mask
+def grid_tiles(image: np.ndarray, crop: int) -> np.ndarray:
+    """Covers an (H, W, C) image with crop x crop tiles: (N, crop, crop, C).
+
+    Tiles start every `crop` pixels; the last row and column of tiles end at the image's
+    edge (overlapping their neighbour) so no padding is needed. An image smaller than the
+    crop is first zero-padded, centred, to the crop size.
+    """
+    image = pad_to_crop(image, crop)
+    height, width = image.shape[:2]
+    starts_y = sorted({*range(0, height - crop, crop), height - crop})
+    starts_x = sorted({*range(0, width - crop, crop), width - crop})
+    return np.stack([image[y : y + crop, x : x + crop] for y in starts_y for x in starts_x])
+
+
+def pad_to_crop(image: np.ndarray, crop: int) -> np.ndarray:
+    """Zero-pads an (H, W, C) array, centred, to at least crop x crop."""
+    pad_y, pad_x = max(0, crop - image.shape[0]), max(0, crop - image.shape[1])
+    if not pad_y and not pad_x:
+        return image
+    return np.pad(image, [(pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2), (0, 0)])
+
+
+def _random_crop(image: tf.Tensor, labels: tf.Tensor, crop: int, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The same random crop x crop window of image and labels (padded first if smaller)."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    padded_h, padded_w = tf.maximum(height, crop), tf.maximum(width, crop)
+    top, left = (padded_h - height) // 2, (padded_w - width) // 2
+    image = tf.image.pad_to_bounding_box(image, top, left, padded_h, padded_w)
+    labels = tf.image.pad_to_bounding_box(labels, top, left, padded_h, padded_w)
+    offsets = tf.random.stateless_uniform([2], seed=seed, minval=0, maxval=2**30, dtype=tf.int32)
+    y = offsets[0] % (padded_h - crop + 1)
+    x = offsets[1] % (padded_w - crop + 1)
+    image = tf.ensure_shape(image[y : y + crop, x : x + crop], (crop, crop, image.shape[-1]))
+    return image, tf.ensure_shape(labels[y : y + crop, x : x + crop], (crop, crop, 1))
+
+
+def _seeds(seed: int, pairs: bool) -> tf.data.Dataset:
+    """An endless stream of random seeds (shape (2,) when `pairs`), new each epoch."""
+    stream = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    return stream.batch(2) if pairs else stream
 
 
 def make_dataset(
@@ -52,37 +105,86 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Builds the tf.data pipeline of (image, mask) batches for the given rows.
 
-    Images are float32 in [0, 1] of shape (H, W, channels); masks float32 (H, W, 1) in
-    {0, 1} for binary or one-hot (H, W, classes).
+    decode (parallel) → [cache] → [shuffle] → resize, or random crop / grid of crops →
+    augment (TF engine: whole batches; albumentations: per image) → one-hot → prefetch.
+
+    Images are float32 in [0, 1] of shape (H, W, channels), H x W = `image_size` (or the crop);
+    masks float32 (H, W, 1) in {0, 1} for binary or one-hot (H, W, classes).
 
     Args:
         rows: DataFrame with image_path and mask_path columns.
-        data: DataConfig. Size, channels, classes, threshold, augmentation.
+        data: DataConfig. Size or crop, channels, classes, threshold, augmentation, engine,
+            cache, determinism.
         batch_size: int. Batch size.
-        training: bool. Shuffle and augment (each epoch differently) when True.
-        seed: int. Seed of the shuffle order and the augmentation. Defaults to 0.
+        training: bool. Shuffle, crop at random and augment (each epoch differently) when
+            True; otherwise the rows in order, resized or as a grid of crops, unaugmented.
+        seed: int. Seed of the shuffle order, the crops and the augmentation. Defaults to 0.
     """
     size = tuple(data.image_size)
-    target_channels = 1 if data.classes == 1 else data.classes
+    crop = data.crop
+    classes, threshold, channels = data.classes, data.mask_threshold, data.channels
+    transforms = parse_transforms(data.augment) if training else []
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": data.deterministic}
 
     def load(image_path: bytes, mask_path: bytes) -> tuple[np.ndarray, np.ndarray]:
-        image = to_model_input(read_image(image_path.decode(), data.channels), size)
-        mask = to_model_target(read_mask(mask_path.decode()), size, data.classes, data.mask_threshold)
-        return image, mask
+        image = read_image(image_path.decode(), channels)
+        mask = read_mask(mask_path.decode())
+        if not crop:
+            return to_model_input(image, size), to_label_map(mask, size, classes, threshold)
+        image = to_model_input(image, image.shape[:2])
+        labels = to_label_map(mask, mask.shape, classes, threshold)
+        if training:
+            return image, labels
+        return grid_tiles(image, crop), grid_tiles(labels, crop)
 
     def load_pair(image_path: tf.Tensor, mask_path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image, mask = tf.numpy_function(load, [image_path, mask_path], [tf.float32, tf.float32])
-        image.set_shape((*size, data.channels))
-        mask.set_shape((*size, target_channels))
-        return image, mask
+        image, labels = tf.numpy_function(load, [image_path, mask_path], [tf.float32, tf.uint8], stateful=False)
+        if not crop:
+            shape = size
+        elif training:
+            shape = (None, None)
+        else:
+            shape = (None, crop, crop)
+        image.set_shape((*shape, channels))
+        labels.set_shape((*shape, 1))
+        return image, labels
 
     paths = tf.data.Dataset.from_tensor_slices((rows["image_path"].tolist(), rows["mask_path"].tolist()))
-    if training:
+    if training and not data.cache:
         paths = paths.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    dataset = paths.map(load_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if training and data.augment == "flip":
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda pair, pair_seed: _random_flip(*pair, pair_seed), num_parallel_calls=tf.data.AUTOTUNE
+    dataset = paths.map(load_pair, **parallel)
+    if data.cache:
+        dataset = dataset.cache()
+        if training:
+            dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    if crop and training:
+        dataset = tf.data.Dataset.zip((dataset, _seeds(seed + 1, pairs=True))).map(
+            lambda pair, crop_seed: _random_crop(*pair, crop, crop_seed), **parallel
         )
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    elif crop:
+        dataset = dataset.unbatch()
+    if transforms and data.engine == "albumentations":
+        from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
+
+        augmenter = AlbumentationsAugmenter(transforms, *size)
+
+        def augment_pair(pair: tuple[tf.Tensor, tf.Tensor], pair_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            image, labels = tf.numpy_function(augmenter, [*pair, pair_seed], [tf.float32, tf.uint8], stateful=False)
+            return tf.ensure_shape(image, pair[0].shape), tf.ensure_shape(labels, pair[1].shape)
+
+        dataset = tf.data.Dataset.zip((dataset, _seeds(seed, pairs=False))).map(augment_pair, **parallel)
+    dataset = dataset.batch(batch_size)
+    if transforms and data.engine == "tf":
+        dataset = tf.data.Dataset.zip((dataset, _seeds(seed, pairs=True))).map(
+            lambda batch, batch_seed: augment_batch(*batch, transforms, batch_seed), **parallel
+        )
+
+    def to_targets(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        if classes == 1:
+            return images, tf.cast(labels, tf.float32)
+        return images, tf.one_hot(tf.cast(labels[..., 0], tf.int32), classes, dtype=tf.float32)
+
+    dataset = dataset.map(to_targets, **parallel)
+    options = tf.data.Options()
+    options.deterministic = data.deterministic
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,172 @@
+"""Augmentation: parsing, both engines, alignment of image and mask, exactness, seeds."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfseg.config import DataConfig, load_config
+from tfseg.data import load_dataset_table, make_dataset, parse_transforms
+from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
+from tfseg.data.augment import augment_batch
+from tfseg.data.transforms import MATRIX_TRANSFORMS, PRESETS, TRANSFORM_DEFAULTS
+from tfseg.errors import TfsegError
+
+SIZE = 48
+GEOMETRIC = [*MATRIX_TRANSFORMS, "elastic"]
+
+
+def _shapes_batch(count: int = 4, channels: int = 1, seed: int = 0):
+    """Images of a few large flat shapes (levels 0.2 / 0.8) and the label map drawn from them."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    images, labels = [], []
+    for _ in range(count):
+        cy, cx, radius = rng.uniform(14, 34), rng.uniform(14, 34), rng.uniform(8, 13)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
+        bar = (yy > 36) & (xx > 6) & (xx < 30)  # an asymmetric second shape
+        shape = disk | bar
+        images.append(np.repeat(np.where(shape, 0.8, 0.2)[..., None], channels, -1))
+        labels.append((disk * 1 + bar * 2).clip(0, 2)[..., None])
+    return np.asarray(images, np.float32), np.asarray(labels, np.uint8)
+
+
+def _tf_engine(images, labels, transforms, seed=(1, 2)):
+    out_images, out_labels = augment_batch(tf.constant(images), tf.constant(labels), transforms, tf.constant(seed, tf.int64))
+    return out_images.numpy(), out_labels.numpy()
+
+
+def _albumentations_engine(images, labels, transforms, seed=7):
+    augmenter = AlbumentationsAugmenter(transforms, SIZE, SIZE)
+    pairs = [augmenter(image, label, np.int64(seed + i)) for i, (image, label) in enumerate(zip(images, labels))]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+
+ENGINES = {"tf": _tf_engine, "albumentations": _albumentations_engine}
+
+
+@pytest.mark.parametrize(
+    "augment, message",
+    [
+        ("strong", "unknown preset 'strong'"),
+        (["hflip"], r"data.augment\[0\]: unknown transform 'hflip'"),
+        ([{"affine": {"angle": 3}}], r"\(affine\): unknown parameter\(s\) \['angle'\]"),
+        ([{"gamma": {"p": 2}}], r"\(gamma\).p: expected a probability"),
+        ([{"affine": {"rotate": [20, -20]}}], r"\(affine\).rotate: expected -360.0 <= min <= max"),
+        ([{"affine": {}, "gamma": {}}], "expected a transform name or"),
+    ],
+)
+def test_bad_transform_lists_name_the_entry(augment, message):
+    with pytest.raises(TfsegError, match=message):
+        parse_transforms(augment)
+
+
+def test_config_accepts_a_transform_list_and_checks_square_transforms(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  augment:\n    - horizontal_flip\n    - affine: {rotate: [-5, 5], p: 1.0}\n")
+    assert [t.name for t in parse_transforms(load_config(path).data.augment)] == ["horizontal_flip", "affine"]
+    with pytest.raises(TfsegError, match=r"\['rotate90'\] need square images"):
+        load_config(None, {"data.augment": ["rotate90"], "data.image_size": [32, 64]})
+    with pytest.raises(TfsegError, match="data.engine"):
+        load_config(None, {"data.engine": "cv2"})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", GEOMETRIC)
+def test_geometry_keeps_mask_on_the_image_and_labels_valid(engine, name):
+    """The label map is drawn from the image; after the transform it must still be."""
+    images, labels = _shapes_batch()
+    transforms = parse_transforms([{name: {"p": 1.0}}])
+    out_images, out_labels = ENGINES[engine](images, labels, transforms)
+    assert out_images.shape == images.shape and out_images.dtype == np.float32
+    assert out_labels.shape == labels.shape and out_labels.dtype == np.uint8
+    assert set(np.unique(out_labels)) <= {0, 1, 2}
+    inside = out_images[..., 0] > 0.5
+    drawn = out_labels[..., 0] > 0
+    valid = out_images[..., 0] > 0.1  # outside the frame both are fill (0)
+    agreement = np.mean(inside[valid] == drawn[valid])
+    assert agreement > 0.97, f"{engine} {name}: image and mask agree on {agreement:.3f} of pixels"
+    changed = np.mean(out_labels != labels)
+    assert changed > 0.01, f"{engine} {name} with p=1 left the masks unchanged"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_flips_rotate90_transpose_are_exact(engine):
+    images, labels = _shapes_batch(count=3, channels=3)
+    images = images + np.random.default_rng(0).uniform(0, 0.1, images.shape).astype(np.float32)  # texture
+    references = {
+        "horizontal_flip": [lambda a: a[:, ::-1]],
+        "vertical_flip": [lambda a: a[::-1]],
+        "transpose": [lambda a: np.swapaxes(a, 0, 1)],
+        "rotate90": [lambda a, k=k: np.rot90(a, k) for k in range(4)],
+    }
+    for name, candidates in references.items():
+        out_images, out_labels = ENGINES[engine](images, labels, parse_transforms([{name: {"p": 1.0}}]))
+        for image, label, out_image, out_label in zip(images, labels, out_images, out_labels):
+            matches = [f for f in candidates if np.array_equal(f(image), out_image) and np.array_equal(f(label), out_label)]
+            assert matches, f"{engine} {name} is not an exact flip/rotation of image and mask together"
+
+
+def test_pixel_transforms_leave_the_mask_and_stay_in_range():
+    images, labels = _shapes_batch(channels=3)
+    pixel = [n for n in TRANSFORM_DEFAULTS if n not in GEOMETRIC]
+    for engine in ENGINES:
+        for name in pixel:
+            out_images, out_labels = ENGINES[engine](images, labels, parse_transforms([{name: {"p": 1.0}}]))
+            assert np.array_equal(out_labels, labels), f"{engine} {name} changed the mask"
+            assert 0.0 <= out_images.min() and out_images.max() <= 1.0, f"{engine} {name} left [0, 1]"
+            assert not np.allclose(out_images, images), f"{engine} {name} with p=1 changed nothing"
+
+
+def test_probability_zero_is_identity_and_seed_fixes_the_batch():
+    images, labels = _shapes_batch(count=6)
+    off = parse_transforms([{name: {"p": 0.0}} for name in TRANSFORM_DEFAULTS if name not in ("rotate90", "transpose")])
+    out_images, out_labels = _tf_engine(images, labels, off)
+    np.testing.assert_allclose(out_images, images, atol=1e-6)
+    np.testing.assert_array_equal(out_labels, labels)
+    heavy = parse_transforms("heavy")
+    first, again, other = (_tf_engine(images, labels, heavy, seed)[0] for seed in [(3, 4), (3, 4), (5, 6)])
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tiny_dataset):
+    return load_dataset_table(tiny_dataset, 3, 1, 0.15, 0.15, 0)
+
+
+def test_every_preset_parses():
+    assert {name: len(parse_transforms(name)) for name in PRESETS} == {
+        "none": 0, "flip": 1, "light": 3, "medium": 4, "heavy": 9
+    }
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_heavy_preset_in_the_pipeline_gives_configured_shapes(tiny_dataset, tiny_table, engine):
+    data = DataConfig(dir=str(tiny_dataset), image_size=[32, 48], channels=3, augment="heavy", engine=engine)
+    images, masks = next(iter(make_dataset(tiny_table, data, batch_size=6, training=True, seed=1)))
+    assert images.shape == (6, 32, 48, 3) and images.dtype == tf.float32
+    assert masks.shape == (6, 32, 48, 1) and masks.dtype == tf.float32
+    assert set(np.unique(masks)) <= {0.0, 1.0}
+    assert 0.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_seeded_augmented_pipeline_repeats(tiny_dataset, tiny_table, engine):
+    data = DataConfig(dir=str(tiny_dataset), image_size=[32, 32], augment="medium", engine=engine)
+    rows = tiny_table[tiny_table["split"] == "train"]
+
+    def first_batch(seed):
+        return next(iter(make_dataset(rows, data, 8, training=True, seed=seed)))[0].numpy()
+
+    np.testing.assert_array_equal(first_batch(3), first_batch(3))
+    assert not np.array_equal(first_batch(3), first_batch(4))
+
+
+def test_importing_tfseg_does_not_import_albumentations():
+    code = "import sys, tfseg, tfseg.data, tfseg.config; print('albumentations' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-1000:]
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,91 @@
+"""`train.py --inspect`: what a dataset holds, checked the way training checks it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from tfseg.config import Config
+from tfseg.data.discovery import SPLITS, read_class_names
+from tfseg.data.pipeline import load_table, resolve_data_dir, split_rows
+
+
+def _counted(values: pd.Series, limit: int = 6) -> str:
+    """'a (n), b (m), …' for the most common values."""
+    counts = Counter(values).most_common()
+    shown = ", ".join(f"{value} ({count})" for value, count in counts[:limit])
+    return shown + (f", … {len(counts) - limit} more" if len(counts) > limit else "")
+
+
+def _split_source(source: Path, table_has_manifest_split: bool, config: Config) -> str:
+    data = config.data
+    if table_has_manifest_split:
+        origin = "the manifest's split column"
+    elif source.is_dir() and (source / "splits.csv").is_file():
+        origin = "splits.csv"
+    else:
+        origin = f"seeded random split (seed {config.train.seed}, val {data.val_fraction}, test {data.test_fraction})"
+    if data.stratify and "random" in origin:
+        origin += f", stratified by {data.stratify}"
+    if data.folds:
+        origin += f"; fold {data.fold} of {data.folds} validates (non-test ids dealt into folds)"
+    return origin
+
+
+def dataset_summary(config: Config) -> str:
+    """Discovers, splits and validates the config's dataset and describes it.
+
+    Runs the same checks as training (every file decodes, sizes match, labels < classes,
+    some foreground at the threshold, classes.txt, crops fit, train and val non-empty), so a
+    problem raises the same one-line `TfsegError` before anything trains.
+
+    Args:
+        config: Config. Its data section and train.seed (the split).
+
+    Returns:
+        A multi-line text: pairs per split, image sizes, stored modes, mask values, foreground
+        share, class names.
+    """
+    data = config.data
+    source = resolve_data_dir(data)
+    manifest_split = source.suffix.lower() == ".csv" and "split" in pd.read_csv(source, nrows=0).columns
+    table = load_table(data, config.train.seed)
+    for split in ("train", "val"):
+        split_rows(table, split)
+    lines = [
+        f"dataset: {source} ({'CSV manifest' if source.suffix.lower() == '.csv' else 'folder'}), {len(table)} image/mask pairs",
+        f"splits: {_split_source(source, manifest_split, config)}",
+        f"{'split':<8}{'pairs':>7}{'foreground mean':>18}{'empty masks':>13}",
+    ]
+    for split in SPLITS:
+        rows = table[table["split"] == split]
+        mean = f"{rows['foreground'].mean():.3f}" if len(rows) else "-"
+        lines.append(f"{split:<8}{len(rows):>7}{mean:>18}{int((rows['foreground'] == 0).sum()):>13}")
+    sizes = table["width"].astype(str) + "x" + table["height"].astype(str)
+    lines.append(f"image sizes (W x H): {_counted(sizes)}")
+    lines.append(f"stored image modes: {_counted(table['mode'])}; read as {data.channels} channel(s), {_counted(table['dtype'])}")
+    values = Counter(int(v) for text in table["mask_values"] for v in text.split())
+    lines.append("mask values (masks containing each): " + ", ".join(f"{v} ({n})" for v, n in sorted(values.items())))
+    share = table["foreground"]
+    if data.classes == 1:
+        odd = int(sum(len(text.split()) > 2 for text in table["mask_values"]))
+        lines.append(
+            f"binary masks: stored value > {data.mask_threshold} is foreground; foreground share per image "
+            f"mean {share.mean():.3f}, min {share.min():.3f}, max {share.max():.3f}"
+            + (f"; {odd} mask(s) hold more than two values (anti-aliased edges?)" if odd else "")
+        )
+    else:
+        lines.append(f"label maps: {data.classes} classes; non-background share per image mean {share.mean():.3f}")
+    names = read_class_names(source, data.classes)
+    if names:
+        lines.append("class names (classes.txt): " + ", ".join(f"{i} {name}" for i, name in enumerate(names)))
+    geometry = (
+        f"random {data.crop}x{data.crop} crops at native resolution, validation on a grid of crops"
+        if data.crop
+        else f"resize to {data.image_size[1]}x{data.image_size[0]} (W x H)"
+    )
+    lines.append(f"training geometry: {geometry}; augment: {data.augment} (engine {data.engine})")
+    lines.append("no problems found")
+    return "\n".join(lines)
