@@ -99,15 +99,49 @@ class TrainConfig:
     """How to train.
 
     Attributes:
-        epochs: int. Number of epochs. Defaults to 10.
-        batch_size: int. Global batch size. Defaults to 8.
-        lr: float. Adam learning rate. Defaults to 1e-3.
+        epochs: int. Total number of epochs (a resumed run counts the ones already done).
+            Defaults to 10.
+        batch_size: int. Global batch size, split evenly across replicas. Defaults to 8.
+        lr: float. Base learning rate (the peak of a warm-up). Defaults to 1e-3.
         loss: str. A loss name or weighted sum, e.g. `bce+dice` or `dice:1.0,bce:0.8`.
             Defaults to "bce+dice".
         seed: int. Seeds Python, NumPy, TensorFlow, the split and the pipeline.
             Defaults to 42.
         run_dir: str or None. Output folder; None means `runs/<model>-<timestamp>`.
             Defaults to None.
+        optimizer: str. `adam`, `adamw`, `sgd` or `rmsprop`. Defaults to "adam".
+        momentum: float. Momentum of `sgd` and `rmsprop`. Defaults to 0.9.
+        nesterov: bool. Nesterov momentum for `sgd`. Defaults to False.
+        weight_decay: float. Decoupled weight decay (any optimizer); 0 disables it.
+            Defaults to 0.0.
+        clipnorm: float. Clip each gradient to this L2 norm; 0 disables clipping.
+            Defaults to 0.0.
+        schedule: str. `constant`, `plateau` (ReduceLROnPlateau), `cosine` (with
+            warm-up) or `poly` (nnU-Net's polynomial decay). Defaults to "constant".
+        warmup_epochs: int. Linear warm-up from 0 to `lr` (`cosine`). Defaults to 0.
+        min_lr: float. Floor of every schedule. Defaults to 0.0.
+        poly_power: float. Exponent of the `poly` schedule. Defaults to 0.9.
+        plateau_factor: float. `plateau`: multiply the rate by this. Defaults to 0.5.
+        plateau_patience: int. `plateau`: epochs without improvement. Defaults to 5.
+        monitor: str. Validation metric for the best checkpoint, early stopping and
+            `plateau`, e.g. `val_iou`, `val_dice`, `val_loss`. Defaults to "val_iou".
+        early_stopping_patience: int. Stop after this many epochs without improvement of
+            `monitor`; 0 disables early stopping. Defaults to 0.
+        encoder_lr_multiplier: float. Learning rate of the pretrained encoder relative to
+            `lr` (e.g. 0.1). Defaults to 1.0.
+        freeze_encoder_epochs: int. Keep the pretrained encoder frozen for the first N
+            epochs, then train it. Defaults to 0.
+        strategy: str. `auto` (MirroredStrategy with more than one GPU, else the default),
+            `none`, `mirrored` or `multiworker` (reads TF_CONFIG). Defaults to "auto".
+        precision: str. `auto` (mixed_float16 on GPU, float32 on CPU), `float32`,
+            `mixed_float16` or `mixed_bfloat16`. Defaults to "auto".
+        jit_compile: bool. Compile the train step with XLA. Defaults to False.
+        deterministic: bool. Enable TensorFlow op determinism (stays on for the rest of
+            the process). Defaults to False.
+        export: list of str. Extra export formats besides best.keras and the SavedModel:
+            `tflite`. Defaults to [].
+        tensorboard_images: int. Validation images (with predicted masks) written to
+            TensorBoard each epoch; 0 disables them. Defaults to 3.
     """
 
     epochs: int = 10
@@ -116,6 +150,27 @@ class TrainConfig:
     loss: str = "bce+dice"
     seed: int = 42
     run_dir: str | None = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    clipnorm: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+    poly_power: float = 0.9
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    monitor: str = "val_iou"
+    early_stopping_patience: int = 0
+    encoder_lr_multiplier: float = 1.0
+    freeze_encoder_epochs: int = 0
+    strategy: str = "auto"
+    precision: str = "auto"
+    jit_compile: bool = False
+    deterministic: bool = False
+    export: list[str] = field(default_factory=list)
+    tensorboard_images: int = 3
 
 
 @dataclass
@@ -137,6 +192,13 @@ class Config:
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 
+TRAIN_CHOICES = {
+    "optimizer": ["adam", "adamw", "sgd", "rmsprop"],
+    "schedule": ["constant", "plateau", "cosine", "poly"],
+    "strategy": ["auto", "none", "mirrored", "multiworker"],
+    "precision": ["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+    "export": ["tflite"],
+}
 
 # Keys whose values may also take a second type besides their default's.
 _ALSO_ACCEPTED = {"data.augment": list}
@@ -209,6 +271,30 @@ def validate_config(config: Config) -> None:
             f"train: epochs and batch_size must be >= 1 and lr > 0, got epochs={train.epochs}, "
             f"batch_size={train.batch_size}, lr={train.lr}"
         )
+    for key, valid in TRAIN_CHOICES.items():
+        value = getattr(train, key)
+        for item in value if isinstance(value, list) else [value]:
+            if item not in valid:
+                raise TfsegError(f"train.{key}: expected one of {valid}, got {item!r}")
+    for key in ("weight_decay", "clipnorm", "min_lr", "warmup_epochs", "early_stopping_patience", "freeze_encoder_epochs", "tensorboard_images"):
+        if getattr(train, key) < 0:
+            raise TfsegError(f"train.{key}: expected >= 0, got {getattr(train, key)}")
+    if not 0 < train.plateau_factor < 1 or train.plateau_patience < 1:
+        raise TfsegError(
+            f"train.plateau_factor must be in (0, 1) and train.plateau_patience >= 1, got "
+            f"{train.plateau_factor} and {train.plateau_patience}"
+        )
+    if not 0 <= train.momentum < 1 or train.poly_power <= 0 or train.encoder_lr_multiplier <= 0:
+        raise TfsegError(
+            f"train.momentum must be in [0, 1), train.poly_power and train.encoder_lr_multiplier > 0, got "
+            f"{train.momentum}, {train.poly_power} and {train.encoder_lr_multiplier}"
+        )
+    if train.min_lr >= train.lr:
+        raise TfsegError(f"train.min_lr: expected below train.lr={train.lr}, got {train.min_lr}")
+    if train.schedule == "cosine" and train.warmup_epochs >= train.epochs:
+        raise TfsegError(f"train.warmup_epochs: expected fewer than train.epochs={train.epochs}, got {train.warmup_epochs}")
+    if not train.monitor.startswith("val_"):
+        raise TfsegError(f"train.monitor: expected a validation metric such as val_iou or val_loss, got {train.monitor!r}")
 
 
 def _validate_data_pipeline(data: DataConfig) -> None:
@@ -242,7 +328,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
     Args:
         path: str or Path or None. YAML file; None starts from the defaults.
-        overrides: dict. `{"train.epochs": 5, "model.name": "unet"}`; None values are
+        overrides: dict. `{"train.epochs": 5, "model.options.encoder_freeze": True}` (a dotted
+            key may reach into `model.options`); None values are
             ignored, so unset command-line flags leave the file's values alone.
 
     Returns:
@@ -265,8 +352,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
-        section, key = dotted.split(".", 1)
-        if not isinstance(raw.get(section), dict):
-            raw[section] = {}
-        raw[section][key] = value
+        *parents, key = dotted.split(".")
+        node = raw
+        for parent in parents:  # e.g. model.options.encoder_weights
+            if not isinstance(node.get(parent), dict):
+                node[parent] = {}
+            node = node[parent]
+        node[key] = value
     return config_from_dict(raw, source)

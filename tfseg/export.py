@@ -1,0 +1,90 @@
+"""Exports of a trained model: SavedModel, TFLite and a model card, written atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from tfseg.config import Config
+
+SAVED_MODEL_ENDPOINT = "serve"
+
+
+def write_saved_model(model: keras.Model, folder: Path) -> None:
+    """Writes `model` as a SavedModel into `folder` (`model.export`).
+
+    The endpoint `serve` (also the `serving_default` signature) takes a float32 image
+    batch (N, H, W, C) in [0, 1] and returns the model's float32 probabilities.
+    """
+    model.export(str(folder), format="tf_saved_model", verbose=False)
+
+
+def write_tflite(saved_model_dir: Path, path: Path) -> None:
+    """Converts the SavedModel in `saved_model_dir` to a float32 TFLite flatbuffer at `path`."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
+    path.write_bytes(converter.convert())
+
+
+def model_card(config: Config, monitor: str, score: float | None, best_epoch: int | None) -> dict[str, Any]:
+    """What a user of the exported model needs: input, preprocessing, output, score.
+
+    Args:
+        config: Config. The run's resolved config.
+        monitor: str. The validation metric the best model was chosen by.
+        score: float or None. Its value at the best epoch.
+        best_epoch: int or None. That epoch (0-based).
+    """
+    data = config.data
+    height, width = data.image_size
+    return {
+        "model": config.model.name,
+        "model_options": config.model.options,
+        "input": {
+            "shape": [None, height, width, data.channels],
+            "dtype": "float32",
+            "channels": "grey" if data.channels == 1 else "RGB",
+        },
+        "preprocessing": (
+            f"read as {'grey' if data.channels == 1 else 'RGB'}, resize to {height}x{width} "
+            "(area when shrinking, bilinear when enlarging), divide by 255 to [0, 1]"
+        ),
+        "classes": data.classes,
+        "output": (
+            "sigmoid foreground probability, shape (N, H, W, 1)"
+            if data.classes == 1
+            else f"softmax probabilities of {data.classes} classes, shape (N, H, W, {data.classes})"
+        ),
+        "threshold": 0.5 if data.classes == 1 else "argmax",
+        "validation": {"metric": monitor, "value": score, "epoch": best_epoch},
+        "saved_model_endpoint": SAVED_MODEL_ENDPOINT,
+    }
+
+
+def export_model(model: keras.Model, export_dir: Path, card: dict[str, Any], formats: list[str]) -> None:
+    """Writes the SavedModel, the optional formats and `model_card.json` into `export_dir`.
+
+    Everything is written into `<export_dir>.partial` first and renamed when complete,
+    so `export_dir` is either the previous complete export or the new one.
+
+    Args:
+        model: keras.Model. The model to export (the best checkpoint).
+        export_dir: Path. Target folder: the SavedModel, plus `model.tflite` when
+            `tflite` is in `formats`, plus `model_card.json`.
+        card: dict. The model card (see `model_card`).
+        formats: list of str. Extra formats: `tflite`.
+    """
+    staging = export_dir.with_name(export_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    write_saved_model(model, staging)
+    files = {"saved_model": "."}
+    if "tflite" in formats:
+        write_tflite(staging, staging / "model.tflite")
+        files["tflite"] = "model.tflite"
+    (staging / "model_card.json").write_text(json.dumps({**card, "files": files}, indent=2) + "\n")
+    shutil.rmtree(export_dir, ignore_errors=True)
+    staging.rename(export_dir)
