@@ -567,7 +567,11 @@ class CombinedLoss(keras.losses.Loss):
         ]
 
     def call(self, y_true, y_pred):
-        return sum(weight * loss.call(y_true, y_pred) for weight, loss in self.terms)
+        total = sum(weight * loss.call(y_true, y_pred) for weight, loss in self.terms)
+        # One value per sample: Keras divides per-sample losses by the number of replicas
+        # under tf.distribute (so summed replica gradients are the global mean) but passes
+        # a scalar through unscaled, which would multiply gradients by the replica count.
+        return ops.broadcast_to(total, ops.shape(y_true)[:1])
 
     def get_config(self):
         return {**super().get_config(), "spec": self.spec, "mode": self.mode, "from_logits": self.from_logits}
