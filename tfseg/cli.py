@@ -53,7 +53,25 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loss", help="loss name or weighted sum, e.g. bce+dice or dice:1.0,bce:0.8")
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--run-dir", help="output folder (default runs/<model>-<timestamp>)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=int, help="seeds Python, NumPy, TensorFlow, the split and the pipeline")
+    parser.add_argument("--optimizer", help="adam, adamw, sgd or rmsprop")
+    parser.add_argument("--momentum", type=float, help="momentum of sgd and rmsprop")
+    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum (sgd)")
+    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay; 0 disables it")
+    parser.add_argument("--clipnorm", type=float, help="clip each gradient to this L2 norm; 0 disables clipping")
+    parser.add_argument("--schedule", help="constant, plateau, cosine (with --warmup-epochs) or poly")
+    parser.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs of the cosine schedule")
+    parser.add_argument("--min-lr", type=float, help="floor of the learning-rate schedule")
+    parser.add_argument("--monitor", help="validation metric for best.keras, early stopping, plateau (default val_iou)")
+    parser.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement")
+    parser.add_argument("--encoder-lr-multiplier", type=float, help="encoder learning rate = lr x this (e.g. 0.1)")
+    parser.add_argument("--freeze-encoder-epochs", type=int, help="freeze the pretrained encoder for the first N epochs")
+    parser.add_argument("--strategy", help="auto, none, mirrored or multiworker (reads TF_CONFIG)")
+    parser.add_argument("--precision", help="auto, float32, mixed_float16 or mixed_bfloat16")
+    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile the train step")
+    parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="TF op determinism")
+    parser.add_argument("--export", nargs="+", metavar="FORMAT", help="extra export formats: tflite")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
     parser.add_argument("--list-models", action="store_true", help="print model names and parameter counts, then exit")
     return parser
 
@@ -82,7 +100,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
     def main() -> None:
         from tfseg.config import load_config
-        from tfseg.training import train
+        from tfseg.errors import TfsegError
+        from tfseg.training import resume_run, train
 
         if args.list_models:
             _list_models()
@@ -106,14 +125,35 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             "train.lr": args.lr,
             "train.run_dir": args.run_dir,
             "train.seed": args.seed,
+            "train.optimizer": args.optimizer,
+            "train.momentum": args.momentum,
+            "train.nesterov": args.nesterov,
+            "train.weight_decay": args.weight_decay,
+            "train.clipnorm": args.clipnorm,
+            "train.schedule": args.schedule,
+            "train.warmup_epochs": args.warmup_epochs,
+            "train.min_lr": args.min_lr,
+            "train.monitor": args.monitor,
+            "train.early_stopping_patience": args.early_stopping,
+            "train.encoder_lr_multiplier": args.encoder_lr_multiplier,
+            "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
+            "train.strategy": args.strategy,
+            "train.precision": args.precision,
+            "train.jit_compile": args.jit_compile,
+            "train.deterministic": args.deterministic,
+            "train.export": args.export,
         }
         if args.crop and args.image_size is None:  # the crop is the model input
             overrides["data.image_size"] = [args.crop, args.crop]
         if args.inspect or args.preview:
             _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
             return
-        config = load_config(args.config, overrides)
-        run_dir = train(config)
+        if args.resume:
+            if args.config:
+                raise TfsegError("--resume RUN_DIR uses RUN_DIR/config.yaml; drop --config")
+            run_dir = resume_run(args.resume, overrides)
+        else:
+            run_dir = train(load_config(args.config, overrides))
         print(f"tfseg: run written to {run_dir}")
 
     return _run(main)
