@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tfseg import cli
-from tfseg.callbacks import trim_history
+from tfseg.callbacks import FreezeEncoder, trim_history
 from tfseg.config import config_from_dict
 from tfseg.distribution import dtype_policy
 from tfseg.errors import TfsegError
@@ -214,13 +214,48 @@ def test_encoder_multiplier_shrinks_encoder_updates(optimizer):
         assert np.abs(full).max() > 0
 
 
+class RecordWeights(keras.callbacks.Callback):
+    """Keeps a copy of every weight at the end of each epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append([weight.copy() for weight in self.model.get_weights()])
+
+
+def test_freeze_encoder_trains_only_the_decoder_first():
+    images = np.random.default_rng(3).random((4, 8, 8, 1), dtype=np.float32)
+    masks = (images > 0.5).astype(np.float32)
+    model = nested_encoder_model()
+    start = [weight.copy() for weight in model.get_weights()]
+    model.compile(optimizer=make_optimizer(config_from_dict({}).train, steps_per_epoch=1), loss="binary_crossentropy")
+    model.optimizer.build(model.trainable_variables)  # as build_model does: all variables, before freezing
+    recorder = RecordWeights()
+    model.fit(images, masks, batch_size=4, epochs=2, verbose=0, callbacks=[FreezeEncoder(1), recorder])
+    encoder_count = len(model.get_layer("encoder").weights)
+    after_first, after_second = recorder.epochs
+    assert all(np.array_equal(a, b) for a, b in zip(after_first[:encoder_count], start[:encoder_count]))
+    assert not any(np.array_equal(a, b) for a, b in zip(after_first[encoder_count:], start[encoder_count:]))
+    assert not any(np.array_equal(a, b) for a, b in zip(after_second[:encoder_count], after_first[:encoder_count]))
+
+
+def test_encoder_options_need_a_model_with_an_encoder(tmp_path):
+    with pytest.raises(TfsegError, match="has no pretrained encoder"):
+        build_model(tiny_config(tmp_path, encoder_lr_multiplier=0.1))
+
+
 def test_optimizer_with_encoder_multiplier_round_trips(tmp_path):
     model = nested_encoder_model()
     model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=1e-4, encoder_lr_multiplier=0.1), loss="mse")
+    model.train_on_batch(np.ones((2, 8, 8, 1), np.float32), np.zeros((2, 8, 8, 1), np.float32))
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(loaded.optimizer, AdamW)
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(restored))
 
 
 MIRRORED_SCRIPT = """

@@ -51,7 +51,8 @@ def model_card(config: Config, monitor: str, score: float | None, best_epoch: in
         },
         "preprocessing": (
             f"read as {'grey' if data.channels == 1 else 'RGB'}, resize to {height}x{width} "
-            "(area when shrinking, bilinear when enlarging), divide by 255 to [0, 1]"
+            "(area when shrinking, bilinear when enlarging), scale to [0, 1] (divide 8-bit images by 255, "
+            "16-bit by 65535)"
         ),
         "classes": data.classes,
         "output": (
