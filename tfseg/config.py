@@ -39,7 +39,7 @@ class DataConfig:
         augment: str or list. A preset (`none`, `flip`, `light`, `medium`, `heavy`) or a list
             of named transforms with parameters, e.g.
             `[horizontal_flip, {affine: {rotate: [-10, 10], p: 0.5}}]` (see
-            `tfseg.data.augment`). Defaults to "flip".
+            `tfseg.data.transforms`). Defaults to "flip".
         engine: str. `tf` (batched TensorFlow ops inside tf.data) or `albumentations`
             (the optional albumentations 2.0.x, per image). Defaults to "tf".
         crop: int. 0 resizes every image to `image_size`; N > 0 trains on random N x N

@@ -176,18 +176,24 @@ def _sample_dense(images: tf.Tensor, source_x: tf.Tensor, source_y: tf.Tensor, b
 
 
 def _elastic(images: tf.Tensor, labels: tf.Tensor, transform: Transform, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Elastic deformation as albumentations: N(0,1) fields / max|.|, Gaussian blur (sigma), x alpha."""
+    """Elastic deformation as albumentations: N(0,1) fields / max|.|, Gaussian blur (sigma), x alpha.
+
+    Only the images it is applied to are deformed (gathered, warped, scattered back).
+    """
     seeds = tf.random.experimental.stateless_split(seed, 2)
-    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
-    noise = tf.random.stateless_normal(tf.stack([batch, height, width, 2]), seed=seeds[1])
+    chosen = tf.where(_applied(seeds[0], tf.shape(images)[0], transform.p))
+    subset_images, subset_labels = tf.gather_nd(images, chosen), tf.gather_nd(labels, chosen)
+    count, height, width = tf.shape(subset_images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    noise = tf.random.stateless_normal(tf.stack([count, height, width, 2]), seed=seeds[1])
     noise = noise / tf.reduce_max(tf.abs(noise), axis=[1, 2, 3], keepdims=True)
     sigma = float(transform.params["sigma"])
-    kernels = _gaussian_kernels(tf.fill([batch], sigma), radius=max(1, int(math.ceil(3 * sigma))))
-    applied = tf.cast(_applied(seeds[0], batch, transform.p), tf.float32)[:, None, None, None]
-    displacement = _blur(noise, kernels) * float(transform.params["alpha"]) * applied
+    kernels = _gaussian_kernels(tf.fill([count], sigma), radius=max(1, int(math.ceil(3 * sigma))))
+    displacement = _blur(noise, kernels) * float(transform.params["alpha"])
     grid_y, grid_x = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
     source_x, source_y = grid_x + displacement[..., 0], grid_y + displacement[..., 1]
-    return _sample_dense(images, source_x, source_y, True), _sample_dense(labels, source_x, source_y, False)
+    warped_images = tf.ensure_shape(_sample_dense(subset_images, source_x, source_y, True), subset_images.shape)
+    warped_labels = tf.ensure_shape(_sample_dense(subset_labels, source_x, source_y, False), subset_labels.shape)
+    return tf.tensor_scatter_nd_update(images, chosen, warped_images), tf.tensor_scatter_nd_update(labels, chosen, warped_labels)
 
 
 def _clahe_numpy(images: np.ndarray, clip_limits: np.ndarray, tile_grid: int) -> np.ndarray:
@@ -235,7 +241,7 @@ def _pixel_transform(images: tf.Tensor, transform: Transform, seed: tf.Tensor) -
     per_image = [count, 1, 1, 1]
     if transform.name == "gamma":
         gamma = _uniform(seeds[1], per_image, params["gamma"][0] / 100.0, params["gamma"][1] / 100.0)
-        changed = tf.pow(subset, gamma)
+        changed = tf.exp(gamma * tf.math.log(subset))  # x ** gamma; vectorised, log(0) = -inf gives 0
     elif transform.name == "gaussian_noise":
         std = _uniform(seeds[1], per_image, *params["std"])
         changed = subset + tf.random.stateless_normal(tf.shape(subset), seed=seeds[2]) * std
