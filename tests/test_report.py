@@ -80,11 +80,12 @@ def test_evaluate_run_writes_scores_report_and_pictures(binary_run, tiny_dataset
     assert summary["threshold"] in THRESHOLD_GRID and summary["threshold_choice"].startswith("auto")
     assert summary["scores"]["dice"]["median"] == pytest.approx(per_image["dice"].median(), abs=1e-6)
     # every demo image has a lesion: only an empty prediction can occur, and it scores Dice 0
-    assert set(summary["empty_cases"]) <= {"prediction empty"}
-    assert summary["empty_cases"].get("prediction empty", 0) <= int((per_image["dice"] == 0).sum())
+    assert summary["empty_cases"]["truth empty"] == summary["empty_cases"]["both empty"] == 0
+    assert summary["empty_cases"]["prediction empty"] <= int((per_image["dice"] == 0).sum())
     report = (out / "report.md").read_text()
     mean, std = per_image["dice"].mean(), per_image["dice"].std()
     assert f"| dice | {mean:.4f} ± {std:.4f} |" in report and "largest-component" in report
+    assert f"| prediction empty | {summary['empty_cases']['prediction empty']} |" in report
     for picture in ("best_median_worst.png", "boxplots.png"):
         assert cv2.imread(str(out / picture)) is not None
     assert cv2.imread(str(out / "best_median_worst.png")).shape[0] > 600  # three rows of four panels
@@ -121,7 +122,8 @@ def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, cap
     assert {"dice_1", "dice_2", "iou_1", "iou_2"} <= set(per_image.columns)
     picture = cv2.imread(str(out / "best_median_worst.png"))
     assert picture.shape[0] > 1.5 * picture.shape[1]  # 2 classes × 3 rows of 4 panels
-    assert "dice_2" in (out / "report.md").read_text() and "dice_1" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "dice_2" in report and "| class 2: truth empty | 0 |" in report and "dice_1" in capsys.readouterr().out
     assert evaluate_main([str(multiclass_run), "--spacing", "2", "2", "--out", str(multiclass_run / "mm")]) == 0
     in_mm = pd.read_csv(multiclass_run / "mm" / "per_image.csv")
     np.testing.assert_allclose(in_mm[["hd95_1", "assd_2"]], 2 * per_image[["hd95_1", "assd_2"]], rtol=1e-5)

@@ -20,7 +20,7 @@ from tfseg.data import load_table, read_image, read_mask, split_rows
 from tfseg.data.io import mask_to_labels
 from tfseg.errors import TfsegError
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
-from tfseg.evaluation.scores import empty_case, image_scores
+from tfseg.evaluation.scores import EMPTY_CASES, empty_case, image_scores
 from tfseg.inference import POSTPROCESS_NAMES, is_crop_trained, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
 
@@ -154,17 +154,19 @@ def evaluate_run(
 
     rows = split_rows(table, split)
     probabilities = _predict_split(model, config, rows, tta, progress)
-    records, predictions, empty_counts = [], {}, {}
+    labels = range(1, max(classes, 2))
+    empty_key = (lambda label, case: case) if classes == 1 else (lambda label, case: f"class {label}: {case}")
+    empty_counts = {empty_key(label, case): 0 for label in labels for case in EMPTY_CASES}
+    records, predictions = [], {}
     for sample_id, mask_path, probability in zip(rows["id"], rows["mask_path"], probabilities):
         truth = _truth_labels(config, mask_path)
         prediction = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
         predictions[sample_id] = prediction
         records.append({"id": sample_id, **image_scores(prediction, truth, classes, spacing)})
-        for label in range(1, max(classes, 2)):
+        for label in labels:
             case = empty_case(prediction == label, truth == label)
-            key = case if classes == 1 else f"class {label}: {case}"
             if case:
-                empty_counts[key] = empty_counts.get(key, 0) + 1
+                empty_counts[empty_key(label, case)] += 1
     per_image = pd.DataFrame(records)
     summary_table = summarize(per_image)
 
@@ -211,7 +213,8 @@ def render_report(run_dir: Path, summary: dict) -> str:
         f"- prediction: {summary['geometry']}, test-time augmentation: {summary['tta']}, "
         f"post-processing: {summary['postprocess']}",
         f"- threshold: {summary['threshold']:g} ({summary['threshold_choice']})",
-        f"- pixel spacing for distances (row, column): {summary['spacing'][0]:g} × {summary['spacing'][1]:g}",
+        f"- pixel spacing (row, column): {summary['spacing'][0]:g} × {summary['spacing'][1]:g}; assd and hd95 are in "
+        + ("pixels" if summary["spacing"] == [1.0, 1.0] else "the units of this spacing"),
         "",
         "| score | mean ± std | median | min | max |",
         "|---|---|---|---|---|",
@@ -221,13 +224,16 @@ def render_report(run_dir: Path, summary: dict) -> str:
         lines.append(
             f"| {name} | {stats['mean']:.4f} ± {std:.4f} | {stats['median']:.4f} | {stats['min']:.4f} | {stats['max']:.4f} |"
         )
-    lines += ["", "## Empty masks", ""]
-    if summary["empty_cases"]:
-        lines += ["| case | images |", "|---|---|"]
-        lines += [f"| {case} | {count} |" for case, count in sorted(summary["empty_cases"].items())]
-    else:
-        lines.append("No image has an empty ground truth or an empty prediction.")
     lines += [
+        "",
+        "## Empty masks",
+        "",
+        "| case | images |",
+        "|---|---|",
+        *(f"| {case} | {count} |" for case, count in summary["empty_cases"].items()),
+        "",
+        "Both empty: overlap scores 1, distances 0. Exactly one empty: Dice and IoU 0, distances the",
+        "image diagonal (see the per-image scores in README).",
         "",
         "## Pictures",
         "",
