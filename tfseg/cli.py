@@ -196,8 +196,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         out_dir = args.out or os.path.join(args.run_dir, "eval", args.split)
         print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")
         print(pd.DataFrame(summary["scores"]).T.to_string(float_format=lambda value: f"{value:.4f}"))
-        if summary["empty_cases"]:
-            print("empty masks: " + ", ".join(f"{case}: {n}" for case, n in summary["empty_cases"].items()))
+        print("empty masks: " + ", ".join(f"{case}: {n}" for case, n in summary["empty_cases"].items()))
         print(f"tfseg: report, per-image scores and pictures in {out_dir}")
 
     return _run(main)
