@@ -154,3 +154,24 @@ def test_predict_with_a_run_directory_tiles_at_the_training_scale(binary_run, ti
     assert all(mask.shape == (128, 160) for mask in masks)
     assert (masks[0] == masks[1]).all()  # the run was resize-trained: tiling matches its scale first
     assert native[["height", "width"]].values.tolist() == [[128, 160]]
+
+
+def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_dataset, tmp_path):
+    from tfseg.data import read_image, read_mask
+    from tfseg.evaluation import image_scores
+    from tfseg.inference import predict, probabilities_to_labels
+
+    crop_run = tmp_path / "crop-run"
+    crop_run.mkdir()
+    config = Config()
+    config.data.dir, config.data.image_size, config.data.crop = str(tiny_dataset), [32, 32], 32
+    config.save(crop_run / "config.yaml")
+    (crop_run / "best.keras").write_bytes((binary_run / "best.keras").read_bytes())
+    summary = evaluate_run(crop_run, split="test")
+    assert summary["geometry"] == "sliding window at native resolution"
+    per_image = pd.read_csv(crop_run / "eval" / "test" / "per_image.csv", dtype={"id": str})
+    model = keras.saving.load_model(crop_run / "best.keras")
+    images = [read_image(tiny_dataset / "images" / f"{i}.png", 1) for i in per_image["id"]]
+    for sample_id, probability, dice in zip(per_image["id"], predict(model, images, sliding_window=True), per_image["dice"]):
+        truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png") > 127).astype(np.uint8)
+        assert image_scores(probabilities_to_labels(probability), truth, 1)["dice"] == pytest.approx(dice, abs=1e-6)

@@ -15,8 +15,8 @@ Two geometries:
   Isensee et al. 2021), so the less reliable window borders count least.
 
 Scale matters more than tiling: a model trained on 256² X-rays resized to 128² has
-learnt lungs about 100 pixels wide. Tiling a 2048² radiograph of the same field of view
-at native resolution shows it lungs 16× larger than it has ever seen, and it fails
+learnt a chest about 128 pixels across. Tiling a 2048² radiograph of the same field of
+view at native resolution shows it lungs 16× larger than it has ever seen, and it fails
 (`benchmarks/sliding_window_scale.py`). Match the training scale first, then tile what
 is still larger than the model input.
 """
@@ -89,11 +89,11 @@ def load_model(path: str | Path) -> keras.Model:
 
 
 def is_crop_trained(config: Config) -> bool:
-    """True when a run trained on native-resolution crops (`data.crop` set): it saw
+    """True when a run trained on native-resolution crops (`data.crop` > 0): it saw
     native pixels in model-sized crops, so it predicts by sliding window at scale 1. A
     resize-trained run saw each whole image resized to its input and predicts by
     whole-image resize."""
-    return bool(getattr(config.data, "crop", None))
+    return config.data.crop > 0
 
 
 def gaussian_importance(window: tuple[int, int], sigma_fraction: float = 0.125) -> np.ndarray:
