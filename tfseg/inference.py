@@ -74,7 +74,7 @@ def load_model(path: str | Path) -> keras.Model:
     """
     path = Path(path)
     if path.is_file() and path.suffix == ".keras":
-        return keras.saving.load_model(path)
+        return keras.saving.load_model(path, compile=False)  # inference: no optimizer or loss
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
 

@@ -37,11 +37,15 @@ def load_run_config(run_dir: str | Path) -> Config:
 
 
 def load_run_model(run_dir: str | Path) -> keras.Model:
-    """Loads `best.keras` from a run directory (no custom_objects needed)."""
+    """Loads `best.keras` from a run directory for inference (no custom_objects needed).
+
+    Loaded with `compile=False`: prediction needs neither the optimizer nor the loss, so
+    their state is not restored.
+    """
     path = Path(run_dir) / "best.keras"
     if not path.is_file():
         raise TfsegError(f"{run_dir}: no best.keras, the run did not finish its first epoch")
-    return keras.saving.load_model(path)
+    return keras.saving.load_model(path, compile=False)
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
