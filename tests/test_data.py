@@ -237,7 +237,9 @@ def test_crops_native_resolution_grid_validation_and_padding(tmp_path):
     images, masks = next(iter(make_dataset(rows, data, batch_size=5, training=True, seed=0)))
     assert images.shape == (5, 32, 32, 1) and masks.shape == (5, 32, 32, 4)
     np.testing.assert_array_equal(np.sum(masks, -1), 1.0)  # one-hot after augmenting the label map
-    tiles = np.concatenate([m.numpy() for _, m in make_dataset(rows, data, batch_size=7, training=False)])
+    validation = make_dataset(rows, data, batch_size=7, training=False)
+    assert int(validation.cardinality()) == 3  # known from the table: 20 tiles in batches of 7
+    tiles = np.concatenate([m.numpy() for _, m in validation])
     assert len(tiles) == 5 * 4  # 56x40 covered by 2x2 overlapping 32x32 tiles per image
     labels = np.argmax(tiles[:4], -1)
     stored = cv2.imread(str(folder / "masks" / "case0.png"), cv2.IMREAD_GRAYSCALE)

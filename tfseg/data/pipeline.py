@@ -72,6 +72,11 @@ def grid_tiles(image: np.ndarray, crop: int) -> np.ndarray:
     return np.stack([image[y : y + crop, x : x + crop] for y in starts_y for x in starts_x])
 
 
+def _tile_count(length: int, crop: int) -> int:
+    """Tiles `grid_tiles` places along one side of `length` pixels."""
+    return max(1, -(-int(length) // crop))
+
+
 def pad_to_crop(image: np.ndarray, crop: int) -> np.ndarray:
     """Zero-pads an (H, W, C) array, centred, to at least crop x crop."""
     pad_y, pad_x = max(0, crop - image.shape[0]), max(0, crop - image.shape[1])
@@ -163,6 +168,9 @@ def make_dataset(
         )
     elif crop:
         dataset = dataset.unbatch()
+        if {"height", "width"} <= set(rows.columns):  # a known length lets Keras size validation
+            tiles = sum(_tile_count(h, crop) * _tile_count(w, crop) for h, w in zip(rows["height"], rows["width"]))
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(tiles))
     if transforms and data.engine == "albumentations":
         from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
 
