@@ -96,8 +96,9 @@ def pick_best_median_worst(per_image: pd.DataFrame, score: str = "dice") -> list
     return [(rank, ranked.at[i, "id"], float(ranked.at[i, score])) for rank, i in positions.items()]
 
 
-def _show(ax, picture, title: str) -> None:
-    ax.imshow(picture, cmap="gray", interpolation="nearest", vmin=0, vmax=255 if picture.ndim == 3 else None)
+def _show(ax, picture: np.ndarray, title: str) -> None:
+    """Shows an (H, W, 3) uint8 picture without axes ticks."""
+    ax.imshow(picture, interpolation="nearest")
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -119,7 +120,8 @@ def plot_cases(cases: list[Case], out_path: str | Path, score: str = "dice") -> 
         _show(row[0], display_image(case.image), f"{which}: {case.sample_id}")
         _show(row[1], label_overlay(case.image, case.truth, alpha=0.5), "ground truth")
         _show(row[2], label_overlay(case.image, case.pred, alpha=0.5), "prediction")
-        _show(row[3], outcome_overlay(case.image, fg_pred, fg_truth), f"{score if case.label is None else f'{score}_{case.label}'} = {case.score:.3f}")
+        column = score if case.label is None else f"{score}_{case.label}"
+        _show(row[3], outcome_overlay(case.image, fg_pred, fg_truth), f"{column} = {case.score:.3f}")
     handles = [
         Patch(color=np.asarray(colour) / 255, label=name)
         for name, colour in (("true positive", TRUE_POSITIVE), ("false positive", FALSE_POSITIVE), ("false negative", FALSE_NEGATIVE))
@@ -150,7 +152,7 @@ def plot_boxplots(per_image: pd.DataFrame, out_path: str | Path, scores: tuple[s
                    meanprops={"marker": "D", "markerfacecolor": "white", "markeredgecolor": "black", "markersize": 5})
         for position, points in enumerate(values, 1):
             ax.scatter(position + rng.uniform(-0.12, 0.12, len(points)), points, s=9, alpha=0.45, color="tab:blue", lw=0)
-        names = ["all" if column == name else f"class {column[len(name) + 1:]}" for column in columns]
+        names = ["class mean" if column == name else f"class {column[len(name) + 1:]}" for column in columns]
         ax.set_xticks(range(1, len(columns) + 1), names if len(columns) > 1 else ["all images"])
         ax.set_title(f"{name} per image (n={len(per_image)}; box: quartiles, ◇ mean)", fontsize=10)
         lowest = min(float(v.min()) for v in values)
