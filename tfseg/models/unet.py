@@ -1,10 +1,55 @@
-"""U-Net (Ronneberger et al. 2015, https://arxiv.org/abs/1505.04597)."""
+"""U-Net (Ronneberger et al. 2015, https://arxiv.org/abs/1505.04597): the original, two
+variants of its down/up-sampling, and the U-Net decoder on a pretrained encoder."""
 
 from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import check_input_shape, double_conv, segmentation_head
+from tfseg.errors import TfsegError
+from tfseg.models.blocks import check_input_shape, conv_bn_relu, double_conv, segmentation_head
+from tfseg.models.encoders import ENCODER_STRIDE, encoder_features
+
+
+def _build_unet_variant(
+    name: str,
+    input_shape: tuple[int, int, int],
+    classes: int,
+    activation: str | None,
+    depth: int,
+    base_filters: int,
+    batch_norm: bool,
+    dropout: float,
+    downsampling: str,
+    upsampling: str,
+) -> keras.Model:
+    """The U-Net graph shared by the variants; `downsampling` is "maxpool" or "conv",
+    `upsampling` is "transpose" or "nearest"."""
+    check_input_shape(input_shape, 2**depth, name)
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    skips = []
+    for level in range(depth):
+        filters = base_filters * 2**level
+        x = double_conv(x, filters, f"enc{level + 1}", batch_norm)
+        skips.append(x)
+        if downsampling == "maxpool":
+            x = keras.layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
+        else:
+            x = conv_bn_relu(x, filters, f"enc{level + 1}_down", batch_norm, strides=2)
+    x = double_conv(x, base_filters * 2**depth, "bottleneck", batch_norm)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
+    for level in reversed(range(depth)):
+        filters = base_filters * 2**level
+        if upsampling == "transpose":
+            x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level + 1}_up")(x)
+        else:
+            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"dec{level + 1}_up")(x)
+            x = conv_bn_relu(x, filters, f"dec{level + 1}_upconv", batch_norm, kernel_size=2)
+        x = keras.layers.Concatenate(name=f"dec{level + 1}_concat")([x, skips[level]])
+        x = double_conv(x, filters, f"dec{level + 1}", batch_norm)
+    outputs = segmentation_head(x, classes, activation)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_unet(
@@ -34,21 +79,113 @@ def build_unet(
     Returns:
         A functional `keras.Model` named "unet".
     """
-    check_input_shape(input_shape, 2**depth, "unet")
+    return _build_unet_variant(
+        "unet", input_shape, classes, activation, depth, base_filters, batch_norm, dropout,
+        downsampling="maxpool", upsampling="transpose",
+    )
+
+
+def build_unet_upsample(
+    input_shape: tuple[int, int, int],
+    classes: int = 1,
+    activation: str | None = "auto",
+    depth: int = 4,
+    base_filters: int = 16,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+) -> keras.Model:
+    """Builds U-Net with nearest-neighbour UpSampling2D followed by a 2×2 conv in place of
+    the transposed convolutions (no checkerboard artefacts); max-pooling down.
+
+    Args:
+        input_shape: (height, width, channels). Height and width must be multiples of 2**depth.
+        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
+        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
+            Defaults to "auto".
+        depth: int. Number of pooling stages. Defaults to 4.
+        base_filters: int. Filters of the first level, doubled at each level. Defaults to 16.
+        batch_norm: bool. BatchNorm after every conv. Defaults to True.
+        dropout: float. Dropout rate after the bottleneck; 0 disables it. Defaults to 0.0.
+
+    Returns:
+        A functional `keras.Model` named "unet_upsample".
+    """
+    return _build_unet_variant(
+        "unet_upsample", input_shape, classes, activation, depth, base_filters, batch_norm, dropout,
+        downsampling="maxpool", upsampling="nearest",
+    )
+
+
+def build_unet_convpool(
+    input_shape: tuple[int, int, int],
+    classes: int = 1,
+    activation: str | None = "auto",
+    depth: int = 4,
+    base_filters: int = 16,
+    batch_norm: bool = True,
+    dropout: float = 0.0,
+) -> keras.Model:
+    """Builds U-Net with a strided 3×3 conv (stride 2) in place of each max-pooling;
+    2×2 transposed convolutions up.
+
+    Args:
+        input_shape: (height, width, channels). Height and width must be multiples of 2**depth.
+        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
+        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
+            Defaults to "auto".
+        depth: int. Number of downsampling stages. Defaults to 4.
+        base_filters: int. Filters of the first level, doubled at each level. Defaults to 16.
+        batch_norm: bool. BatchNorm after every conv. Defaults to True.
+        dropout: float. Dropout rate after the bottleneck; 0 disables it. Defaults to 0.0.
+
+    Returns:
+        A functional `keras.Model` named "unet_convpool".
+    """
+    return _build_unet_variant(
+        "unet_convpool", input_shape, classes, activation, depth, base_filters, batch_norm, dropout,
+        downsampling="conv", upsampling="transpose",
+    )
+
+
+def build_unet_with_encoder(
+    input_shape: tuple[int, int, int],
+    classes: int = 1,
+    activation: str | None = "auto",
+    encoder: str = "effb3",
+    encoder_weights: str | None = None,
+    encoder_freeze: bool = False,
+    decoder_filters: tuple[int, ...] = (256, 128, 64, 32, 16),
+) -> keras.Model:
+    """Builds a U-Net decoder on a keras.applications encoder (as segmentation_models):
+    from stride 32, five blocks of nearest ×2 upsampling → concatenation with the
+    encoder feature of that stride (none at stride 1) → two 3×3 conv-BN-ReLU.
+
+    Args:
+        input_shape: (height, width, channels), images in [0, 1]; height and width must be
+            multiples of 32.
+        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
+        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
+            Defaults to "auto".
+        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "effb3".
+        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
+        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        decoder_filters: five ints, the filters of the decoder blocks from stride 16 to 1.
+            Defaults to (256, 128, 64, 32, 16).
+
+    Returns:
+        A functional `keras.Model` named "unet_<encoder>" with a nested "encoder" model.
+    """
+    name = f"unet_{encoder}"
+    check_input_shape(input_shape, ENCODER_STRIDE, name)
+    if len(decoder_filters) != 5:
+        raise TfsegError(f"{name}: decoder_filters needs 5 values (strides 16 to 1), got {list(decoder_filters)}")
     inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    skips = []
-    for level in range(depth):
-        x = double_conv(x, base_filters * 2**level, f"enc{level + 1}", batch_norm)
-        skips.append(x)
-        x = keras.layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
-    x = double_conv(x, base_filters * 2**depth, "bottleneck", batch_norm)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
-    for level in reversed(range(depth)):
-        filters = base_filters * 2**level
-        x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level + 1}_up")(x)
-        x = keras.layers.Concatenate(name=f"dec{level + 1}_concat")([x, skips[level]])
-        x = double_conv(x, filters, f"dec{level + 1}", batch_norm)
+    features = encoder_features(inputs, encoder, encoder_weights, encoder_freeze)
+    x = features[32]
+    for stride, filters in zip((16, 8, 4, 2, 1), decoder_filters):
+        x = keras.layers.UpSampling2D(2, name=f"dec{stride}_up")(x)
+        if stride in features:
+            x = keras.layers.Concatenate(name=f"dec{stride}_concat")([x, features[stride]])
+        x = double_conv(x, filters, f"dec{stride}")
     outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name="unet")
+    return keras.Model(inputs, outputs, name=name)

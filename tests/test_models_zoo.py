@@ -1,0 +1,129 @@
+"""Every model family builds for 1-channel binary and 3-channel 4-class input, takes one
+training step, round-trips through `.keras` and SavedModel; every encoder builds once."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfseg import losses, models
+from tfseg.models.encoders import ENCODERS
+
+# Tiny widths so that each build and step takes seconds on a CPU.
+PLAIN = {
+    "unet": dict(depth=2, base_filters=4),
+    "unet_upsample": dict(depth=2, base_filters=4),
+    "unet_convpool": dict(depth=2, base_filters=4),
+    "unetpp": dict(depth=2, base_filters=4),
+    "segnet": dict(base_filters=4),
+    "linknet": dict(base_filters=4),
+}
+DECODER_OPTIONS = {
+    "unet": dict(decoder_filters=(8, 8, 4, 4, 4)),
+    "unetpp": dict(decoder_filters=(8, 8, 4, 4, 4)),
+    "linknet": dict(final_filters=4),
+}
+SMALL = {**PLAIN, **{f"{decoder}_mobilenetv2": options for decoder, options in DECODER_OPTIONS.items()}, "segnet_vgg16": {}}
+
+
+def _batch(shape, classes, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((2, *shape), dtype="float32")
+    labels = (x[..., :1] > 0.5).astype("int32")[..., 0] + (x[..., -1] > 0.8)
+    y = labels[..., None].astype("float32") if classes == 1 else np.eye(classes, dtype="float32")[labels]
+    return x, y
+
+
+def build_and_step(name, shape, classes, **options):
+    """Builds `name`, checks its output, takes one Adam step and checks the head moved."""
+    model = models.build(name, shape, classes, **options)
+    assert model.output_shape == (None, *shape[:2], classes)
+    assert model.layers[-1].dtype_policy.name == "float32"
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        losses.get("bce+dice" if classes == 1 else "ce+dice", classes),
+        run_eagerly=True,  # one step: tracing a graph would take far longer than the step
+    )
+    x, y = _batch(shape, classes)
+    head = model.get_layer("head_conv").kernel
+    before = keras.ops.convert_to_numpy(head)
+    loss = float(keras.ops.convert_to_numpy(model.train_on_batch(x, y)))
+    assert np.isfinite(loss) and loss > 0
+    assert not np.allclose(keras.ops.convert_to_numpy(head), before)
+    return model
+
+
+def test_registry_lists_every_family_and_encoder():
+    required = {"unet", "unet_upsample", "unet_convpool", "unetpp", "segnet", "segnet_vgg16", "linknet",
+                "unet_effb3", "linknet_effb3", "unetpp_effb3", "unet_resnet50", "linknet_mobilenetv2"}
+    assert required <= set(models.names())
+    encoder_names = {f"{decoder}_{encoder}" for decoder in DECODER_OPTIONS for encoder in ENCODERS}
+    assert set(models.names()) == set(PLAIN) | {"segnet_vgg16"} | encoder_names
+    assert len(ENCODERS) == 16  # EfficientNetB0-B7, ResNet50/101 v1 and v2, VGG16/19, DenseNet121, MobileNetV2
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("shape, classes", [((32, 32, 1), 1), ((32, 32, 3), 4)], ids=["grey-binary", "rgb-4class"])
+def test_builds_and_trains_one_step(name, shape, classes):
+    build_and_step(name, shape, classes, **SMALL[name])
+
+
+# Each encoder once (the big EfficientNets take seconds just to build), the decoder rotating.
+@pytest.mark.parametrize("index, encoder", list(enumerate(sorted(ENCODERS))))
+def test_every_encoder_builds_with_features_at_strides_2_to_32(index, encoder):
+    decoder = sorted(DECODER_OPTIONS)[index % len(DECODER_OPTIONS)]
+    shape, classes = ((32, 32, 1), 1) if index % 2 else ((32, 32, 3), 4)
+    model = models.build(f"{decoder}_{encoder}", shape, classes, **DECODER_OPTIONS[decoder])
+    encoder_model = models.get_encoder(model)
+    assert [tuple(output.shape[1:3]) for output in encoder_model.outputs] == [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+    assert model.output_shape == (None, *shape[:2], classes)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("unet_upsample", PLAIN["unet_upsample"]),
+        ("unetpp", dict(PLAIN["unetpp"], deep_supervision=True)),
+        ("segnet", PLAIN["segnet"]),
+        ("linknet_mobilenetv2", DECODER_OPTIONS["linknet"]),  # also the LinkNet decoder
+    ],
+)
+def test_keras_and_saved_model_round_trips(name, options, tmp_path):
+    model = models.build(name, (32, 32, 3), 1, **options)
+    x, _ = _batch((32, 32, 3), 1)
+    expected = keras.tree.map_structure(keras.ops.convert_to_numpy, model(x, training=False))
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")  # no custom_objects
+    for got, want in zip(keras.tree.flatten(restored(x, training=False)), keras.tree.flatten(expected)):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), want, atol=1e-6)
+    model.export(str(tmp_path / "export"), verbose=False)
+    reloaded = tf.saved_model.load(str(tmp_path / "export"))  # keep a reference: it owns the variables
+    served = reloaded.serve(tf.constant(x))
+    for got, want in zip(keras.tree.flatten(served), keras.tree.flatten(expected)):
+        np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+
+
+def test_unetpp_deep_supervision_outputs_and_mean_loss():
+    depth = 3
+    model = models.build("unetpp", (32, 32, 1), 1, depth=depth, base_filters=4, deep_supervision=True)
+    assert model.output_names == [f"head{j}_sigmoid" for j in range(1, depth + 1)]
+    assert all(shape == (None, 32, 32, 1) for shape in model.output_shape)
+    loss = losses.get("bce+dice")
+    model.compile("adam", loss=[loss] * depth, loss_weights=[1 / depth] * depth, run_eagerly=True)
+    x, y = _batch((32, 32, 1), 1)
+    model.train_on_batch(x, [y] * depth)
+    outputs = model(x, training=False)
+    mean_of_heads = np.mean([float(loss(y, output)) for output in outputs])
+    total = model.evaluate(x, [y] * depth, verbose=0, return_dict=True)["loss"]
+    np.testing.assert_allclose(total, mean_of_heads, rtol=1e-4)
+    single = models.build("unetpp", (32, 32, 1), 1, depth=depth, base_filters=4)
+    assert single.output_shape == (None, 32, 32, 1) and single.count_params() == model.count_params() - 2 * 5
+
+
+def test_unet_variants_swap_the_sampling_layers():
+    upsample = models.build("unet_upsample", (32, 32, 1), 1, **PLAIN["unet_upsample"])
+    assert isinstance(upsample.get_layer("dec1_up"), keras.layers.UpSampling2D)
+    assert upsample.get_layer("dec1_up").interpolation == "nearest"
+    convpool = models.build("unet_convpool", (32, 32, 1), 1, **PLAIN["unet_convpool"])
+    assert not [layer for layer in convpool.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert convpool.get_layer("enc1_down_conv").strides == (2, 2)
