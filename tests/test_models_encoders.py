@@ -103,3 +103,12 @@ def test_bad_weights_files_and_sizes(mobilenet_weights, tmp_path):
         models.build("unet_effb3", (48, 64, 3), 1)
     with pytest.raises(TfsegError, match="encoder_weights: expected none, imagenet or a file path"):
         models.build("unet_mobilenetv2", SHAPE, 1, encoder_weights=3)
+
+
+def test_encoder_flags_become_model_options():
+    from tfseg.cli import train_parser
+    from tfseg.config import load_config
+
+    args = train_parser().parse_args(["--encoder-weights", "none", "--encoder-freeze"])
+    config = load_config(None, {"model.options.encoder_weights": args.encoder_weights, "model.options.encoder_freeze": args.encoder_freeze})
+    assert config.model.options == {"encoder_weights": "none", "encoder_freeze": True}

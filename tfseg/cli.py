@@ -72,16 +72,27 @@ def train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="TF op determinism")
     parser.add_argument("--export", nargs="+", metavar="FORMAT", help="extra export formats: tflite")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
+    parser.add_argument(
+        "--encoder-weights", metavar="none|imagenet|PATH",
+        help="pretrained-encoder models: none, imagenet, or a .weights.h5/.h5 file of the keras.applications backbone",
+    )
+    parser.add_argument(
+        "--encoder-freeze", action=argparse.BooleanOptionalAction, default=None,
+        help="pretrained-encoder models: build with the encoder frozen",
+    )
     parser.add_argument("--list-models", action="store_true", help="print model names and parameter counts, then exit")
     return parser
 
 
 def _list_models() -> None:
+    import keras
+
     from tfseg import models
 
     for name in models.names():
         model = models.build(name, (256, 256, 3), 1)
-        print(f"{name:<24}{model.count_params():>14,}")
+        print(f"{name:<24}{model.count_params():>14,}", flush=True)
+        keras.utils.clear_session()  # keeps later builds as fast as the first
 
 
 def _inspect_or_preview(config, inspect: bool, preview: int | None, preview_path: str) -> None:
@@ -125,6 +136,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             "train.lr": args.lr,
             "train.run_dir": args.run_dir,
             "train.seed": args.seed,
+            "model.options.encoder_weights": args.encoder_weights,
+            "model.options.encoder_freeze": args.encoder_freeze,
             "train.optimizer": args.optimizer,
             "train.momentum": args.momentum,
             "train.nesterov": args.nesterov,
