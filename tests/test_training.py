@@ -125,6 +125,16 @@ def test_saved_model_and_tflite_match_best_keras(resumed_run):
     np.testing.assert_allclose(lite, expected, atol=1e-4)
 
 
+def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path):
+    run_dir, _ = resumed_run
+    source = f"""
+    import keras, tfseg
+    for name in ("best.keras", "last.keras"):
+        print(type(keras.saving.load_model({str(run_dir)!r} + "/" + name).optimizer).__name__)
+    """
+    assert finish(run_script(source, tmp_path)).split() == ["Adam", "Adam"]
+
+
 def test_trim_history_keeps_each_backed_up_epoch_once(tmp_path):
     path = tmp_path / "history.csv"
     pd.DataFrame({"epoch": [0, 1, 2, 1, 2, 3], "loss": [5.0, 4.0, 3.0, 4.1, 3.1, 2.0]}).to_csv(path, index=False)

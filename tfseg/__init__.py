@@ -6,4 +6,4 @@ Importing the package registers its losses, metrics and layers with Keras, so sa
 
 __version__ = "0.1.0"
 
-from tfseg import losses, metrics, models  # noqa: E402,F401  (registers serializables)
+from tfseg import losses, metrics, models, optim  # noqa: E402,F401  (registers serializables)
