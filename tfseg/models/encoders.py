@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from tfseg.errors import TfsegError
+from tfseg.models.blocks import check_input_shape
 
 # ImageNet statistics in RGB order, for images in [0, 1].
 _TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -293,17 +294,21 @@ def build_encoder(
     return target
 
 
-def encoder_features(
-    inputs,
+def encoder_input_and_features(
+    model_name: str,
+    input_shape: tuple[int, int, int],
     encoder: str,
     encoder_weights: str | None,
     encoder_freeze: bool,
     strides=(2, 4, 8, 16, 32),
-) -> dict:
-    """Preprocesses `inputs` (images in [0, 1]) and runs them through the "encoder" model.
+) -> tuple:
+    """The shared start of every pretrained-encoder model: checks the input size against
+    the encoder's stride, makes the `keras.Input` ("image", images in [0, 1]), preprocesses
+    it and runs it through the nested "encoder" model.
 
     Args:
-        inputs: the model's `keras.Input`.
+        model_name: str. The model's name, for error messages.
+        input_shape: (height, width, channels); height and width multiples of 32.
         encoder: str. A key of `ENCODERS`.
         encoder_weights: None, "none", "imagenet" or a weights file path (see `build_encoder`).
         encoder_freeze: bool. Build the encoder frozen (`trainable=False`; BatchNorm layers
@@ -311,17 +316,18 @@ def encoder_features(
         strides: the output strides wanted. Defaults to (2, 4, 8, 16, 32).
 
     Returns:
-        dict. Output stride → feature tensor.
+        (inputs, features): the model's input tensor and a dict output stride → feature tensor.
     """
+    check_input_shape(input_shape, ENCODER_STRIDE, model_name)
+    inputs = keras.Input(input_shape, name="image")
     if isinstance(encoder_weights, str) and encoder_weights.lower() == "none":
         encoder_weights = None
     if encoder_weights is not None and not isinstance(encoder_weights, (str, Path)):
         raise TfsegError(f"encoder_weights: expected none, imagenet or a file path, got {encoder_weights!r}")
-    input_shape = tuple(inputs.shape[1:])
-    backbone = build_encoder(encoder, input_shape, encoder_weights, strides)
+    backbone = build_encoder(encoder, tuple(input_shape), encoder_weights, strides)
     backbone.trainable = not encoder_freeze
     images = preprocessing_layer(encoder, input_shape[-1])(inputs)
-    return dict(zip(strides, backbone(images)))
+    return inputs, dict(zip(strides, backbone(images)))
 
 
 def get_encoder(model: keras.Model) -> keras.Model | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_head
-from tfseg.models.encoders import ENCODER_STRIDE, encoder_features
+from tfseg.models.encoders import encoder_input_and_features
 
 LINKNET_STRIDE = 32
 
@@ -109,9 +109,7 @@ def build_linknet_with_encoder(
         A functional `keras.Model` named "linknet_<encoder>" with a nested "encoder" model.
     """
     name = f"linknet_{encoder}"
-    check_input_shape(input_shape, ENCODER_STRIDE, name)
-    inputs = keras.Input(input_shape, name="image")
-    features = encoder_features(inputs, encoder, encoder_weights, encoder_freeze)
+    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = linknet_decoder(features, final_filters)
     outputs = segmentation_head(x, classes, activation)
     return keras.Model(inputs, outputs, name=name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_head
-from tfseg.models.encoders import ENCODER_STRIDE, encoder_features
+from tfseg.models.encoders import encoder_input_and_features
 
 SEGNET_STRIDE = 32
 # Convolutions per VGG16 stage and its filters relative to the first stage.
@@ -111,10 +111,10 @@ def build_segnet_vgg16(
     Returns:
         A functional `keras.Model` named "segnet_vgg16" with a nested "encoder" model.
     """
-    check_input_shape(input_shape, ENCODER_STRIDE, "segnet_vgg16")
-    inputs = keras.Input(input_shape, name="image")
     strides = (1, 2, 4, 8, 16, 32)
-    features = encoder_features(inputs, "vgg16", encoder_weights, encoder_freeze, strides)
+    inputs, features = encoder_input_and_features(
+        "segnet_vgg16", input_shape, "vgg16", encoder_weights, encoder_freeze, strides
+    )
     x = segnet_decoder(features[32], [features[stride] for stride in strides[:-1]])
     outputs = segmentation_head(x, classes, activation)
     return keras.Model(inputs, outputs, name="segnet_vgg16")

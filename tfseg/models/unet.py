@@ -7,7 +7,7 @@ import keras
 
 from tfseg.errors import TfsegError
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, double_conv, segmentation_head
-from tfseg.models.encoders import ENCODER_STRIDE, encoder_features
+from tfseg.models.encoders import encoder_input_and_features
 
 
 def _build_unet_variant(
@@ -176,11 +176,9 @@ def build_unet_with_encoder(
         A functional `keras.Model` named "unet_<encoder>" with a nested "encoder" model.
     """
     name = f"unet_{encoder}"
-    check_input_shape(input_shape, ENCODER_STRIDE, name)
     if len(decoder_filters) != 5:
         raise TfsegError(f"{name}: decoder_filters needs 5 values (strides 16 to 1), got {list(decoder_filters)}")
-    inputs = keras.Input(input_shape, name="image")
-    features = encoder_features(inputs, encoder, encoder_weights, encoder_freeze)
+    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = features[32]
     for stride, filters in zip((16, 8, 4, 2, 1), decoder_filters):
         x = keras.layers.UpSampling2D(2, name=f"dec{stride}_up")(x)

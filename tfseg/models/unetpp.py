@@ -14,7 +14,7 @@ import keras
 
 from tfseg.errors import TfsegError
 from tfseg.models.blocks import check_input_shape, double_conv, segmentation_head
-from tfseg.models.encoders import ENCODER_STRIDE, encoder_features
+from tfseg.models.encoders import encoder_input_and_features
 
 
 def _nested_decoder(rows: list, filters: list[int], upsample):
@@ -112,11 +112,9 @@ def build_unetpp_with_encoder(
         A functional `keras.Model` named "unetpp_<encoder>" with a nested "encoder" model.
     """
     name = f"unetpp_{encoder}"
-    check_input_shape(input_shape, ENCODER_STRIDE, name)
     if len(decoder_filters) != 5:
         raise TfsegError(f"{name}: decoder_filters needs 5 values (strides 16 to 1), got {list(decoder_filters)}")
-    inputs = keras.Input(input_shape, name="image")
-    features = encoder_features(inputs, encoder, encoder_weights, encoder_freeze)
+    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     rows = [features[stride] for stride in (2, 4, 8, 16, 32)]
     filters = [decoder_filters[3], decoder_filters[2], decoder_filters[1], decoder_filters[0]]
 
