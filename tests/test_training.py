@@ -135,6 +135,41 @@ def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path):
     assert finish(run_script(source, tmp_path)).split() == ["Adam", "Adam"]
 
 
+def test_deep_supervision_trains_on_the_mean_head_loss_and_exports_the_last_head(small_data, tmp_path):
+    depth = 2
+    run_dir = tmp_path / "ds"
+    assert cli.train_main([
+        "--data", str(small_data), "--model", "unetpp", "--deep-supervision", "--epochs", "2",
+        "--image-size", "32", "32", "--batch-size", "4", "--augment", "none", "--run-dir", str(run_dir),
+        "--config", str(_write_yaml(tmp_path, {"model": {"options": {"depth": depth, "base_filters": 4}}})),
+    ]) == 0
+    history = pd.read_csv(run_dir / "history.csv")
+    heads = [f"head{j}_sigmoid_loss" for j in range(1, depth + 1)]
+    assert {"iou", "dice", "val_iou", "val_dice", *heads, *("val_" + head for head in heads)} <= set(history)
+    for stage in ("", "val_"):  # the loss is the mean of the heads' losses
+        np.testing.assert_allclose(history[stage + "loss"], history[[stage + h for h in heads]].mean(axis=1), rtol=1e-4)
+    best = keras.saving.load_model(run_dir / "best.keras")
+    assert len(best.outputs) == depth
+    images = np.random.default_rng(1).random((2, 32, 32, 1), dtype=np.float32)
+    last_head = best.predict(images, verbose=0)[-1]
+    served = tf.saved_model.load(str(run_dir / "export")).signatures["serving_default"]
+    (output,) = served(tf.constant(images)).values()  # the export has one output: the last head
+    np.testing.assert_allclose(output.numpy(), last_head, atol=1e-5)
+    card = json.loads((run_dir / "export" / "model_card.json").read_text())
+    assert card["validation"]["value"] == pytest.approx(history["val_iou"].max())
+    assert cli.evaluate_main([str(run_dir), "--split", "test"]) == 0
+    summary = json.loads((run_dir / "eval" / "test" / "summary.json").read_text())
+    assert summary["images"] == 4 and 0 <= summary["scores"]["dice"]["mean"] <= 1
+
+
+def _write_yaml(folder: Path, content: dict) -> Path:
+    import yaml
+
+    path = folder / "options.yaml"
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
 def test_trim_history_keeps_each_backed_up_epoch_once(tmp_path):
     path = tmp_path / "history.csv"
     pd.DataFrame({"epoch": [0, 1, 2, 1, 2, 3], "loss": [5.0, 4.0, 3.0, 4.1, 3.1, 2.0]}).to_csv(path, index=False)

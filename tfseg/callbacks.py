@@ -48,6 +48,28 @@ def trim_history(history_csv: Path, epochs: int) -> pd.DataFrame | None:
     return history
 
 
+class FinalHeadLogNames(keras.callbacks.Callback):
+    """Gives a multi-output (deep-supervised) model's epoch metrics the names a
+    single-output model's have.
+
+    Keras prefixes each metric of a multi-output model with its output's name
+    (`val_head4_sigmoid_iou`); the metrics are computed on the last head only, so this
+    renames them to `val_iou` etc. in place, before the other callbacks (checkpoint,
+    CSV, TensorBoard, early stopping) read the logs. The per-head losses keep their
+    names (`head1_sigmoid_loss`, …); `loss` is their weighted mean. A single-output
+    model's logs are left as they are. Must come first in the callback list.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Renames `[val_]<last output>_<metric>` to `[val_]<metric>`, losses excepted."""
+        if logs is None or len(self.model.outputs) == 1:
+            return
+        for stage in ("", "val_"):
+            prefix = f"{stage}{self.model.output_names[-1]}_"
+            for key in [key for key in logs if key.startswith(prefix) and not key.endswith("loss")]:
+                logs[stage + key[len(prefix):]] = logs.pop(key)
+
+
 class ValidationImages(keras.callbacks.Callback):
     """Writes a few validation images, their true masks and the predicted masks to
     TensorBoard at the end of every epoch (`tf.summary.image`, tag `validation/…`).
@@ -76,7 +98,7 @@ class ValidationImages(keras.callbacks.Callback):
         """Predicts the images with the current weights and writes the three panels."""
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(str(self.log_dir / "images"))
-        probabilities = keras.ops.convert_to_numpy(self.model(self.images, training=False))
+        probabilities = keras.ops.convert_to_numpy(models.final_head(self.model)(self.images, training=False))
         predicted = probabilities >= 0.5 if probabilities.shape[-1] == 1 else keras.utils.to_categorical(
             np.argmax(probabilities, axis=-1), probabilities.shape[-1]
         )
@@ -123,9 +145,9 @@ def make_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of a run writing into `run_dir`.
 
-    History (CSVLogger, appending), backup for resume (BackupAndRestore in
-    `run_dir/backup`, kept after training so a finished run can be extended with a larger
-    `--epochs`), `best.keras` (best `train.monitor`) and `last.keras`, TerminateOnNaN,
+    Metric names as for one output (FinalHeadLogNames), history (CSVLogger, appending),
+    backup for resume (BackupAndRestore in `run_dir/backup`, kept after training so a
+    finished run can be extended with a larger `--epochs`), `best.keras` (best `train.monitor`) and `last.keras`, TerminateOnNaN,
     TensorBoard scalars and validation images, and as configured EarlyStopping,
     ReduceLROnPlateau and FreezeEncoder.
 
@@ -137,7 +159,7 @@ def make_callbacks(
             (resume), so `best.keras` is only replaced by a better epoch.
     """
     mode = monitor_mode(train.monitor)
-    callbacks: list[keras.callbacks.Callback] = []
+    callbacks: list[keras.callbacks.Callback] = [FinalHeadLogNames()]
     if train.freeze_encoder_epochs:
         callbacks.append(FreezeEncoder(train.freeze_encoder_epochs))
     callbacks += [

@@ -80,6 +80,10 @@ def train_parser() -> argparse.ArgumentParser:
         "--encoder-freeze", action=argparse.BooleanOptionalAction, default=None,
         help="pretrained-encoder models: build with the encoder frozen",
     )
+    parser.add_argument(
+        "--deep-supervision", action=argparse.BooleanOptionalAction, default=None,
+        help="U-Net++ models: one output per nested head, loss averaged over them; predicts with the last",
+    )
     parser.add_argument("--list-models", action="store_true", help="print model names and parameter counts, then exit")
     return parser
 
@@ -138,6 +142,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             "train.seed": args.seed,
             "model.options.encoder_weights": args.encoder_weights,
             "model.options.encoder_freeze": args.encoder_freeze,
+            "model.options.deep_supervision": args.deep_supervision,
             "train.optimizer": args.optimizer,
             "train.momentum": args.momentum,
             "train.nesterov": args.nesterov,

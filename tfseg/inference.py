@@ -32,6 +32,7 @@ import numpy as np
 import scipy.ndimage
 
 from tfseg.config import Config
+from tfseg.models import final_head
 from tfseg.data.io import to_model_input
 from tfseg.errors import TfsegError
 
@@ -181,7 +182,8 @@ def predict(
     """Predicts probability maps at each image's own resolution.
 
     Args:
-        model: keras.Model. A tfseg model (probability outputs), e.g. from `load_model`.
+        model: keras.Model. A tfseg model (probability outputs), e.g. from `load_model`;
+            a deep-supervised model predicts with its last, full-depth head.
         images: sequence of (H, W, C) uint8 or uint16 arrays, C = the model's channels.
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
         tta: str. A key of `TTA_FLIPS`: "none", "flip" or "flip-all". Defaults to "none".
@@ -205,6 +207,7 @@ def predict(
         scale = (float(scale), float(scale)) if np.isscalar(scale) else tuple(float(s) for s in scale)
         if len(scale) != 2 or min(scale) <= 0:
             raise TfsegError(f"--scale {scale}: expected one or two positive factors, or 'fit'")
+    model = final_head(model)
     size = model_input_size(model)
     bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
     outputs: list[np.ndarray] = []

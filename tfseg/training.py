@@ -44,6 +44,10 @@ def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
     variables, so an encoder frozen for the first epochs can be unfrozen later, and it
     gives the pretrained encoder's variables `lr * encoder_lr_multiplier`.
 
+    A deep-supervised model (one output per head) gets the loss on every head with
+    weights 1/heads, so the loss is the mean of the heads' losses, and the metrics on
+    the last head only; its targets are the mask once per head (`targets_per_head`).
+
     Args:
         config: Config. Model, data shape, loss and optimizer settings.
         steps_per_epoch: int. Optimizer steps per epoch, for the schedules. Defaults to 1.
@@ -62,14 +66,23 @@ def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
                 "pretrained encoder (a nested layer named 'encoder')"
             )
         optimizer.scale_learning_rate(encoder.trainable_variables)
+    loss, scores, loss_weights = losses.get(settings.loss, data.classes), metrics.training_metrics(data.classes), None
+    heads = len(model.outputs)
+    if heads > 1:
+        loss, scores, loss_weights = [loss] * heads, [[]] * (heads - 1) + [scores], [1 / heads] * heads
     model.compile(
-        optimizer=optimizer,
-        loss=losses.get(settings.loss, data.classes),
-        metrics=metrics.training_metrics(data.classes),
-        jit_compile=settings.jit_compile,
+        optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=scores, jit_compile=settings.jit_compile
     )
     model.optimizer.build(model.trainable_variables)
     return model
+
+
+def targets_per_head(dataset: tf.data.Dataset, heads: int) -> tf.data.Dataset:
+    """(image, mask) batches as (image, (mask,) * heads) for a model with `heads`
+    outputs; unchanged for one."""
+    if heads == 1:
+        return dataset
+    return dataset.map(lambda image, mask: (image, (mask,) * heads), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _best_epoch(history: pd.DataFrame | None, monitor: str) -> tuple[int | None, float | None]:
@@ -153,8 +166,10 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     history = trim_history(output_dir / "history.csv", done)
     _, best_so_far = _best_epoch(history, settings.monitor)
 
-    train_data = _shard_by_data(make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed))
-    val_data = _shard_by_data(make_dataset(val_rows, config.data, settings.batch_size, training=False))
+    heads = len(model.outputs)
+    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed)
+    val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
+    train_data, val_data = (_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
     run_callbacks = make_callbacks(settings, output_dir, _validation_sample(val_rows, config) if chief else None, best_so_far)
     start = f"resuming at epoch {done + 1} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
     print(
@@ -174,7 +189,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
         raise TfsegError(f"{run_dir}: no epoch produced a finite {settings.monitor}, so there is no best.keras to export")
     best_epoch, score = _best_epoch(pd.read_csv(run_dir / "history.csv"), settings.monitor)
     best = keras.saving.load_model(run_dir / "best.keras")
-    export_model(best, run_dir / "export", model_card(config, settings.monitor, score, best_epoch), settings.export)
+    export_model(models.final_head(best), run_dir / "export", model_card(config, settings.monitor, score, best_epoch), settings.export)
     plot_history(run_dir / "history.csv", run_dir / "curves.png")
     return run_dir
 

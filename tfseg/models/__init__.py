@@ -22,7 +22,7 @@ from tfseg.models.segnet import build_segnet, build_segnet_vgg16
 from tfseg.models.unet import build_unet, build_unet_convpool, build_unet_upsample, build_unet_with_encoder
 from tfseg.models.unetpp import build_unetpp, build_unetpp_with_encoder
 
-__all__ = ["build", "names", "get_encoder", "set_encoder_trainable"]
+__all__ = ["build", "names", "final_head", "get_encoder", "set_encoder_trainable"]
 
 _REGISTRY: dict[str, Callable[..., keras.Model]] = {
     "unet": build_unet,
@@ -69,3 +69,13 @@ def build(name: str, input_shape: tuple[int, int, int], classes: int = 1, **opti
         if "unexpected keyword argument" in str(error):
             raise TfsegError(f"model {name!r}: {error}") from None
         raise
+
+
+def final_head(model: keras.Model) -> keras.Model:
+    """The model that predicts: `model` itself when it has one output; for a
+    deep-supervised model (one output per head, e.g. `unetpp` with
+    `deep_supervision=True`), a model of the same layers and weights with only the last,
+    full-depth output."""
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(model.input, model.outputs[-1], name=model.name)
