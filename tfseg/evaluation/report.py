@@ -16,7 +16,7 @@ import pandas as pd
 import yaml
 
 from tfseg.config import Config, config_from_dict
-from tfseg.data import load_table, read_image, read_mask, split_rows
+from tfseg.data import load_table, read_image, read_mask, resolve_data_dir, split_rows
 from tfseg.data.io import mask_to_labels
 from tfseg.errors import TfsegError
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
@@ -180,7 +180,7 @@ def evaluate_run(
     summary = {
         "split": split,
         "images": len(per_image),
-        "data": str(config.data.dir),
+        "data": str(resolve_data_dir(config.data)),
         "threshold": threshold,
         "threshold_choice": threshold_note,
         "tta": tta,
