@@ -133,3 +133,14 @@ def test_unet_variants_swap_the_sampling_layers():
     convpool = models.build("unet_convpool", (32, 32, 1), 1, **PLAIN["unet_convpool"])
     assert not [layer for layer in convpool.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert convpool.get_layer("enc1_down_conv").strides == (2, 2)
+
+
+def test_unet_on_vgg_starts_with_a_centre_block_on_the_last_pooling():
+    # VGG's stride-32 feature is block5_pool, with no conv after it; segmentation_models
+    # and segmentation_models.pytorch put two 3×3 conv-BN-ReLU (512) there.
+    vgg = models.build("unet_vgg16", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
+    center = vgg.get_layer("center_1_conv")
+    assert center.filters == 512 and center.kernel_size == (3, 3)
+    assert center.input.shape[1:] == (1, 1, 512)
+    mobilenet = models.build("unet_mobilenetv2", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
+    assert not [layer for layer in mobilenet.layers if layer.name.startswith("center")]

@@ -39,6 +39,9 @@ class EncoderSpec:
         input_layer: str or None. Cut the backbone at this layer's input, leaving out the
             backbone's own preprocessing layers (tfseg's `ImageNormalization` replaces
             them). None keeps the backbone from its input. Defaults to None.
+        pooled_bottom: bool. The stride-32 feature is a max-pooling output with no
+            convolution after it (VGG); the U-Net decoder then starts with a centre block,
+            as segmentation_models and segmentation_models.pytorch do. Defaults to False.
     """
 
     application: str
@@ -47,6 +50,7 @@ class EncoderSpec:
     std: tuple[float, float, float]
     bgr: bool = False
     input_layer: str | None = None
+    pooled_bottom: bool = False
 
 
 def _efficientnet(variant: str) -> EncoderSpec:
@@ -93,7 +97,7 @@ def _vgg(application: str, last_conv: int) -> EncoderSpec:
     features = {1: "block1_conv2", 2: "block2_conv2"}
     features.update({stride: f"block{block}_conv{last_conv}" for stride, block in ((4, 3), (8, 4), (16, 5))})
     features[32] = "block5_pool"
-    return EncoderSpec(application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True)
+    return EncoderSpec(application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, pooled_bottom=True)
 
 
 ENCODERS: dict[str, EncoderSpec] = {

@@ -7,7 +7,7 @@ import keras
 
 from tfseg.errors import TfsegError
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, double_conv, segmentation_head
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.encoders import ENCODERS, encoder_input_and_features
 
 
 def _build_unet_variant(
@@ -158,7 +158,9 @@ def build_unet_with_encoder(
 ) -> keras.Model:
     """Builds a U-Net decoder on a keras.applications encoder (as segmentation_models):
     from stride 32, five blocks of nearest ×2 upsampling → concatenation with the
-    encoder feature of that stride (none at stride 1) → two 3×3 conv-BN-ReLU.
+    encoder feature of that stride (at stride 1 only VGG has one) → two 3×3 conv-BN-ReLU.
+    On VGG, whose stride-32 feature is the last max-pooling, a centre block (two 3×3
+    conv-BN-ReLU, 512 filters) comes first.
 
     Args:
         input_shape: (height, width, channels), images in [0, 1]; height and width must be
@@ -180,6 +182,8 @@ def build_unet_with_encoder(
         raise TfsegError(f"{name}: decoder_filters needs 5 values (strides 16 to 1), got {list(decoder_filters)}")
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = features[32]
+    if ENCODERS[encoder].pooled_bottom:
+        x = double_conv(x, 512, "center")
     for stride, filters in zip((16, 8, 4, 2, 1), decoder_filters):
         x = keras.layers.UpSampling2D(2, name=f"dec{stride}_up")(x)
         if stride in features:
