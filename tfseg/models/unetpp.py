@@ -90,9 +90,10 @@ def build_unetpp_with_encoder(
     decoder_filters: tuple[int, ...] = (256, 128, 64, 32, 16),
     deep_supervision: bool = False,
 ) -> keras.Model:
-    """Builds the U-Net++ nested decoder on a keras.applications encoder (as
-    segmentation_models.pytorch's UnetPlusPlus): levels at strides 2–32 with nearest
-    ×2 upsampling, then a block to full resolution before each head.
+    """Builds the U-Net++ nested decoder on a keras.applications encoder: levels at
+    strides 2–32 with nearest ×2 upsampling, then a block to full resolution before each
+    head, as segmentation_models.pytorch's UnetPlusPlus, except that every node of a
+    level has that level's filters (smp gives intermediate nodes the encoder's width).
 
     Args:
         input_shape: (height, width, channels), images in [0, 1]; height and width must be
