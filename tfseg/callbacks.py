@@ -147,9 +147,10 @@ def make_callbacks(
 
     Metric names as for one output (FinalHeadLogNames), history (CSVLogger, appending),
     backup for resume (BackupAndRestore in `run_dir/backup`, kept after training so a
-    finished run can be extended with a larger `--epochs`), `best.keras` (best `train.monitor`) and `last.keras`, TerminateOnNaN,
-    TensorBoard scalars and validation images, and as configured EarlyStopping,
-    ReduceLROnPlateau and FreezeEncoder.
+    finished run can be extended with a larger `--epochs`), `best.keras` (best
+    `train.monitor`) and `last.keras`, TerminateOnNaN, TensorBoard scalars and
+    validation images, and as configured EarlyStopping, ReduceLROnPlateau and
+    FreezeEncoder.
 
     Args:
         train: TrainConfig. Monitor, patience, schedule, encoder freezing.

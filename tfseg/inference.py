@@ -32,9 +32,9 @@ import numpy as np
 import scipy.ndimage
 
 from tfseg.config import Config
-from tfseg.models import final_head
 from tfseg.data.io import to_model_input
 from tfseg.errors import TfsegError
+from tfseg.models import final_head
 
 TTA_FLIPS = {
     "none": ((),),

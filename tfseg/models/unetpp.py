@@ -5,7 +5,8 @@ Node X(i, j) (level i, column j) is two 3×3 conv-BN-ReLU over the concatenation
 X(i, 0..j-1) and the upsampled X(i+1, j-1). With `deep_supervision=True` the model has one
 output per top-row node X(0, 1..depth), in that order: train with the same target for
 each output and loss weights 1/depth (the mean of their losses); predict with the last
-output (the full-depth head), as the paper's "accurate mode".
+output (the full-depth head), as the paper's "accurate mode". `train.py` does both
+(`tfseg.training.build_model`, `tfseg.models.final_head`).
 """
 
 from __future__ import annotations
