@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import yaml
 
 from tfseg import cli
 from tfseg.callbacks import FreezeEncoder, trim_history
@@ -137,11 +138,12 @@ def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path):
 
 def test_deep_supervision_trains_on_the_mean_head_loss_and_exports_the_last_head(small_data, tmp_path):
     depth = 2
-    run_dir = tmp_path / "ds"
+    run_dir, options = tmp_path / "ds", tmp_path / "options.yaml"
+    options.write_text(yaml.safe_dump({"model": {"options": {"depth": depth, "base_filters": 4}}}))
     assert cli.train_main([
         "--data", str(small_data), "--model", "unetpp", "--deep-supervision", "--epochs", "2",
         "--image-size", "32", "32", "--batch-size", "4", "--augment", "none", "--run-dir", str(run_dir),
-        "--config", str(_write_yaml(tmp_path, {"model": {"options": {"depth": depth, "base_filters": 4}}})),
+        "--config", str(options),
     ]) == 0
     history = pd.read_csv(run_dir / "history.csv")
     heads = [f"head{j}_sigmoid_loss" for j in range(1, depth + 1)]
@@ -160,14 +162,6 @@ def test_deep_supervision_trains_on_the_mean_head_loss_and_exports_the_last_head
     assert cli.evaluate_main([str(run_dir), "--split", "test"]) == 0
     summary = json.loads((run_dir / "eval" / "test" / "summary.json").read_text())
     assert summary["images"] == 4 and 0 <= summary["scores"]["dice"]["mean"] <= 1
-
-
-def _write_yaml(folder: Path, content: dict) -> Path:
-    import yaml
-
-    path = folder / "options.yaml"
-    path.write_text(yaml.safe_dump(content))
-    return path
 
 
 def test_trim_history_keeps_each_backed_up_epoch_once(tmp_path):
