@@ -175,3 +175,14 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
     for sample_id, probability, dice in zip(per_image["id"], predict(model, images, sliding_window=True), per_image["dice"]):
         truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png") > 127).astype(np.uint8)
         assert image_scores(probabilities_to_labels(probability), truth, 1)["dice"] == pytest.approx(dice, abs=1e-6)
+
+
+def test_demo_run_summary_names_the_demo_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFSEG_CACHE", str(tmp_path / "cache"))
+    config = Config()  # data.dir None: the built-in demo data
+    config.data.image_size, config.data.demo_samples = [32, 32], 20
+    config.save(tmp_path / "config.yaml")
+    models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(tmp_path / "best.keras")
+    summary = evaluate_run(tmp_path, split="test", out_dir=tmp_path / "eval")
+    demo = tmp_path / "cache" / "demo-n20-s32-seed0"
+    assert summary["data"] == str(demo) and (demo / "splits.csv").is_file()

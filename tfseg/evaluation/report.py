@@ -133,13 +133,12 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
-    if data_dir is not None:
-        config.data.dir = str(data_dir)
     if postprocess_method not in POSTPROCESS_NAMES:
         raise TfsegError(f"--postprocess {postprocess_method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")
     if len(spacing) != 2 or min(spacing) <= 0:
         raise TfsegError(f"--spacing {spacing}: expected two positive numbers SY SX")
     model = load_run_model(run_dir)
+    config.data.dir = str(data_dir) if data_dir is not None else str(resolve_data_dir(config.data))  # demo: its folder
     table = load_table(config.data, config.train.seed)
     classes = config.data.classes
 
@@ -180,7 +179,7 @@ def evaluate_run(
     summary = {
         "split": split,
         "images": len(per_image),
-        "data": str(resolve_data_dir(config.data)),
+        "data": config.data.dir,
         "threshold": threshold,
         "threshold_choice": threshold_note,
         "tta": tta,
