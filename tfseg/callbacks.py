@@ -94,11 +94,16 @@ class ValidationImages(keras.callbacks.Callback):
             return masks.astype(np.float32)
         return (np.argmax(masks, axis=-1)[..., None] / (masks.shape[-1] - 1)).astype(np.float32)
 
+    def set_model(self, model: keras.Model) -> None:
+        """Keeps the model and its predicting head (`models.final_head`), built once."""
+        super().set_model(model)
+        self._predictor = models.final_head(model)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Predicts the images with the current weights and writes the three panels."""
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(str(self.log_dir / "images"))
-        probabilities = keras.ops.convert_to_numpy(models.final_head(self.model)(self.images, training=False))
+        probabilities = keras.ops.convert_to_numpy(self._predictor(self.images, training=False))
         predicted = probabilities >= 0.5 if probabilities.shape[-1] == 1 else keras.utils.to_categorical(
             np.argmax(probabilities, axis=-1), probabilities.shape[-1]
         )
