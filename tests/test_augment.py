@@ -2,8 +2,10 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -14,6 +16,7 @@ from tfseg.data.augment import augment_batch
 from tfseg.data.transforms import MATRIX_TRANSFORMS, PRESETS, TRANSFORM_DEFAULTS
 from tfseg.errors import TfsegError
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZE = 48
 GEOMETRIC = [*MATRIX_TRANSFORMS, "elastic"]
 
@@ -132,6 +135,44 @@ def test_probability_zero_is_identity_and_seed_fixes_the_batch():
     assert not np.array_equal(first, other)
 
 
+def _graph_engine(transforms):
+    """augment_batch traced into one graph, as tf.data runs it (its kernels may differ from eager)."""
+    compiled = tf.function(lambda images, labels, seed: augment_batch(images, labels, transforms, seed))
+    return lambda images, labels, seed: [t.numpy() for t in compiled(tf.constant(images), tf.constant(labels), tf.constant(seed, tf.int64))]
+
+
+def _unchanged(images, labels, out_images, out_labels):
+    """(B,) bool: which images (and their label maps) came out exactly as they went in."""
+    return np.array([np.array_equal(a, b) and np.array_equal(c, d) for a, b, c, d in zip(images, out_images, labels, out_labels)])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", list(TRANSFORM_DEFAULTS))
+def test_each_transform_handles_none_some_and_all_of_a_batch_drawn(name, batch):
+    """p = 0 is the identity, p = 1 changes every image, and p = 0.3 over many seeds draws batches
+    with no image, some and (batch 1) every image, each image either exact or changed; in eager mode
+    and in a graph. An empty draw once reached a depthwise convolution with zero channels."""
+    images, labels = _shapes_batch(count=batch, channels=3)
+    images = images + np.random.default_rng(batch).uniform(0, 0.1, images.shape).astype(np.float32)  # texture
+    for p in (0.0, 1.0):
+        out_images, out_labels = _tf_engine(images, labels, parse_transforms([{name: {"p": p}}]))
+        unchanged = _unchanged(images, labels, out_images, out_labels)
+        if p == 0.0:
+            assert unchanged.all(), f"{name} with p=0 changed an image of a batch of {batch}"
+        elif name != "rotate90":  # a drawn rotate90 may turn by 0 quarters
+            assert not unchanged.any(), f"{name} with p=1 left an image of a batch of {batch} unchanged"
+    graph = _graph_engine(parse_transforms([{name: {"p": 0.3}}]))
+    drawn_counts = []
+    for seed in range(24):
+        out_images, out_labels = graph(images, labels, (seed, 7))
+        assert out_images.shape == images.shape and out_labels.shape == labels.shape
+        assert 0.0 <= out_images.min() and out_images.max() <= 1.0
+        assert set(np.unique(out_labels)) <= {0, 1, 2}
+        drawn_counts.append(int((~_unchanged(images, labels, out_images, out_labels)).sum()))
+    assert 0 in drawn_counts, f"{name}: no seed of 24 drew an empty batch of {batch}; the case is not exercised"
+    assert max(drawn_counts) > 0, f"{name} with p=0.3 never changed an image in 24 batches"
+
+
 @pytest.fixture(scope="module")
 def tiny_table(tiny_dataset):
     return load_dataset_table(tiny_dataset, 3, 1, 0.15, 0.15, 0)
@@ -170,3 +211,19 @@ def test_importing_tfseg_does_not_import_albumentations():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-1000:]
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_train_py_trains_with_each_preset(preset, tiny_dataset, tmp_path):
+    """train.py, one epoch of batches of 2 (heavy's elastic, p 0.3, draws no image in about half of them)."""
+    options = tmp_path / "tiny.yaml"
+    options.write_text("model:\n  options: {depth: 2, base_filters: 4}\ntrain:\n  tensorboard_images: 0\n")
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--model", "unet", "--config", str(options), "--data", str(tiny_dataset),
+         "--channels", "1", "--image-size", "32", "32", "--epochs", "1", "--batch-size", "2", "--augment", preset,
+         "--run-dir", str(run_dir)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0]

@@ -175,25 +175,45 @@ def _sample_dense(images: tf.Tensor, source_x: tf.Tensor, source_y: tf.Tensor, b
     return top * (1 - wy) + bottom * wy
 
 
+def _apply_to_drawn(tensors: list[tf.Tensor], applied: tf.Tensor, change) -> list[tf.Tensor]:
+    """Replaces the images of `tensors` where `applied` by `change(*subsets)`; the rest are kept.
+
+    The drawn images are gathered, changed and scattered back, so the work scales with the
+    number drawn. When none is drawn no op runs at all: an empty subset would reach kernels
+    that reject empty tensors (oneDNN's depthwise convolution refuses a zero-channel filter).
+    """
+    chosen = tf.where(applied)  # (N, 1) indices
+
+    def change_drawn() -> list[tf.Tensor]:
+        subsets = [tf.gather_nd(tensor, chosen) for tensor in tensors]
+        changed = change(*subsets)
+        return [tf.tensor_scatter_nd_update(tensor, chosen, tf.ensure_shape(new, subset.shape))
+                for tensor, subset, new in zip(tensors, subsets, changed)]
+
+    return tf.cond(tf.reduce_any(applied), change_drawn, lambda: list(tensors))
+
+
 def _elastic(images: tf.Tensor, labels: tf.Tensor, transform: Transform, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Elastic deformation as albumentations: N(0,1) fields / max|.|, Gaussian blur (sigma), x alpha.
 
-    Only the images it is applied to are deformed (gathered, warped, scattered back).
+    Only the images it is applied to are deformed.
     """
     seeds = tf.random.experimental.stateless_split(seed, 2)
-    chosen = tf.where(_applied(seeds[0], tf.shape(images)[0], transform.p))
-    subset_images, subset_labels = tf.gather_nd(images, chosen), tf.gather_nd(labels, chosen)
-    count, height, width = tf.shape(subset_images)[0], tf.shape(images)[1], tf.shape(images)[2]
-    noise = tf.random.stateless_normal(tf.stack([count, height, width, 2]), seed=seeds[1])
-    noise = noise / tf.reduce_max(tf.abs(noise), axis=[1, 2, 3], keepdims=True)
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
     sigma = float(transform.params["sigma"])
-    kernels = _gaussian_kernels(tf.fill([count], sigma), radius=max(1, int(math.ceil(3 * sigma))))
-    displacement = _blur(noise, kernels) * float(transform.params["alpha"])
-    grid_y, grid_x = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
-    source_x, source_y = grid_x + displacement[..., 0], grid_y + displacement[..., 1]
-    warped_images = tf.ensure_shape(_sample_dense(subset_images, source_x, source_y, True), subset_images.shape)
-    warped_labels = tf.ensure_shape(_sample_dense(subset_labels, source_x, source_y, False), subset_labels.shape)
-    return tf.tensor_scatter_nd_update(images, chosen, warped_images), tf.tensor_scatter_nd_update(labels, chosen, warped_labels)
+
+    def deform(subset_images: tf.Tensor, subset_labels: tf.Tensor) -> list[tf.Tensor]:
+        count = tf.shape(subset_images)[0]
+        noise = tf.random.stateless_normal(tf.stack([count, height, width, 2]), seed=seeds[1])
+        noise = noise / tf.reduce_max(tf.abs(noise), axis=[1, 2, 3], keepdims=True)
+        kernels = _gaussian_kernels(tf.fill([count], sigma), radius=max(1, int(math.ceil(3 * sigma))))
+        displacement = _blur(noise, kernels) * float(transform.params["alpha"])
+        grid_y, grid_x = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
+        source_x, source_y = grid_x + displacement[..., 0], grid_y + displacement[..., 1]
+        return [_sample_dense(subset_images, source_x, source_y, True), _sample_dense(subset_labels, source_x, source_y, False)]
+
+    images, labels = _apply_to_drawn([images, labels], _applied(seeds[0], tf.shape(images)[0], transform.p), deform)
+    return images, labels
 
 
 def _clahe_numpy(images: np.ndarray, clip_limits: np.ndarray, tile_grid: int) -> np.ndarray:
@@ -229,37 +249,39 @@ def _brightness_contrast(images: tf.Tensor, transform: Transform, seed: tf.Tenso
 def _pixel_transform(images: tf.Tensor, transform: Transform, seed: tf.Tensor) -> tf.Tensor:
     """Applies one pixel-level transform to a float [0, 1] batch, per-image parameters.
 
-    Only the images it is applied to are computed (gathered, changed, scattered back).
+    Only the images it is applied to are computed.
     """
     if transform.name == "brightness_contrast":
         return _brightness_contrast(images, transform, seed)
     seeds = tf.random.experimental.stateless_split(seed, 4)
     params = transform.params
-    chosen = tf.where(_applied(seeds[0], tf.shape(images)[0], transform.p))  # (N, 1) indices
-    subset = tf.gather_nd(images, chosen)
-    count = tf.shape(subset)[0]
-    per_image = [count, 1, 1, 1]
-    if transform.name == "gamma":
-        gamma = _uniform(seeds[1], per_image, params["gamma"][0] / 100.0, params["gamma"][1] / 100.0)
-        changed = tf.exp(gamma * tf.math.log(subset))  # x ** gamma; vectorised, log(0) = -inf gives 0
-    elif transform.name == "gaussian_noise":
-        std = _uniform(seeds[1], per_image, *params["std"])
-        changed = subset + tf.random.stateless_normal(tf.shape(subset), seed=seeds[2]) * std
-    elif transform.name == "gaussian_blur":
-        low, high = params["sigma"]
-        sigma = _uniform(seeds[1], [count], low, high)
-        changed = _blur(subset, _gaussian_kernels(sigma, radius=max(1, int(math.ceil(3 * high)))))
-    elif transform.name == "coarse_dropout":
-        changed = subset * _dropout_keep(tf.shape(subset), params, seeds[1])
-    elif transform.name == "clahe":
-        clip_limits = _uniform(seeds[1], [count], *params["clip_limit"])
-        changed = tf.numpy_function(
-            lambda x, c: _clahe_numpy(x, c, int(params["tile_grid"])), [subset, clip_limits], tf.float32, stateful=False
-        )
-    else:
-        raise ValueError(f"{transform.name} is not a pixel transform")
-    changed = tf.ensure_shape(tf.clip_by_value(changed, 0.0, 1.0), subset.shape)
-    return tf.tensor_scatter_nd_update(images, chosen, changed)
+
+    def change(subset: tf.Tensor) -> list[tf.Tensor]:
+        count = tf.shape(subset)[0]
+        per_image = [count, 1, 1, 1]
+        if transform.name == "gamma":
+            gamma = _uniform(seeds[1], per_image, params["gamma"][0] / 100.0, params["gamma"][1] / 100.0)
+            changed = tf.exp(gamma * tf.math.log(subset))  # x ** gamma; vectorised, log(0) = -inf gives 0
+        elif transform.name == "gaussian_noise":
+            std = _uniform(seeds[1], per_image, *params["std"])
+            changed = subset + tf.random.stateless_normal(tf.shape(subset), seed=seeds[2]) * std
+        elif transform.name == "gaussian_blur":
+            low, high = params["sigma"]
+            sigma = _uniform(seeds[1], [count], low, high)
+            changed = _blur(subset, _gaussian_kernels(sigma, radius=max(1, int(math.ceil(3 * high)))))
+        elif transform.name == "coarse_dropout":
+            changed = subset * _dropout_keep(tf.shape(subset), params, seeds[1])
+        elif transform.name == "clahe":
+            clip_limits = _uniform(seeds[1], [count], *params["clip_limit"])
+            changed = tf.numpy_function(
+                lambda x, c: _clahe_numpy(x, c, int(params["tile_grid"])), [subset, clip_limits], tf.float32, stateful=False
+            )
+        else:
+            raise ValueError(f"{transform.name} is not a pixel transform")
+        return [tf.clip_by_value(changed, 0.0, 1.0)]
+
+    (images,) = _apply_to_drawn([images], _applied(seeds[0], tf.shape(images)[0], transform.p), change)
+    return images
 
 
 def _dropout_keep(shape: tf.Tensor, params: dict[str, Any], seed: tf.Tensor) -> tf.Tensor:
