@@ -24,7 +24,7 @@ import cv2
 
 from tfseg.data import load_table, read_image, read_mask, split_rows
 from tfseg.evaluation import segmentation_scores
-from tfseg.evaluation.report import load_run_config, load_run_model
+from tfseg.run import load_run_model, read_config
 from tfseg.inference import predict, probabilities_to_labels, window_starts
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     args = parser.parse_args()
 
-    config = load_run_config(args.run_dir)
+    config = read_config(args.run_dir)
     rows = split_rows(load_table(config.data, config.train.seed), "test").set_index("id")
     sample_id = args.image or rows.index[0]
     image = read_image(rows.at[sample_id, "image_path"], config.data.channels)

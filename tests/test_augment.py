@@ -13,7 +13,7 @@ from tfseg.config import DataConfig, load_config
 from tfseg.data import load_dataset_table, make_dataset, parse_transforms
 from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
 from tfseg.data.augment import augment_batch
-from tfseg.data.transforms import MATRIX_TRANSFORMS, PRESETS, TRANSFORM_DEFAULTS
+from tfseg.transforms import MATRIX_TRANSFORMS, PRESETS, TRANSFORM_DEFAULTS
 from tfseg.errors import TfsegError
 
 ROOT = Path(__file__).resolve().parents[1]

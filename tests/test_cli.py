@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,23 @@ def test_cli_process_exit_code_and_message(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: --data")
     assert "Traceback" not in result.stderr
+
+
+def test_five_minute_tour_on_the_demo_data(tmp_path):
+    """README's tour, train → evaluate → predict on the demo data, with tiny sizes; the pictures it promises exist."""
+    env = {**os.environ, "TFSEG_CACHE": str(tmp_path / "cache")}
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_MODEL)
+    run_dir, pred = tmp_path / "runs" / "demo", tmp_path / "pred"
+    commands = [
+        ["train.py", "--model", "unet", "--run-dir", str(run_dir), "--config", str(config), "--demo-samples", "24",
+         "--image-size", "32", "32", "--epochs", "1"],
+        ["evaluate.py", str(run_dir)],
+        ["predict.py", str(run_dir), str(tmp_path / "cache" / "demo-n24-s32-seed0" / "images"), "--out", str(pred), "--overlays"],
+    ]
+    for command in commands:
+        result = subprocess.run([sys.executable, str(ROOT / command[0]), *command[1:]], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, f"{command[0]}: {result.stderr[-2000:]}"
+    for picture in ("curves.png", "eval/test/best_median_worst.png", "eval/test/boxplots.png", "eval/test/report.md"):
+        assert (run_dir / picture).is_file(), picture
+    assert len(list((pred / "overlays").glob("*.png"))) == 24 and (pred / "areas.csv").is_file()

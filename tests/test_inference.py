@@ -12,12 +12,12 @@ from tfseg.errors import TfsegError
 from tfseg.inference import (
     gaussian_importance,
     keep_largest_component,
-    load_model,
     predict,
     probabilities_to_labels,
     window_starts,
 )
 from tfseg.prediction import predict_paths
+from tfseg.run import load_model_file
 
 
 def conv_models(window=(32, 32), channels=1, classes=1, seed=0):
@@ -193,7 +193,7 @@ def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path):
     keras_mask = cv2.imread(str(tmp_path / "k" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
     export_mask = cv2.imread(str(tmp_path / "e" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
     assert keras_mask.shape == (64, 48) and (keras_mask == export_mask).all()
-    exported = load_model(saved_model / "export")
+    exported = load_model_file(saved_model / "export")
     assert exported.input_shape == (None, 32, 32, 1)
 
 
@@ -203,4 +203,4 @@ def test_predict_cli_errors_name_the_input(saved_model, tmp_path, capsys):
     assert predict_main([str(tmp_path / "nope.keras"), str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "nope.keras: does not exist" in capsys.readouterr().err
     assert predict_main([str(saved_model / "model.keras"), str(tmp_path), "--out", str(tmp_path), "--scale", "1", "2", "3"]) == 2
-    assert "--scale 1.0 2.0 3.0: expected one or two factors (SY SX) or 'fit'" in capsys.readouterr().err
+    assert "--scale 1.0 2.0 3.0: expected one or two positive factors (SY SX) or 'fit'" in capsys.readouterr().err

@@ -107,8 +107,9 @@ def test_bad_weights_files_and_sizes(mobilenet_weights, tmp_path):
 
 def test_encoder_flags_become_model_options():
     from tfseg.cli import train_parser
-    from tfseg.config import load_config
+    from tfseg.config import OPTIONS, load_config
+    from tfseg.options import overrides_from_flags
 
     args = train_parser().parse_args(["--encoder-weights", "none", "--encoder-freeze"])
-    config = load_config(None, {"model.options.encoder_weights": args.encoder_weights, "model.options.encoder_freeze": args.encoder_freeze})
+    config = load_config(None, overrides_from_flags(args, OPTIONS))
     assert config.model.options == {"encoder_weights": "none", "encoder_freeze": True}

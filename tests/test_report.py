@@ -11,14 +11,10 @@ import pytest
 from tfseg import models
 from tfseg.cli import evaluate_main
 from tfseg.config import Config
-from tfseg.evaluation.figures import (
-    FALSE_NEGATIVE,
-    FALSE_POSITIVE,
-    TRUE_POSITIVE,
-    outcome_overlay,
-    pick_best_median_worst,
-)
+from tfseg.evaluation.figures import pick_best_median_worst
 from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, evaluate_run
+from tfseg.run import describe_geometry
+from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, outcome_overlay
 
 
 def test_outcome_overlay_colours_on_a_hand_made_case():
@@ -168,7 +164,8 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
     config.save(crop_run / "config.yaml")
     (crop_run / "best.keras").write_bytes((binary_run / "best.keras").read_bytes())
     summary = evaluate_run(crop_run, split="test")
-    assert summary["geometry"] == "sliding window at native resolution"
+    assert summary["geometry"] == describe_geometry(config)
+    assert summary["geometry"].startswith("sliding window of 32x32 (height x width) windows at native resolution")
     per_image = pd.read_csv(crop_run / "eval" / "test" / "per_image.csv", dtype={"id": str})
     model = keras.saving.load_model(crop_run / "best.keras")
     images = [read_image(tiny_dataset / "images" / f"{i}.png", 1) for i in per_image["id"]]

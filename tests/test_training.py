@@ -16,11 +16,12 @@ import tensorflow as tf
 import yaml
 
 from tfseg import cli
-from tfseg.callbacks import FreezeEncoder, trim_history
+from tfseg.callbacks import FreezeEncoder
 from tfseg.config import config_from_dict
 from tfseg.distribution import dtype_policy
 from tfseg.errors import TfsegError
 from tfseg.optim import AdamW, make_optimizer
+from tfseg.run import trim_history
 from tfseg.training import build_model, resume_run, train
 
 TINY_MODEL = {"name": "unet", "options": {"depth": 2, "base_filters": 4}}

@@ -2,50 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from tfseg import models
 from tfseg.config import TrainConfig
-
-BACKUP_DIR = "backup"
-
+from tfseg.run import RunDir
 
 def monitor_mode(monitor: str) -> str:
     """`min` for losses (`val_loss`, `val_dice_loss`, …), `max` for scores."""
     return "min" if monitor.endswith("loss") else "max"
-
-
-def completed_epochs(run_dir: Path) -> int:
-    """Epochs finished by the run in `run_dir`, as recorded by BackupAndRestore (0 if none)."""
-    metadata = Path(run_dir) / BACKUP_DIR / "training_metadata.json"
-    if not metadata.is_file():
-        return 0
-    return int(json.loads(metadata.read_text())["epoch"])
-
-
-def trim_history(history_csv: Path, epochs: int) -> pd.DataFrame | None:
-    """Keeps the rows of epochs 0..epochs-1 in `history_csv`, each once (the last written).
-
-    A run killed after CSVLogger wrote an epoch's row but before BackupAndRestore saved
-    that epoch repeats it on resume; trimming to the backed-up epochs first keeps every
-    epoch exactly once.
-
-    Returns:
-        The kept rows, or None when there is no history file.
-    """
-    if not history_csv.is_file() or history_csv.stat().st_size == 0:
-        return None
-    history = pd.read_csv(history_csv)
-    history = history[history["epoch"] < epochs].drop_duplicates("epoch", keep="last").sort_values("epoch")
-    history.to_csv(history_csv, index=False)
-    return history
 
 
 class FinalHeadLogNames(keras.callbacks.Callback):
@@ -146,9 +116,9 @@ class FreezeEncoder(keras.callbacks.Callback):
 
 
 def make_callbacks(
-    train: TrainConfig, run_dir: Path, validation_images: tuple[np.ndarray, np.ndarray] | None, best_so_far: float | None
+    train: TrainConfig, run: RunDir, validation_images: tuple[np.ndarray, np.ndarray] | None, best_so_far: float | None
 ) -> list[keras.callbacks.Callback]:
-    """The callbacks of a run writing into `run_dir`.
+    """The callbacks of a run writing into `run`.
 
     Metric names as for one output (FinalHeadLogNames), history (CSVLogger, appending),
     backup for resume (BackupAndRestore in `run_dir/backup`, kept after training so a
@@ -159,7 +129,7 @@ def make_callbacks(
 
     Args:
         train: TrainConfig. Monitor, patience, schedule, encoder freezing.
-        run_dir: Path. The run directory.
+        run: RunDir. The run directory (or a worker's folder).
         validation_images: (images, masks) for TensorBoard, or None for none.
         best_so_far: float or None. Best monitored value of the epochs already done
             (resume), so `best.keras` is only replaced by a better epoch.
@@ -170,17 +140,16 @@ def make_callbacks(
         callbacks.append(FreezeEncoder(train.freeze_encoder_epochs))
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(run_dir / "history.csv", append=True),
-        keras.callbacks.BackupAndRestore(run_dir / BACKUP_DIR, delete_checkpoint=False),
+        keras.callbacks.CSVLogger(run.history, append=True),
+        keras.callbacks.BackupAndRestore(run.backup, delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(
-            run_dir / "best.keras", monitor=train.monitor, mode=mode, save_best_only=True,
-            initial_value_threshold=best_so_far,
+            run.best, monitor=train.monitor, mode=mode, save_best_only=True, initial_value_threshold=best_so_far,
         ),
-        keras.callbacks.ModelCheckpoint(run_dir / "last.keras"),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
+        keras.callbacks.ModelCheckpoint(run.last),
+        keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)),
     ]
     if validation_images is not None:
-        callbacks.append(ValidationImages(run_dir / "tensorboard", *validation_images))
+        callbacks.append(ValidationImages(run.tensorboard, *validation_images))
     if train.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=train.monitor, mode=mode, patience=train.early_stopping_patience)

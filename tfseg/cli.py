@@ -27,64 +27,19 @@ def _run(function: Callable[[], int | None]) -> int:
 
 
 def train_parser() -> argparse.ArgumentParser:
-    """The argument parser of train.py."""
+    """The argument parser of train.py: its own actions, then one flag per declared option (`tfseg.config.OPTIONS`)."""
+    from tfseg.config import OPTIONS
+    from tfseg.options import add_flags
+
     parser = argparse.ArgumentParser(prog="train.py", description="Train a tfseg segmentation model.")
-    parser.add_argument("--model", help="model name (see --list-models); default from the config: unet")
-    parser.add_argument("--config", help="YAML config file (see configs/)")
-    parser.add_argument("--data", help="dataset folder with images/ and masks/ (default: built-in demo data)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"))
-    parser.add_argument("--channels", type=int, help="1 (grey) or 3 (RGB)")
-    parser.add_argument("--classes", type=int, help="1 for binary masks, K for label maps 0..K-1")
-    parser.add_argument("--augment", help="augmentation preset: none, flip, light, medium or heavy (lists: in YAML)")
-    parser.add_argument("--engine", help="augmentation engine: tf (default) or albumentations")
-    parser.add_argument("--crop", type=int, metavar="N",
-                        help="train on random NxN crops at native resolution (model input NxN); 0 resizes")
-    parser.add_argument("--cache", action=argparse.BooleanOptionalAction, default=None,
-                        help="keep decoded images in memory after the first epoch")
-    parser.add_argument("--stratify", metavar="COLUMN|prefix", help="stratify seeded splits and folds by this column")
-    parser.add_argument("--folds", type=int, metavar="K", help="k-fold cross-validation over the non-test ids")
-    parser.add_argument("--fold", type=int, metavar="I", help="the validation fold, 0..K-1")
+    parser.add_argument("--config", help="YAML config file (see configs/); flags override its values")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
     parser.add_argument("--inspect", action="store_true",
                         help="print the dataset summary (splits, sizes, modes, mask values) and exit; exit 2 on problems")
     parser.add_argument("--preview", type=int, metavar="N", help="write a PNG grid of N augmented training pairs and exit")
     parser.add_argument("--preview-path", default="preview.png", help="where --preview writes (default preview.png)")
-    parser.add_argument("--loss", help="loss name or weighted sum, e.g. bce+dice or dice:1.0,bce:0.8")
-    parser.add_argument("--lr", type=float, help="learning rate")
-    parser.add_argument("--run-dir", help="output folder (default runs/<model>-<timestamp>)")
-    parser.add_argument("--seed", type=int, help="seeds Python, NumPy, TensorFlow, the split and the pipeline")
-    parser.add_argument("--optimizer", help="adam, adamw, sgd or rmsprop")
-    parser.add_argument("--momentum", type=float, help="momentum of sgd and rmsprop")
-    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None, help="Nesterov momentum (sgd)")
-    parser.add_argument("--weight-decay", type=float, help="decoupled weight decay; 0 disables it")
-    parser.add_argument("--clipnorm", type=float, help="clip each gradient to this L2 norm; 0 disables clipping")
-    parser.add_argument("--schedule", help="constant, plateau, cosine (with --warmup-epochs) or poly")
-    parser.add_argument("--warmup-epochs", type=int, help="linear warm-up epochs of the cosine schedule")
-    parser.add_argument("--min-lr", type=float, help="floor of the learning-rate schedule")
-    parser.add_argument("--monitor", help="validation metric for best.keras, early stopping, plateau (default val_iou)")
-    parser.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="stop after PATIENCE epochs without improvement")
-    parser.add_argument("--encoder-lr-multiplier", type=float, help="encoder learning rate = lr x this (e.g. 0.1)")
-    parser.add_argument("--freeze-encoder-epochs", type=int, help="freeze the pretrained encoder for the first N epochs")
-    parser.add_argument("--strategy", help="auto, none, mirrored or multiworker (reads TF_CONFIG)")
-    parser.add_argument("--precision", help="auto, float32, mixed_float16 or mixed_bfloat16")
-    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None, help="XLA-compile the train step")
-    parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=None, help="TF op determinism")
-    parser.add_argument("--export", nargs="+", metavar="FORMAT", help="extra export formats: tflite")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
-    parser.add_argument(
-        "--encoder-weights", metavar="none|imagenet|PATH",
-        help="pretrained-encoder models: none, imagenet, or a .weights.h5/.h5 file of the keras.applications backbone",
-    )
-    parser.add_argument(
-        "--encoder-freeze", action=argparse.BooleanOptionalAction, default=None,
-        help="pretrained-encoder models: build with the encoder frozen",
-    )
-    parser.add_argument(
-        "--deep-supervision", action=argparse.BooleanOptionalAction, default=None,
-        help="U-Net++ models: one output per nested head, loss averaged over them; predicts with the last",
-    )
     parser.add_argument("--list-models", action="store_true", help="print model names and parameter counts, then exit")
+    add_flags(parser.add_argument_group("options (docs/options.md)"), OPTIONS)
     return parser
 
 
@@ -114,55 +69,17 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     args = train_parser().parse_args(argv)
 
     def main() -> None:
-        from tfseg.config import load_config
+        from tfseg.config import OPTIONS, load_config
         from tfseg.errors import TfsegError
+        from tfseg.options import overrides_from_flags
         from tfseg.training import resume_run, train
 
         if args.list_models:
             _list_models()
             return
-        overrides = {
-            "model.name": args.model,
-            "data.dir": args.data,
-            "data.image_size": args.image_size,
-            "data.channels": args.channels,
-            "data.classes": args.classes,
-            "data.augment": args.augment,
-            "data.engine": args.engine,
-            "data.crop": args.crop,
-            "data.cache": args.cache,
-            "data.stratify": args.stratify,
-            "data.folds": args.folds,
-            "data.fold": args.fold,
-            "train.epochs": args.epochs,
-            "train.batch_size": args.batch_size,
-            "train.loss": args.loss,
-            "train.lr": args.lr,
-            "train.run_dir": args.run_dir,
-            "train.seed": args.seed,
-            "model.options.encoder_weights": args.encoder_weights,
-            "model.options.encoder_freeze": args.encoder_freeze,
-            "model.options.deep_supervision": args.deep_supervision,
-            "train.optimizer": args.optimizer,
-            "train.momentum": args.momentum,
-            "train.nesterov": args.nesterov,
-            "train.weight_decay": args.weight_decay,
-            "train.clipnorm": args.clipnorm,
-            "train.schedule": args.schedule,
-            "train.warmup_epochs": args.warmup_epochs,
-            "train.min_lr": args.min_lr,
-            "train.monitor": args.monitor,
-            "train.early_stopping_patience": args.early_stopping,
-            "train.encoder_lr_multiplier": args.encoder_lr_multiplier,
-            "train.freeze_encoder_epochs": args.freeze_encoder_epochs,
-            "train.strategy": args.strategy,
-            "train.precision": args.precision,
-            "train.jit_compile": args.jit_compile,
-            "train.deterministic": args.deterministic,
-            "train.export": args.export,
-        }
-        if args.crop and args.image_size is None:  # the crop is the model input
-            overrides["data.image_size"] = [args.crop, args.crop]
+        overrides = overrides_from_flags(args, OPTIONS)
+        if overrides["data.crop"] and overrides["data.image_size"] is None:  # the crop is the model input
+            overrides["data.image_size"] = [overrides["data.crop"]] * 2
         if args.inspect or args.preview:
             _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
             return
@@ -252,20 +169,12 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def main() -> None:
-        from tfseg.errors import TfsegError
         from tfseg.prediction import predict_paths
 
-        scale = args.scale
-        if scale == ["fit"]:
-            scale = "fit"
-        elif scale is not None:
-            if "fit" in scale or len(scale) > 2:
-                raise TfsegError(f"--scale {' '.join(map(str, scale))}: expected one or two factors (SY SX) or 'fit'")
-            scale = tuple((scale * 2)[:2])
         table = predict_paths(
             args.model, args.inputs, args.out, batch_size=args.batch_size, tta=args.tta, threshold=args.threshold,
             postprocess_method=args.postprocess, sliding_window=args.sliding_window, overlap=args.overlap,
-            scale=scale, overlays=args.overlays,
+            scale=args.scale, overlays=args.overlays,
         )
         print(f"tfseg: {len(table)} masks in {os.path.join(args.out, 'masks')}, areas in {os.path.join(args.out, 'areas.csv')}")
 

@@ -10,8 +10,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfseg.config import Config
-
 SAVED_MODEL_ENDPOINT = "serve"
 
 
@@ -30,42 +28,6 @@ def write_tflite(saved_model_dir: Path, path: Path) -> None:
     path.write_bytes(converter.convert())
 
 
-def model_card(config: Config, monitor: str, score: float | None, best_epoch: int | None) -> dict[str, Any]:
-    """What a user of the exported model needs: input, preprocessing, output, score.
-
-    Args:
-        config: Config. The run's resolved config.
-        monitor: str. The validation metric the best model was chosen by.
-        score: float or None. Its value at the best epoch.
-        best_epoch: int or None. That epoch (0-based).
-    """
-    data = config.data
-    height, width = data.image_size
-    return {
-        "model": config.model.name,
-        "model_options": config.model.options,
-        "input": {
-            "shape": [None, height, width, data.channels],
-            "dtype": "float32",
-            "channels": "grey" if data.channels == 1 else "RGB",
-        },
-        "preprocessing": (
-            f"read as {'grey' if data.channels == 1 else 'RGB'}, resize to {height}x{width} "
-            "(area when shrinking, bilinear when enlarging), scale to [0, 1] (divide 8-bit images by 255, "
-            "16-bit by 65535)"
-        ),
-        "classes": data.classes,
-        "output": (
-            "sigmoid foreground probability, shape (N, H, W, 1)"
-            if data.classes == 1
-            else f"softmax probabilities of {data.classes} classes, shape (N, H, W, {data.classes})"
-        ),
-        "threshold": 0.5 if data.classes == 1 else "argmax",
-        "validation": {"metric": monitor, "value": score, "epoch": best_epoch},
-        "saved_model_endpoint": SAVED_MODEL_ENDPOINT,
-    }
-
-
 def export_model(model: keras.Model, export_dir: Path, card: dict[str, Any], formats: list[str]) -> None:
     """Writes the SavedModel, the optional formats and `model_card.json` into `export_dir`.
 
@@ -76,7 +38,7 @@ def export_model(model: keras.Model, export_dir: Path, card: dict[str, Any], for
         model: keras.Model. The model to export (the best checkpoint).
         export_dir: Path. Target folder: the SavedModel, plus `model.tflite` when
             `tflite` is in `formats`, plus `model_card.json`.
-        card: dict. The model card (see `model_card`).
+        card: dict. The model card (see `tfseg.run.model_card`).
         formats: list of str. Extra formats: `tflite`.
     """
     staging = export_dir.with_name(export_dir.name + ".partial")

@@ -23,7 +23,6 @@ is still larger than the model input.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import cv2
@@ -31,7 +30,6 @@ import keras
 import numpy as np
 import scipy.ndimage
 
-from tfseg.config import Config
 from tfseg.data.io import to_model_input
 from tfseg.errors import TfsegError
 from tfseg.models import final_head
@@ -60,43 +58,6 @@ def model_input_size(model: keras.Model) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """Loads a model for prediction from a `.keras` file or a SavedModel folder.
-
-    A SavedModel (e.g. a run's `export/`) is wrapped as `keras.layers.TFSMLayer` calling
-    its `serve` endpoint, inside a `keras.Model` with the endpoint's input shape, so it
-    predicts exactly like the `.keras` model.
-
-    Args:
-        path: str or Path. A `.keras` file or a folder holding `saved_model.pb`.
-
-    Returns:
-        A keras.Model that outputs probabilities.
-    """
-    path = Path(path)
-    if path.is_file() and path.suffix == ".keras":
-        return keras.saving.load_model(path, compile=False)  # inference: no optimizer or loss
-    if (path / "saved_model.pb").is_file():
-        import tensorflow as tf
-
-        endpoint = tf.saved_model.load(str(path)).signatures.get("serve")
-        if endpoint is None:
-            raise TfsegError(f"{path}: SavedModel has no 'serve' endpoint, expected one written by model.export")
-        (spec,) = endpoint.structured_input_signature[1].values()
-        inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name)
-        outputs = keras.layers.TFSMLayer(str(path), call_endpoint="serve")(inputs)
-        return keras.Model(inputs, outputs, name=path.name)
-    raise TfsegError(f"{path}: not a model, expected a .keras file or a SavedModel folder (saved_model.pb)")
-
-
-def is_crop_trained(config: Config) -> bool:
-    """True when a run trained on native-resolution crops (`data.crop` > 0): it saw
-    native pixels in model-sized crops, so it predicts by sliding window at scale 1. A
-    resize-trained run saw each whole image resized to its input and predicts by
-    whole-image resize."""
-    return config.data.crop > 0
-
-
 def gaussian_importance(window: tuple[int, int], sigma_fraction: float = 0.125) -> np.ndarray:
     """nnU-Net's blending weight for one window: a Gaussian with sigma = window / 8,
     1 at the centre, never 0 at the border.
@@ -123,6 +84,20 @@ def window_starts(length: int, window: int, overlap: float) -> list[int]:
         return [0]
     steps = int(np.ceil((length - window) / (window * (1.0 - overlap))))
     return [int(round(i * (length - window) / steps)) for i in range(steps + 1)]
+
+
+def normalise_scale(scale: float | str | Sequence[float | str]) -> tuple[float, float] | str:
+    """A sliding-window scale as (sy, sx) or "fit", from a factor, one or two factors, or "fit".
+
+    Raises:
+        TfsegError: anything else, or a factor that is not positive.
+    """
+    values = [scale] if isinstance(scale, str) or np.isscalar(scale) else list(scale)
+    if values == ["fit"]:
+        return "fit"
+    if not 1 <= len(values) <= 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        raise TfsegError(f"--scale {' '.join(map(str, values))}: expected one or two positive factors (SY SX) or 'fit'")
+    return (float(values[0]), float(values[-1]))
 
 
 def _predict_batch(model: keras.Model, batch: np.ndarray, tta: str) -> np.ndarray:
@@ -182,7 +157,7 @@ def predict(
     """Predicts probability maps at each image's own resolution.
 
     Args:
-        model: keras.Model. A tfseg model (probability outputs), e.g. from `load_model`;
+        model: keras.Model. A tfseg model (probability outputs), e.g. from `tfseg.run.load_predictor`;
             a deep-supervised model predicts with its last, full-depth head.
         images: sequence of (H, W, C) uint8 or uint16 arrays, C = the model's channels.
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
@@ -203,10 +178,7 @@ def predict(
         raise TfsegError(f"--tta {tta!r}: expected one of {', '.join(TTA_FLIPS)}")
     if not 0.0 <= overlap < 1.0:
         raise TfsegError(f"--overlap {overlap}: expected a share in [0, 1)")
-    if scale != "fit":
-        scale = (float(scale), float(scale)) if np.isscalar(scale) else tuple(float(s) for s in scale)
-        if len(scale) != 2 or min(scale) <= 0:
-            raise TfsegError(f"--scale {scale}: expected one or two positive factors, or 'fit'")
+    scale = normalise_scale(scale)
     model = final_head(model)
     size = model_input_size(model)
     bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
@@ -255,10 +227,12 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     return kept
 
 
+def check_postprocess(method: str) -> None:
+    """Raises a one-line `TfsegError` unless `method` is one of `POSTPROCESS_NAMES`."""
+    if method not in POSTPROCESS_NAMES:
+        raise TfsegError(f"--postprocess {method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")
+
+
 def postprocess(labels: np.ndarray, method: str) -> np.ndarray:
-    """Applies a post-processing named in `POSTPROCESS_NAMES` to a label map."""
-    if method == "none":
-        return labels
-    if method == "largest-component":
-        return keep_largest_component(labels)
-    raise TfsegError(f"--postprocess {method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")
+    """Applies a post-processing named in `POSTPROCESS_NAMES` (checked by `check_postprocess`) to a label map."""
+    return keep_largest_component(labels) if method == "largest-component" else labels

@@ -1,4 +1,4 @@
-"""Figures written into run directories (matplotlib, no display needed)."""
+"""Figures and overlays shared by training, evaluation and prediction (matplotlib, no display needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
 
 
 def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
@@ -34,3 +36,49 @@ def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
     return Path(out_path)
+
+
+TRUE_POSITIVE = (255, 255, 0)
+FALSE_POSITIVE = (255, 0, 0)
+FALSE_NEGATIVE = (0, 255, 0)
+CLASS_COLOURS = plt.get_cmap("tab10").colors
+
+
+def display_image(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 1|3) uint8/uint16 image (or (H, W)) as (H, W, 3) uint8 RGB for display."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3].astype(np.uint8)
+
+
+def outcome_overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Colours each pixel of `image` by its outcome: TP yellow, FP red, FN green.
+
+    Args:
+        image: (H, W, C) or (H, W) uint8/uint16 image.
+        pred: (H, W) bool, predicted mask.
+        truth: (H, W) bool, reference mask.
+        alpha: float. Opacity of the colours; 1 paints them solid. Defaults to 0.55.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
+    canvas = display_image(image).astype(np.float32)
+    for where, colour in ((pred & truth, TRUE_POSITIVE), (pred & ~truth, FALSE_POSITIVE), (~pred & truth, FALSE_NEGATIVE)):
+        canvas[where] = (1 - alpha) * canvas[where] + alpha * np.asarray(colour, np.float32)
+    return np.round(canvas).astype(np.uint8)
+
+
+def label_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Colours each foreground label k of an (H, W) label map over `image` with the k-th
+    tab10 colour (label 1 blue, 2 orange, ...). Returns (H, W, 3) uint8 RGB."""
+    canvas = display_image(image).astype(np.float32)
+    for label in np.unique(labels[labels > 0]):
+        colour = np.asarray(CLASS_COLOURS[(int(label) - 1) % len(CLASS_COLOURS)], np.float32) * 255
+        where = labels == label
+        canvas[where] = (1 - alpha) * canvas[where] + alpha * colour
+    return np.round(canvas).astype(np.uint8)

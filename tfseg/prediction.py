@@ -17,34 +17,12 @@ import keras
 import numpy as np
 import pandas as pd
 
-from tfseg.config import Config
 from tfseg.data.io import IMAGE_SUFFIXES, read_image
 from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from tfseg.errors import TfsegError
-from tfseg.evaluation.figures import label_overlay
-from tfseg.evaluation.report import load_run_config, load_run_model
-from tfseg.inference import (
-    is_crop_trained,
-    load_model,
-    postprocess,
-    predict,
-    probabilities_to_labels,
-)
-
-
-def load_predictor(path: str | Path) -> tuple[keras.Model, Config | None]:
-    """A model and, for a run directory, its config.
-
-    Args:
-        path: str or Path. A run directory (best.keras + config.yaml), a `.keras` file
-            or a SavedModel folder (e.g. a run's `export/`).
-    """
-    path = Path(path)
-    if (path / "config.yaml").is_file():
-        return load_run_model(path), load_run_config(path)
-    if not path.exists():
-        raise TfsegError(f"{path}: does not exist, expected a run directory, a .keras file or a SavedModel folder")
-    return load_model(path), None
+from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
+from tfseg.plots import label_overlay
+from tfseg.run import is_crop_trained, load_predictor
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -121,6 +99,8 @@ def predict_paths(
     Returns:
         The table written to `OUT/areas.csv`, one row per image.
     """
+    check_postprocess(postprocess_method)
+    scale = normalise_scale(scale) if scale is not None else None
     model, config = load_predictor(model_path)
     files = collect_inputs(inputs)
     if sliding_window is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,28 +12,15 @@ import pandas as pd
 import tensorflow as tf
 
 from tfseg import losses, metrics, models
-from tfseg.callbacks import completed_epochs, make_callbacks, monitor_mode, trim_history
-from tfseg.config import Config, load_config
+from tfseg.callbacks import make_callbacks, monitor_mode
+from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
 from tfseg.data import load_table, make_dataset, split_rows
 from tfseg.distribution import dtype_policy, is_chief, make_strategy, resolve_precision, worker_name
 from tfseg.errors import TfsegError
-from tfseg.export import export_model, model_card
+from tfseg.export import export_model
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
-
-RESUMABLE_KEYS = ("train.epochs", "train.export", "train.strategy", "train.jit_compile", "train.deterministic")
-
-
-def make_run_dir(config: Config) -> Path:
-    """Creates the run directory (`train.run_dir` or `runs/<model>-<timestamp>`).
-
-    Refuses a directory that already holds a run.
-    """
-    run_dir = Path(config.train.run_dir or f"runs/{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if (run_dir / "config.yaml").exists():
-        raise TfsegError(f"--run-dir {run_dir}: already holds a run (config.yaml); choose a new folder or --resume it")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+from tfseg.run import RunDir, completed_epochs, create_run_dir, model_card, read_config, trim_history
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
@@ -109,13 +95,66 @@ def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+def check_training_options(config: Config) -> None:
+    """Checks what only training needs (the loss spec, multi-worker's run_dir) before anything is written."""
+    losses.get(config.train.loss, config.data.classes)
+    if config.train.strategy == "multiworker" and not config.train.run_dir:
+        raise TfsegError("--strategy multiworker needs --run-dir (the same folder on every worker)")
+
+
+def seed_everything(settings: TrainConfig) -> None:
+    """Seeds Python, NumPy and TensorFlow; turns on op determinism when asked (for the rest of the process)."""
+    keras.utils.set_random_seed(settings.seed)
+    if settings.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def open_run_dir(config: Config, strategy: tf.distribute.Strategy, resume: bool) -> tuple[RunDir, RunDir]:
+    """The run directory (created for a new run by the chief) and the folder this process writes
+    into: the run directory itself for the chief, `workers/<task>-<id>` for other workers.
+    The chief writes the resolved config."""
+    chief = is_chief(strategy)
+    if resume or not chief:
+        run = RunDir(config.train.run_dir)
+    else:
+        run = create_run_dir(config)
+    output = run if chief else run.worker(worker_name(strategy))
+    output.path.mkdir(parents=True, exist_ok=True)
+    config.train.run_dir = str(run.path)
+    if chief:
+        config.save(run.config)
+    return run, output
+
+
+def make_training_data(
+    config: Config, train_rows: pd.DataFrame, val_rows: pd.DataFrame, heads: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training and validation datasets, with one target per output head, sharded by data."""
+    settings = config.train
+    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed)
+    val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
+    return tuple(_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
+
+
+def export_best(run: RunDir, config: Config) -> None:
+    """Exports the best epoch's last head (SavedModel, model card, extra formats) and plots the curves."""
+    monitor = config.train.monitor
+    if not run.best.exists():
+        raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
+    best_epoch, score = _best_epoch(pd.read_csv(run.history), monitor)
+    best = keras.saving.load_model(run.best)
+    export_model(models.final_head(best), run.export, model_card(config, monitor, score, best_epoch), config.train.export)
+    plot_history(run.history, run.curves)
+
+
 def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.Callback] | None = None) -> Path:
     """Trains the configured model and writes the run directory.
 
     The run directory receives `config.yaml` (the resolved config), `history.csv` (one
     row per epoch), `best.keras` (best `train.monitor`), `last.keras`, `backup/` (state
     for resuming), `export/` (SavedModel of the best model, `model_card.json`, optionally
-    `model.tflite`), `tensorboard/` (scalars and validation images) and `curves.png`.
+    `model.tflite`), `tensorboard/` (scalars and validation images) and `curves.png`
+    (see `tfseg.run`).
 
     The strategy scope holds the model, optimizer and metrics; `train.batch_size` is the
     global batch, split across replicas. Under `multiworker`, non-chief workers write
@@ -134,64 +173,34 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     """
     settings = config.train
     strategy = make_strategy(settings.strategy)  # first: multi-worker set-up precedes other TF work
-    keras.utils.set_random_seed(settings.seed)
-    if settings.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    # Validate model name, loss and data before creating anything on disk.
-    losses.get(settings.loss, config.data.classes)
-    if config.model.name not in models.names():
-        raise TfsegError(f"unknown model {config.model.name!r}; valid: {', '.join(models.names())}")
-    if settings.strategy == "multiworker" and not settings.run_dir:
-        raise TfsegError("--strategy multiworker needs --run-dir (the same folder on every worker)")
+    seed_everything(settings)
+    check_training_options(config)
     table = load_table(config.data, settings.seed)
     train_rows, val_rows = split_rows(table, "train"), split_rows(table, "val")
-    steps = steps_per_epoch(len(train_rows), settings.batch_size)
     precision = resolve_precision(settings.precision)
-    with dtype_policy(precision), strategy.scope():
-        model = build_model(config, steps)
-
+    with dtype_policy(precision), strategy.scope():  # builds (and checks) the model before anything is written
+        model = build_model(config, steps_per_epoch(len(train_rows), settings.batch_size))
     chief = is_chief(strategy)
-    if resume:
-        run_dir = Path(settings.run_dir)
-    elif chief:
-        run_dir = make_run_dir(config)
-    else:
-        run_dir = Path(settings.run_dir)
-    output_dir = run_dir if chief else run_dir / "workers" / worker_name(strategy)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    config.train.run_dir = str(run_dir)
-    if chief:
-        config.save(run_dir / "config.yaml")
-    done = completed_epochs(output_dir)
-    history = trim_history(output_dir / "history.csv", done)
-    _, best_so_far = _best_epoch(history, settings.monitor)
-
-    heads = len(model.outputs)
-    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed)
-    val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
-    train_data, val_data = (_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
-    run_callbacks = make_callbacks(settings, output_dir, _validation_sample(val_rows, config) if chief else None, best_so_far)
+    run, output = open_run_dir(config, strategy, resume)
+    done = completed_epochs(output.path)
+    _, best_so_far = _best_epoch(trim_history(output.history, done), settings.monitor)
+    train_data, val_data = make_training_data(config, train_rows, val_rows, heads=len(model.outputs))
+    run_callbacks = make_callbacks(settings, output, _validation_sample(val_rows, config) if chief else None, best_so_far)
     start = f"resuming at epoch {done + 1} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
     print(
         f"tfseg: training {config.model.name} on {len(train_rows)} images, validating on {len(val_rows)}; "
-        f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run_dir}"
+        f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"
     )
     try:
         with dtype_policy(precision):
             model.fit(train_data, validation_data=val_data, epochs=settings.epochs, callbacks=run_callbacks + list(callbacks or []), verbose="auto")
     except BaseException:
-        if chief and not resume and completed_epochs(run_dir) == 0:  # nothing to resume: leave no half-run
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if chief and not resume and completed_epochs(run.path) == 0:  # nothing to resume: leave no half-run
+            shutil.rmtree(run.path, ignore_errors=True)
         raise
-    if not chief:
-        return run_dir
-    if not (run_dir / "best.keras").exists():
-        raise TfsegError(f"{run_dir}: no epoch produced a finite {settings.monitor}, so there is no best.keras to export")
-    best_epoch, score = _best_epoch(pd.read_csv(run_dir / "history.csv"), settings.monitor)
-    best = keras.saving.load_model(run_dir / "best.keras")
-    export_model(models.final_head(best), run_dir / "export", model_card(config, settings.monitor, score, best_epoch), settings.export)
-    plot_history(run_dir / "history.csv", run_dir / "curves.png")
-    return run_dir
+    if chief:
+        export_best(run, config)
+    return run.path
 
 
 def resume_run(
@@ -208,12 +217,9 @@ def resume_run(
     Returns:
         The run directory.
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise TfsegError(f"--resume {run_dir}: no config.yaml there; expected a run directory written by train.py")
     changed = sorted(key for key, value in (overrides or {}).items() if value is not None and key not in RESUMABLE_KEYS)
     if changed:
         raise TfsegError(f"--resume: {', '.join(changed)} cannot change on resume; only {', '.join(RESUMABLE_KEYS)} can")
-    config = load_config(run_dir / "config.yaml", overrides)
+    config = read_config(run_dir, overrides)
     config.train.run_dir = str(run_dir)
     return train(config, resume=True, callbacks=callbacks)

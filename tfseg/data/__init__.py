@@ -14,7 +14,7 @@ from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, resolve_da
 from tfseg.data.preview_grid import preview
 from tfseg.data.summary import dataset_summary
 from tfseg.data.synthetic import make_sample, write_demo_dataset
-from tfseg.data.transforms import PRESETS, TRANSFORM_DEFAULTS, parse_transforms
+from tfseg.transforms import PRESETS, TRANSFORM_DEFAULTS, parse_transforms
 
 __all__ = [
     "PRESETS",

@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from tfseg.data.transforms import Transform
+from tfseg.transforms import Transform
 from tfseg.errors import TfsegError
 
 

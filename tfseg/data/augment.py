@@ -1,4 +1,4 @@
-"""The TF-native augmentation engine: the named transforms of `tfseg.data.transforms`
+"""The TF-native augmentation engine: the named transforms of `tfseg.transforms`
 applied to whole batches inside tf.data.
 
 It is built for throughput. Every geometric transform that is a 3x3 matrix (flips, rotate90,
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfseg.data.transforms import MATRIX_TRANSFORMS, Transform
+from tfseg.transforms import MATRIX_TRANSFORMS, Transform
 
 # ---------------------------------------------------------------------------------------------
 # Random numbers: every transform draws from its own stateless stream, so a batch depends only

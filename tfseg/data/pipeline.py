@@ -12,7 +12,7 @@ from tfseg.config import DataConfig
 from tfseg.data.augment import augment_batch
 from tfseg.data.discovery import check_crop_fits, load_dataset_table, read_class_names
 from tfseg.data.io import read_image, read_mask, to_label_map, to_model_input
-from tfseg.data.transforms import parse_transforms
+from tfseg.transforms import parse_transforms
 from tfseg.data.synthetic import demo_dataset_dir, write_demo_dataset
 from tfseg.errors import TfsegError
 

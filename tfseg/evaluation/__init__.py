@@ -1,6 +1,6 @@
 """Evaluation: per-image scores (`scores.py`) and whole-run reports (`report.py`)."""
 
-from tfseg.evaluation.report import evaluate_run, load_run_config, load_run_model, summarize
+from tfseg.evaluation.report import evaluate_run, summarize
 from tfseg.evaluation.scores import (
     EMPTY_CASES,
     SCORE_NAMES,
@@ -17,8 +17,6 @@ __all__ = [
     "empty_case",
     "evaluate_run",
     "image_scores",
-    "load_run_config",
-    "load_run_model",
     "multiclass_scores",
     "segmentation_scores",
     "summarize",

@@ -10,42 +10,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
-import yaml
 
-from tfseg.config import Config, config_from_dict
+from tfseg.config import Config
 from tfseg.data import load_table, read_image, read_mask, resolve_data_dir, split_rows
 from tfseg.data.io import mask_to_labels
 from tfseg.errors import TfsegError
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
 from tfseg.evaluation.scores import EMPTY_CASES, empty_case, image_scores
-from tfseg.inference import POSTPROCESS_NAMES, is_crop_trained, postprocess, predict, probabilities_to_labels
+from tfseg.inference import check_postprocess, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
+from tfseg.run import RunDir, describe_geometry, is_crop_trained, load_run_model, read_config
 
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 """Thresholds tried by `--threshold auto`."""
-
-
-def load_run_config(run_dir: str | Path) -> Config:
-    """The resolved config saved in a run directory."""
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise TfsegError(f"{run_dir}: no config.yaml, expected a run directory written by train.py")
-    return config_from_dict(yaml.safe_load(path.read_text()), str(path))
-
-
-def load_run_model(run_dir: str | Path) -> keras.Model:
-    """Loads `best.keras` from a run directory for inference (no custom_objects needed).
-
-    Loaded with `compile=False`: prediction needs neither the optimizer nor the loss, so
-    their state is not restored.
-    """
-    path = Path(run_dir) / "best.keras"
-    if not path.is_file():
-        raise TfsegError(f"{run_dir}: no best.keras, the run did not finish its first epoch")
-    return keras.saving.load_model(path, compile=False)
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +64,7 @@ def choose_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray], 
 
 
 def _predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
+    """Probability maps of the split's images, at their stored resolution."""
     images = [read_image(path, config.data.channels) for path in rows["image_path"]]
     return predict(
         model, images, batch_size=config.train.batch_size, tta=tta, sliding_window=is_crop_trained(config),
@@ -94,6 +74,63 @@ def _predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress
 
 def _truth_labels(config: Config, mask_path: str) -> np.ndarray:
     return mask_to_labels(read_mask(mask_path), config.data.classes, config.data.mask_threshold)
+
+
+def check_evaluation_options(classes: int, threshold: float | str, postprocess_method: str, spacing: tuple[float, float]) -> None:
+    """Raises a one-line `TfsegError` for an evaluation option that cannot work, naming the option."""
+    check_postprocess(postprocess_method)
+    if len(spacing) != 2 or min(spacing) <= 0:
+        raise TfsegError(f"--spacing {spacing}: expected two positive numbers SY SX")
+    if threshold == "auto":
+        if classes != 1:
+            raise TfsegError("--threshold auto: only for binary masks (classes: 1); multi-class uses the arg-max")
+    elif not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
+        raise TfsegError(f"--threshold {threshold}: expected a number in (0, 1) or 'auto'")
+
+
+def tune_threshold(model, config: Config, table: pd.DataFrame, tta: str, postprocess_method: str, progress: bool) -> tuple[float, str]:
+    """`--threshold auto`: the threshold with the highest mean Dice on the val split, and a note saying so."""
+    val_rows = split_rows(table, "val")
+    val_probabilities = _predict_split(model, config, val_rows, tta, progress)
+    val_truths = [_truth_labels(config, path) for path in val_rows["mask_path"]]
+    threshold, val_dice = choose_threshold(val_probabilities, val_truths, postprocess_method)
+    return threshold, f"auto: highest mean Dice on the val split ({val_dice:.4f}) over {THRESHOLD_GRID[0]}..{THRESHOLD_GRID[-1]}"
+
+
+def score_images(
+    rows: pd.DataFrame, predictions: dict[str, np.ndarray], config: Config, spacing: tuple[float, float]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Per-image scores (one row per image) and the counts of empty-mask cases (per class for multi-class)."""
+    classes = config.data.classes
+    labels = range(1, max(classes, 2))
+    empty_key = (lambda label, case: case) if classes == 1 else (lambda label, case: f"class {label}: {case}")
+    empty_counts = {empty_key(label, case): 0 for label in labels for case in EMPTY_CASES}
+    records = []
+    for sample_id, mask_path in zip(rows["id"], rows["mask_path"]):
+        truth, prediction = _truth_labels(config, mask_path), predictions[sample_id]
+        records.append({"id": sample_id, **image_scores(prediction, truth, classes, spacing)})
+        for label in labels:
+            case = empty_case(prediction == label, truth == label)
+            if case:
+                empty_counts[empty_key(label, case)] += 1
+    return pd.DataFrame(records), empty_counts
+
+
+def draw_cases_and_boxplots(
+    per_image: pd.DataFrame, rows: pd.DataFrame, predictions: dict[str, np.ndarray], config: Config, out_dir: Path
+) -> None:
+    """Writes `best_median_worst.png` (per class for multi-class) and `boxplots.png` into `out_dir`."""
+    classes = config.data.classes
+    by_id = rows.set_index("id")
+    cases_per_label = [(None, "dice")] if classes == 1 else [(k, f"dice_{k}") for k in range(1, classes)]
+    cases = [
+        Case(rank, sample_id, value, read_image(by_id.at[sample_id, "image_path"], config.data.channels),
+             _truth_labels(config, by_id.at[sample_id, "mask_path"]), predictions[sample_id], label)
+        for label, column in cases_per_label
+        for rank, sample_id, value in pick_best_median_worst(per_image, column)
+    ]
+    plot_cases(cases, out_dir / "best_median_worst.png")
+    plot_boxplots(per_image, out_dir / "boxplots.png")
 
 
 def evaluate_run(
@@ -131,79 +168,43 @@ def evaluate_run(
     Returns:
         The summary (as written to summary.json).
     """
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
-    if postprocess_method not in POSTPROCESS_NAMES:
-        raise TfsegError(f"--postprocess {postprocess_method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")
-    if len(spacing) != 2 or min(spacing) <= 0:
-        raise TfsegError(f"--spacing {spacing}: expected two positive numbers SY SX")
-    model = load_run_model(run_dir)
+    run = RunDir(run_dir)
+    config = read_config(run.path)
+    check_evaluation_options(config.data.classes, threshold, postprocess_method, spacing)
+    model = load_run_model(run.path)
     config.data.dir = str(data_dir) if data_dir is not None else str(resolve_data_dir(config.data))  # demo: its folder
     table = load_table(config.data, config.train.seed)
-    classes = config.data.classes
-
     threshold_note = "fixed"
     if threshold == "auto":
-        if classes != 1:
-            raise TfsegError("--threshold auto: only for binary masks (classes: 1); multi-class uses the arg-max")
-        val_rows = split_rows(table, "val")
-        val_probabilities = _predict_split(model, config, val_rows, tta, progress)
-        val_truths = [_truth_labels(config, path) for path in val_rows["mask_path"]]
-        threshold, val_dice = choose_threshold(val_probabilities, val_truths, postprocess_method)
-        threshold_note = f"auto: highest mean Dice on the val split ({val_dice:.4f}) over {THRESHOLD_GRID[0]}..{THRESHOLD_GRID[-1]}"
-    threshold = float(threshold)
-    if not 0.0 < threshold < 1.0:
-        raise TfsegError(f"--threshold {threshold}: expected a number in (0, 1) or 'auto'")
-
+        threshold, threshold_note = tune_threshold(model, config, table, tta, postprocess_method, progress)
     rows = split_rows(table, split)
     probabilities = _predict_split(model, config, rows, tta, progress)
-    labels = range(1, max(classes, 2))
-    empty_key = (lambda label, case: case) if classes == 1 else (lambda label, case: f"class {label}: {case}")
-    empty_counts = {empty_key(label, case): 0 for label in labels for case in EMPTY_CASES}
-    records, predictions = [], {}
-    for sample_id, mask_path, probability in zip(rows["id"], rows["mask_path"], probabilities):
-        truth = _truth_labels(config, mask_path)
-        prediction = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
-        predictions[sample_id] = prediction
-        records.append({"id": sample_id, **image_scores(prediction, truth, classes, spacing)})
-        for label in labels:
-            case = empty_case(prediction == label, truth == label)
-            if case:
-                empty_counts[empty_key(label, case)] += 1
-    per_image = pd.DataFrame(records)
-    summary_table = summarize(per_image)
-
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "eval" / split
-    out_dir.mkdir(parents=True, exist_ok=True)
-    per_image.to_csv(out_dir / "per_image.csv", index=False, float_format="%.6f")
+    predictions = {
+        sample_id: postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
+        for sample_id, probability in zip(rows["id"], probabilities)
+    }
+    per_image, empty_counts = score_images(rows, predictions, config, spacing)
     summary = {
         "split": split,
         "images": len(per_image),
         "data": config.data.dir,
-        "threshold": threshold,
+        "threshold": float(threshold),
         "threshold_choice": threshold_note,
         "tta": tta,
         "postprocess": postprocess_method,
         "spacing": list(spacing),
-        "geometry": "sliding window at native resolution" if is_crop_trained(config) else f"resize to {config.data.image_size[0]}x{config.data.image_size[1]}",
+        "geometry": describe_geometry(config),
         "empty_cases": empty_counts,
-        "scores": summary_table.to_dict(orient="index"),
+        "scores": summarize(per_image).to_dict(orient="index"),
     }
+    out_dir = Path(out_dir) if out_dir is not None else run.eval_dir(split)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_image.to_csv(out_dir / "per_image.csv", index=False, float_format="%.6f")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-
-    by_id = rows.set_index("id")
-    cases_per_label = [(None, "dice")] if classes == 1 else [(k, f"dice_{k}") for k in range(1, classes)]
-    cases = [
-        Case(rank, sample_id, value, read_image(by_id.at[sample_id, "image_path"], config.data.channels),
-             _truth_labels(config, by_id.at[sample_id, "mask_path"]), predictions[sample_id], label)
-        for label, column in cases_per_label
-        for rank, sample_id, value in pick_best_median_worst(per_image, column)
-    ]
-    plot_cases(cases, out_dir / "best_median_worst.png")
-    plot_boxplots(per_image, out_dir / "boxplots.png")
-    if (run_dir / "history.csv").is_file() and not (run_dir / "curves.png").exists():
-        plot_history(run_dir / "history.csv", run_dir / "curves.png")
-    (out_dir / "report.md").write_text(render_report(run_dir, summary))
+    draw_cases_and_boxplots(per_image, rows, predictions, config, out_dir)
+    if run.history.is_file() and not run.curves.exists():
+        plot_history(run.history, run.curves)
+    (out_dir / "report.md").write_text(render_report(run.path, summary))
     return summary
 
 
@@ -236,7 +237,7 @@ def render_report(run_dir: Path, summary: dict) -> str:
         *(f"| {case} | {count} |" for case, count in summary["empty_cases"].items()),
         "",
         "Both empty: overlap scores 1, distances 0. Exactly one empty: Dice and IoU 0, distances the",
-        "image diagonal (see the per-image scores in README).",
+        "image diagonal (see docs/losses-metrics.md, per-image scores).",
         "",
         "## Pictures",
         "",

@@ -1,0 +1,78 @@
+"""Options declared once: flags, validation, the docs reference and configs/default.yaml follow the declarations."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tfseg.cli import train_parser
+from tfseg.config import _SECTIONS, MODEL_OPTION_FLAGS, OPTIONS, RESUMABLE_KEYS, load_config, options_reference
+from tfseg.errors import TfsegError
+from tfseg.options import overrides_from_flags
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_config_field_is_declared_with_help():
+    for name, cls in _SECTIONS.items():
+        for field in dataclasses.fields(cls):
+            assert field.metadata.get("help"), f"{name}.{field.name} has no declaration (tfseg.options.option)"
+    assert len({spec.flag for spec in OPTIONS if spec.flag}) == len([spec for spec in OPTIONS if spec.flag])
+
+
+def test_flags_are_generated_from_the_declarations():
+    args = train_parser().parse_args(
+        ["--early-stopping", "3", "--image-size", "32", "48", "--no-pad-crops", "--export", "tflite", "--lr", "0.01",
+         "--encoder-weights", "none", "--deterministic-pipeline", "--model", "unetpp"]
+    )
+    overrides = overrides_from_flags(args, OPTIONS)
+    assert set(overrides) == {spec.key for spec in OPTIONS if spec.flag}
+    config = load_config(None, overrides)
+    assert config.train.early_stopping_patience == 3 and config.data.image_size == [32, 48]
+    assert config.data.pad_crops is False and config.train.export == ["tflite"] and config.train.lr == 0.01
+    assert config.model.options == {"encoder_weights": "none"} and config.model.name == "unetpp"
+    assert overrides["train.epochs"] is None  # unset flags leave the config file's value alone
+
+
+def test_help_lists_every_flag_with_its_key():
+    text = " ".join(train_parser().format_help().split())
+    for spec in OPTIONS:
+        if spec.flag:
+            assert spec.flag in text and spec.key in text, spec.key
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"train.optimizer": "lamb"}, r"train.optimizer: expected one of \['adam', 'adamw', 'sgd', 'rmsprop'\], got 'lamb'"),
+        ({"train.export": ["onnx"]}, "train.export: expected one of"),
+        ({"data.channels": 2}, r"data.channels: expected one of \[1, 3\], got 2"),
+        ({"train.lr": 0}, "train.lr: expected a value > 0, got 0"),
+        ({"train.momentum": 1.0}, "train.momentum: expected a value >= 0 and < 1, got 1.0"),
+        ({"data.image_size": [0, 32]}, "data.image_size: expected a value >= 1, got 0"),
+        ({"train.epochs": "ten"}, "config key train.epochs: expected int, got 'ten'"),
+        ({"data.cache": 1}, "config key data.cache: expected bool, got 1"),
+        ({"data.image_size": ["a", 3]}, "config key data.image_size: expected list of int"),
+    ],
+)
+def test_values_outside_the_declaration_name_the_key(overrides, message):
+    with pytest.raises(TfsegError, match=message):
+        load_config(None, overrides)
+
+
+def test_default_yaml_writes_out_every_declared_option():
+    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    written = {f"{section}.{key}" for section, values in raw.items() for key in values}
+    declared = {spec.key for spec in OPTIONS} - {spec.key for spec in MODEL_OPTION_FLAGS}
+    assert written == declared
+
+
+def test_options_reference_in_the_docs_is_current():
+    page = (ROOT / "docs" / "options.md").read_text()
+    assert page.strip() == options_reference().strip(), "docs/options.md is stale: python -m tfseg.config > docs/options.md"
+    assert all(f"`{spec.key}`" in page for spec in OPTIONS)
+
+
+def test_resumable_keys_are_declared():
+    assert set(RESUMABLE_KEYS) == {"train.epochs", "train.export", "train.strategy", "train.jit_compile", "train.deterministic"}

@@ -1,0 +1,227 @@
+"""Options declared once: type, default, help, allowed values, flag.
+
+A config option is a dataclass field made with `option(...)`; its annotation is its type.
+From these declarations come the command-line flags of train.py (`add_flags`,
+`overrides_from_flags`), the checks of every config value (`check_value`: wrong type,
+value outside the allowed set or range, each a one-line error naming the key), and the
+options reference in the docs (`reference_markdown`). Rules that tie two options together
+stay in `tfseg.config.validate_config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from tfseg.errors import TfsegError
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared option.
+
+    Attributes:
+        key: str. Dotted config key, e.g. "train.epochs".
+        type: the annotation, e.g. int, `str | None`, `list[int]`.
+        default: the default value.
+        help: str. One sentence for --help and the reference.
+        choices: tuple or None. The allowed values (of each item, for lists).
+        low: number or None. Smallest allowed value (inclusive).
+        high: number or None. Largest allowed value (inclusive).
+        above: number or None. Values must be greater than this.
+        below: number or None. Values must be smaller than this.
+        flag: str or None. The train.py flag, e.g. "--epochs"; None means YAML only.
+        metavar: str, tuple or None. How --help shows the flag's value(s).
+        nargs: int, str or None. argparse nargs for list options.
+        resumable: bool. May change when a run is resumed.
+    """
+
+    key: str
+    type: Any
+    default: Any
+    help: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    above: float | None = None
+    below: float | None = None
+    flag: str | None = None
+    metavar: str | tuple | None = None
+    nargs: int | str | None = None
+    resumable: bool = False
+
+
+_DEFAULT_FLAG = object()
+
+
+def option(
+    default: Any,
+    help: str,  # noqa: A002 (the argparse name)
+    *,
+    choices: typing.Sequence | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    flag: Any = _DEFAULT_FLAG,
+    metavar: str | tuple | None = None,
+    nargs: int | str | None = None,
+    resumable: bool = False,
+) -> Any:
+    """A dataclass field carrying its option declaration (see `Option`).
+
+    `flag` defaults to `--<name with dashes>`; pass None for a YAML-only option. Mutable
+    defaults (lists, dicts) are copied for every instance.
+    """
+    metadata = {
+        "help": help, "choices": tuple(choices) if choices is not None else None, "low": low, "high": high,
+        "above": above, "below": below, "flag": flag, "metavar": metavar, "nargs": nargs, "resumable": resumable,
+    }
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def declared_options(section: str, cls: type) -> list[Option]:
+    """The `Option`s of one config section (a dataclass whose fields were made by `option`)."""
+    hints = typing.get_type_hints(cls)
+    found = []
+    for field in dataclasses.fields(cls):
+        meta = dict(field.metadata)
+        default = field.default_factory() if field.default is dataclasses.MISSING else field.default
+        flag = meta.pop("flag", None)
+        if flag is _DEFAULT_FLAG:
+            flag = "--" + field.name.replace("_", "-")
+        found.append(Option(key=f"{section}.{field.name}", type=hints[field.name], default=default, flag=flag, **meta))
+    return found
+
+
+def _type_name(hint: Any) -> str:
+    """`int`, `str or None`, `list of int`, … for messages and the reference."""
+    if hint is type(None):
+        return "None"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in args)
+    if origin is list:
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return "mapping"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _matches(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(whether `value` fits `hint`, the value coerced: int → float, tuple → list)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            fits, coerced = _matches(value, arg)
+            if fits:
+                return True, coerced
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if origin is list or hint is list:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [_matches(item, args[0]) if args else (True, item) for item in value]
+        return all(fits for fits, _ in items), [coerced for _, coerced in items]
+    if origin is dict or hint is dict:
+        return isinstance(value, dict), value
+    if hint is float:
+        fits = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return fits, float(value) if fits else value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    return isinstance(value, hint), value
+
+
+def check_value(spec: Option, value: Any) -> Any:
+    """Checks a value against its declaration and returns it coerced (int → float, tuple → list).
+
+    Raises:
+        TfsegError: wrong type, a value (or list item) outside `choices`, or outside [low, high];
+            the message names the key.
+    """
+    fits, value = _matches(value, spec.type)
+    if not fits:
+        raise TfsegError(f"config key {spec.key}: expected {_type_name(spec.type)}, got {value!r}")
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if spec.choices is not None and item not in spec.choices:
+            raise TfsegError(f"{spec.key}: expected one of {list(spec.choices)}, got {item!r}")
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and not _in_range(spec, item):
+            raise TfsegError(f"{spec.key}: expected a value {_range_text(spec)}, got {item!r}")
+    return value
+
+
+def _bounds(spec: Option) -> list[tuple[str, float]]:
+    """The declared bounds as (operator, number) pairs."""
+    pairs = [(">=", spec.low), ("<=", spec.high), (">", spec.above), ("<", spec.below)]
+    return [(operator, number) for operator, number in pairs if number is not None]
+
+
+def _in_range(spec: Option, value: float) -> bool:
+    checks = {">=": value.__ge__, "<=": value.__le__, ">": value.__gt__, "<": value.__lt__}
+    return all(checks[operator](number) for operator, number in _bounds(spec))
+
+
+def _range_text(spec: Option) -> str:
+    """E.g. ">= 0 and < 1"."""
+    return " and ".join(f"{operator} {number:g}" for operator, number in _bounds(spec))
+
+
+def _flag_type(hint: Any) -> Any:
+    """The argparse `type` of a flag: the (first non-None) scalar type of the declaration."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return _flag_type(next(arg for arg in args if arg is not type(None)))
+    if origin is list:
+        return _flag_type(args[0]) if args else str
+    return hint
+
+
+def add_flags(parser: argparse.ArgumentParser, specs: list[Option]) -> None:
+    """Adds one flag per option with a `flag`; unset flags parse to None (the config keeps its value)."""
+    for spec in specs:
+        if spec.flag is None:
+            continue
+        text = spec.help + (f" ({', '.join(map(str, spec.choices))})" if spec.choices else "")
+        text += f"; config key {spec.key}, default {spec.default!r}".replace("%", "%%")
+        scalar = _flag_type(spec.type)
+        if scalar is bool:
+            parser.add_argument(spec.flag, dest=spec.key, action=argparse.BooleanOptionalAction, default=None, help=text)
+        else:
+            parser.add_argument(
+                spec.flag, dest=spec.key, type=scalar, nargs=spec.nargs, default=None, help=text,
+                metavar=spec.metavar or spec.key.rsplit(".", 1)[-1].upper(),
+            )
+
+
+def overrides_from_flags(args: argparse.Namespace, specs: list[Option]) -> dict[str, Any]:
+    """{dotted key: value} of the option flags given on the command line (unset ones are None)."""
+    return {spec.key: getattr(args, spec.key) for spec in specs if spec.flag is not None}
+
+
+def reference_markdown(specs: list[Option]) -> str:
+    """The options reference (Markdown): one table per section, one row per option."""
+    lines = []
+    sections: dict[str, list[Option]] = {}
+    for spec in specs:
+        sections.setdefault(spec.key.split(".")[0], []).append(spec)
+    for section, members in sections.items():
+        lines += [f"## `{section}`", "", "| key | flag | type | default | allowed | meaning |", "|---|---|---|---|---|---|"]
+        for spec in members:
+            allowed = ", ".join(f"`{c}`" for c in spec.choices) if spec.choices else _range_text(spec)
+            flag = f"`{spec.flag}`" if spec.flag else "YAML only"
+            default = "`" + repr(spec.default).replace("|", "\\|") + "`"
+            resumable = " May change on `--resume`." if spec.resumable else ""
+            lines.append(
+                f"| `{spec.key}` | {flag} | {_type_name(spec.type)} | {default} | {allowed} | {spec.help}{resumable} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
