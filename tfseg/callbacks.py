@@ -152,7 +152,10 @@ def make_callbacks(
         callbacks.append(ValidationImages(run.tensorboard, *validation_images))
     if train.early_stopping_patience:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor=train.monitor, mode=mode, patience=train.early_stopping_patience)
+            keras.callbacks.EarlyStopping(
+                monitor=train.monitor, mode=mode, patience=train.early_stopping_patience,
+                min_delta=train.early_stopping_min_delta,
+            )
         )
     if train.schedule == "plateau":
         callbacks.append(

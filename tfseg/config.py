@@ -95,6 +95,8 @@ class TrainConfig:
     early_stopping_patience: int = option(
         0, "stop after this many epochs without improvement of monitor; 0 disables early stopping", low=0,
         flag="--early-stopping", metavar="PATIENCE")
+    early_stopping_min_delta: float = option(
+        0.0, "early stopping: the least change of monitor that counts as an improvement", low=0, metavar="DELTA")
     encoder_lr_multiplier: float = option(1.0, "learning rate of the pretrained encoder relative to lr (e.g. 0.1)", above=0)
     freeze_encoder_epochs: int = option(0, "keep the pretrained encoder frozen for the first N epochs", low=0)
     strategy: str = option(
