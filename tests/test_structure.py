@@ -5,7 +5,7 @@ of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each
 
     cli → training, evaluation, prediction → callbacks → run → inference, export, optim,
     distribution → models, losses, metrics, data, dicom, plots → config → options,
-    transforms → errors
+    transforms → errors, files
 """
 
 import ast
@@ -26,7 +26,7 @@ LAYERS = [
     ["models", "losses", "metrics", "data", "dicom", "plots"],
     ["config"],
     ["options", "transforms"],
-    ["errors"],
+    ["errors", "files"],
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 EXCEPTIONS: set[tuple[str, str]] = set()

@@ -123,12 +123,13 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         import pandas as pd
 
         from tfseg.evaluation import evaluate_run
+        from tfseg.run import RunDir
 
         summary = evaluate_run(
             args.run_dir, args.data, args.split, tta=args.tta, threshold=args.threshold,
             postprocess_method=args.postprocess, spacing=tuple(args.spacing), out_dir=args.out, progress=True,
         )
-        out_dir = args.out or os.path.join(args.run_dir, "eval", args.split)
+        out_dir = args.out or RunDir(args.run_dir).eval_dir(args.split)
         print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")
         print(pd.DataFrame(summary["scores"]).T.to_string(float_format=lambda value: f"{value:.4f}"))
         print("empty masks: " + ", ".join(f"{case}: {n}" for case, n in summary["empty_cases"].items()))

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tfseg.errors import TfsegError
+from tfseg.files import write_atomically
 from tfseg.options import Option, check_value, declared_options, option, reference_markdown
 from tfseg.transforms import SQUARE_ONLY, parse_transforms
 
@@ -128,7 +129,7 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         """Writes the config as YAML to `path`."""
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        write_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tfseg.files import atomic_path  # noqa: E402
+
 
 
 def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
@@ -33,7 +35,8 @@ def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(out_path, dpi=110)
+    with atomic_path(out_path) as temporary:
+        fig.savefig(temporary, dpi=110)
     plt.close(fig)
     return Path(out_path)
 

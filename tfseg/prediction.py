@@ -20,6 +20,7 @@ import pandas as pd
 from tfseg.data.io import IMAGE_SUFFIXES, read_image
 from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from tfseg.errors import TfsegError
+from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.plots import label_overlay
 from tfseg.run import is_crop_trained, load_predictor
@@ -125,15 +126,17 @@ def predict_paths(
             labels = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
             binary = probability.shape[-1] == 1
             mask_path = out_dir / "masks" / f"{path.stem}.png"
-            cv2.imwrite(str(mask_path), labels * 255 if binary else labels)
+            with atomic_path(mask_path) as temporary:
+                cv2.imwrite(str(temporary), labels * 255 if binary else labels)
             if overlays:
                 overlay = label_overlay(image, labels)
-                cv2.imwrite(str(out_dir / "overlays" / f"{path.stem}.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+                with atomic_path(out_dir / "overlays" / f"{path.stem}.png") as temporary:
+                    cv2.imwrite(str(temporary), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
             records.append(_area_record(path, mask_path, labels, spacing, 1 if binary else probability.shape[-1]))
         if bar:
             bar.update(len(records))
     table = pd.DataFrame(records)
-    table.to_csv(out_dir / "areas.csv", index=False, float_format="%.3f")
+    write_atomically(out_dir / "areas.csv", table.to_csv(index=False, float_format="%.3f"))
     return table
 
 

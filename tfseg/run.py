@@ -28,6 +28,7 @@ import pandas as pd
 from tfseg.config import Config, load_config
 from tfseg.errors import TfsegError
 from tfseg.export import SAVED_MODEL_ENDPOINT
+from tfseg.files import write_atomically
 
 
 class RunDir:
@@ -191,7 +192,7 @@ def trim_history(history_csv: Path, epochs: int) -> pd.DataFrame | None:
         return None
     history = pd.read_csv(history_csv)
     history = history[history["epoch"] < epochs].drop_duplicates("epoch", keep="last").sort_values("epoch")
-    history.to_csv(history_csv, index=False)
+    write_atomically(history_csv, history.to_csv(index=False))
     return history
 
 

@@ -215,11 +215,16 @@ def resume_run(
         callbacks: list of keras.callbacks.Callback. Extra callbacks. Defaults to None.
 
     Returns:
-        The run directory.
+        The run directory. A run that has completed `train.epochs` is left as it is.
     """
     changed = sorted(key for key, value in (overrides or {}).items() if value is not None and key not in RESUMABLE_KEYS)
     if changed:
         raise TfsegError(f"--resume: {', '.join(changed)} cannot change on resume; only {', '.join(RESUMABLE_KEYS)} can")
     config = read_config(run_dir, overrides)
     config.train.run_dir = str(run_dir)
+    done = completed_epochs(run_dir)
+    if done >= config.train.epochs:
+        print(f"tfseg: {run_dir} is complete ({done} of {config.train.epochs} epochs); nothing to do. "
+              f"Pass --epochs N (N > {done}) to train it further.")
+        return Path(run_dir)
     return train(config, resume=True, callbacks=callbacks)

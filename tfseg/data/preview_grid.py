@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from tfseg.config import Config  # noqa: E402
 from tfseg.data.pipeline import load_table, make_dataset, split_rows  # noqa: E402
 from tfseg.errors import TfsegError  # noqa: E402
+from tfseg.files import atomic_path  # noqa: E402
 
 PAIRS_PER_ROW = 4
 
@@ -69,6 +70,7 @@ def preview(config: Config, n: int, path: str | Path = "preview.png") -> Path:
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120)
     plt.close(figure)
     return path

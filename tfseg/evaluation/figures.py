@@ -17,6 +17,7 @@ from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from tfseg.files import atomic_path  # noqa: E402
 from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, display_image, label_overlay, outcome_overlay  # noqa: E402,E501
 
 @dataclass
@@ -84,7 +85,8 @@ def plot_cases(cases: list[Case], out_path: str | Path, score: str = "dice") -> 
     ]
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(out_path, dpi=100)
+    with atomic_path(out_path) as temporary:
+        fig.savefig(temporary, dpi=100)
     plt.close(fig)
     return Path(out_path)
 
@@ -115,6 +117,7 @@ def plot_boxplots(per_image: pd.DataFrame, out_path: str | Path, scores: tuple[s
         ax.set_ylim(max(0.0, np.floor((lowest - 0.02) * 20) / 20), 1.005)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
+    with atomic_path(out_path) as temporary:
+        fig.savefig(temporary, dpi=100)
     plt.close(fig)
     return Path(out_path)

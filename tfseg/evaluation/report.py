@@ -17,6 +17,7 @@ from tfseg.config import Config
 from tfseg.data import load_table, read_image, read_mask, resolve_data_dir, split_rows
 from tfseg.data.io import mask_to_labels
 from tfseg.errors import TfsegError
+from tfseg.files import write_atomically
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
 from tfseg.evaluation.scores import EMPTY_CASES, empty_case, image_scores
 from tfseg.inference import check_postprocess, postprocess, predict, probabilities_to_labels
@@ -199,12 +200,12 @@ def evaluate_run(
     }
     out_dir = Path(out_dir) if out_dir is not None else run.eval_dir(split)
     out_dir.mkdir(parents=True, exist_ok=True)
-    per_image.to_csv(out_dir / "per_image.csv", index=False, float_format="%.6f")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_atomically(out_dir / "per_image.csv", per_image.to_csv(index=False, float_format="%.6f"))
+    write_atomically(out_dir / "summary.json", json.dumps(summary, indent=2))
     draw_cases_and_boxplots(per_image, rows, predictions, config, out_dir)
     if run.history.is_file() and not run.curves.exists():
         plot_history(run.history, run.curves)
-    (out_dir / "report.md").write_text(render_report(run.path, summary))
+    write_atomically(out_dir / "report.md", render_report(run.path, summary))
     return summary
 
 
