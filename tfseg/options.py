@@ -219,7 +219,7 @@ def reference_markdown(specs: list[Option]) -> str:
             allowed = ", ".join(f"`{c}`" for c in spec.choices) if spec.choices else _range_text(spec)
             flag = f"`{spec.flag}`" if spec.flag else "YAML only"
             default = "`" + repr(spec.default).replace("|", "\\|") + "`"
-            resumable = " May change on `--resume`." if spec.resumable else ""
+            resumable = "; may change on `--resume`" if spec.resumable else ""
             lines.append(
                 f"| `{spec.key}` | {flag} | {_type_name(spec.type)} | {default} | {allowed} | {spec.help}{resumable} |"
             )
