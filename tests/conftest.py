@@ -1,13 +1,21 @@
-"""Shared fixtures: tiny datasets made in temporary folders, and ../shared data when present."""
+"""Shared fixtures and helpers: tiny datasets made in temporary folders, ../shared data when
+present, and what the tests of more than one module use (tiny configs and runs, scripts in a
+fresh Python, small models, DICOM files). Helpers are imported: `from tests.conftest import …`."""
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TINY_MODEL = {"name": "unet", "options": {"depth": 2, "base_filters": 4}}
 
 
 def shared_dataset(name: str) -> Path:
@@ -24,3 +32,102 @@ def tiny_dataset(tmp_path_factory) -> Path:
     from tfseg.data.synthetic import write_demo_dataset
 
     return write_demo_dataset(tmp_path_factory.mktemp("data") / "tiny", samples=24, size=64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def binary_run(tiny_dataset, tmp_path_factory):
+    """A run directory (config.yaml, best.keras, history.csv) with an untrained tiny U-Net."""
+    import keras
+
+    from tfseg import models
+    from tfseg.config import Config
+
+    run_dir = tmp_path_factory.mktemp("run")
+    config = Config()
+    config.data.dir, config.data.image_size = str(tiny_dataset), [32, 32]
+    config.model.options = {"depth": 2, "base_filters": 4}
+    config.train.run_dir = str(run_dir)
+    config.save(run_dir / "config.yaml")
+    keras.utils.set_random_seed(0)
+    models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run_dir / "best.keras")
+    pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
+    return run_dir
+
+
+def tiny_config(data_dir, run_dir=None, **train):
+    """A 32×32 two-level U-Net config on `data_dir`."""
+    from tfseg.config import config_from_dict
+
+    return config_from_dict(
+        {
+            "data": {"dir": str(data_dir), "image_size": [32, 32], "augment": "none"},
+            "model": TINY_MODEL,
+            "train": {"batch_size": 4, "tensorboard_images": 2, "run_dir": str(run_dir) if run_dir else None, **train},
+        }
+    )
+
+
+def run_script(source: str, tmp_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """Starts `source` in a fresh Python (TF device set-up must precede TF initialisation)."""
+    script = tmp_path / f"script_{abs(hash(source))}.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+    )
+
+
+def finish(process: subprocess.Popen) -> str:
+    """Waits for a script, asserts success and returns its stdout."""
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    return stdout
+
+
+def nested_encoder_model():
+    """A tiny functional model whose first stage is a nested keras.Model named "encoder"."""
+    import keras
+
+    encoder_input = keras.Input((8, 8, 1))
+    encoder = keras.Model(encoder_input, keras.layers.Conv2D(4, 3, padding="same", name="enc_conv")(encoder_input), name="encoder")
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Conv2D(1, 1, activation="sigmoid", name="head")(encoder(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def conv_models(window=(32, 32), channels=1, classes=1, seed=0):
+    """The same two-layer fully convolutional net on a fixed window and on any size."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = [
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+        keras.layers.Conv2D(classes, 3, padding="same", activation="sigmoid" if classes == 1 else "softmax"),
+    ]
+    any_size = keras.Input((None, None, channels))
+    fixed = keras.Input((*window, channels))
+    outputs_any, outputs_fixed = any_size, fixed
+    for layer in layers:
+        outputs_any, outputs_fixed = layer(outputs_any), layer(outputs_fixed)
+    return keras.Model(fixed, outputs_fixed), keras.Model(any_size, outputs_any)
+
+
+def write_dicom(path, pixels, photometric, spacing=None, window=None):
+    """A single-frame 12-bit greyscale DICOM written with pydicom."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    dataset = pydicom.Dataset()
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID = generate_uid()
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.set_pixel_data(pixels.astype(np.uint16), photometric, 12)
+    if spacing:
+        dataset.PixelSpacing = list(spacing)
+    if window:
+        dataset.WindowCenter, dataset.WindowWidth = window
+    dataset.save_as(path, enforce_file_format=True)
+    return path

@@ -1,7 +1,14 @@
+"""Configs: YAML files and overrides, the shipped configs, and the checks that name the key."""
+
+from pathlib import Path
+
 import pytest
 
-from tfseg.config import load_config
+from tfseg.config import Config, config_from_dict, load_config
 from tfseg.errors import TfsegError
+from tfseg.transforms import parse_transforms
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -41,3 +48,46 @@ def test_bad_config_names_the_key(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(TfsegError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    load_config(path)
+
+
+def test_default_yaml_equals_defaults():
+    assert load_config(Path(__file__).resolve().parents[1] / "configs" / "default.yaml") == Config()
+
+
+def test_config_accepts_a_transform_list_and_checks_square_transforms(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  augment:\n    - horizontal_flip\n    - affine: {rotate: [-5, 5], p: 1.0}\n")
+    assert [t.name for t in parse_transforms(load_config(path).data.augment)] == ["horizontal_flip", "affine"]
+    with pytest.raises(TfsegError, match=r"\['rotate90'\] need square images"):
+        load_config(None, {"data.augment": ["rotate90"], "data.image_size": [32, 64]})
+    with pytest.raises(TfsegError, match="data.engine"):
+        load_config(None, {"data.engine": "cv2"})
+
+
+def test_config_checks_crop_and_folds():
+    with pytest.raises(TfsegError, match=r"data.image_size \(the model input\) must be \[64, 64\]"):
+        load_config(None, {"data.crop": 64})
+    with pytest.raises(TfsegError, match="data.folds: expected 0"):
+        load_config(None, {"data.folds": 1})
+    with pytest.raises(TfsegError, match=r"data.fold: expected 0..4"):
+        load_config(None, {"data.folds": 5, "data.fold": 5})
+
+
+@pytest.mark.parametrize(
+    "train_options, message",
+    [
+        ({"optimizer": "lamb"}, "train.optimizer: expected one of"),
+        ({"precision": "float16"}, "train.precision: expected one of"),
+        ({"export": ["onnx"]}, "train.export: expected one of"),
+        ({"schedule": "cosine", "warmup_epochs": 10, "epochs": 5}, "train.warmup_epochs"),
+        ({"monitor": "iou"}, "train.monitor"),
+    ],
+)
+def test_bad_train_options_name_the_key(train_options, message):
+    with pytest.raises(TfsegError, match=message):
+        config_from_dict({"train": train_options})

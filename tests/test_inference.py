@@ -1,13 +1,11 @@
-"""Inference: sliding window, flip TTA, post-processing, DICOM reading, predict.py."""
+"""Inference: sliding window, flip TTA, post-processing."""
 
 import cv2
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
-from tfseg.cli import predict_main
-from tfseg.dicom import read_dicom
+from tests.conftest import conv_models
 from tfseg.errors import TfsegError
 from tfseg.inference import (
     gaussian_importance,
@@ -16,23 +14,6 @@ from tfseg.inference import (
     probabilities_to_labels,
     window_starts,
 )
-from tfseg.prediction import predict_paths
-from tfseg.run import load_model_file
-
-
-def conv_models(window=(32, 32), channels=1, classes=1, seed=0):
-    """The same two-layer fully convolutional net on a fixed window and on any size."""
-    keras.utils.set_random_seed(seed)
-    layers = [
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(classes, 3, padding="same", activation="sigmoid" if classes == 1 else "softmax"),
-    ]
-    any_size = keras.Input((None, None, channels))
-    fixed = keras.Input((*window, channels))
-    outputs_any, outputs_fixed = any_size, fixed
-    for layer in layers:
-        outputs_any, outputs_fixed = layer(outputs_any), layer(outputs_fixed)
-    return keras.Model(fixed, outputs_fixed), keras.Model(any_size, outputs_any)
 
 
 @pytest.mark.parametrize("length, window, overlap", [(100, 32, 0.5), (32, 32, 0.5), (75, 32, 0.25), (33, 32, 0.0)])
@@ -116,91 +97,3 @@ def test_labels_and_largest_component():
     labels[0, 5] = 2  # the only component of class 2
     kept = keep_largest_component(labels)
     assert kept[0:2, 0:2].sum() == 0 and (kept[3:6, 3:6] == 1).all() and kept[0, 5] == 2
-
-
-def write_dicom(path, pixels, photometric, spacing=None, window=None):
-    """A single-frame 12-bit greyscale DICOM written with pydicom."""
-    pydicom = pytest.importorskip("pydicom")
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    dataset = pydicom.Dataset()
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID = generate_uid()
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.set_pixel_data(pixels.astype(np.uint16), photometric, 12)
-    if spacing:
-        dataset.PixelSpacing = list(spacing)
-    if window:
-        dataset.WindowCenter, dataset.WindowWidth = window
-    dataset.save_as(path, enforce_file_format=True)
-    return path
-
-
-def test_dicom_monochrome1_is_inverted_and_windowed(tmp_path):
-    ramp = np.tile(np.linspace(0, 4000, 16), (8, 1)).round()
-    mono2, spacing2 = read_dicom(write_dicom(tmp_path / "a.dcm", ramp, "MONOCHROME2", spacing=(0.5, 0.25)))
-    mono1, spacing1 = read_dicom(write_dicom(tmp_path / "b.dcm", ramp, "MONOCHROME1"))
-    assert mono2.shape == (8, 16, 1) and mono2.dtype == np.uint16
-    assert spacing2 == (0.5, 0.25) and spacing1 is None
-    assert mono2[0, 0, 0] == 0 and mono2[0, -1, 0] == 65535  # low value dark in MONOCHROME2
-    assert mono1[0, 0, 0] == 65535 and mono1[0, -1, 0] == 0  # low value bright in MONOCHROME1
-    windowed, _ = read_dicom(write_dicom(tmp_path / "c.dcm", ramp, "MONOCHROME2", window=(2000, 1000)))
-    assert windowed[0, ramp[0] <= 1400, 0].max() == 0 and windowed[0, ramp[0] >= 2600, 0].min() == 65535
-    assert 0 < windowed[0, 8, 0] < 65535
-
-
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    """A tiny binary model saved as .keras and exported as a SavedModel."""
-    folder = tmp_path_factory.mktemp("model")
-    model, _ = conv_models(window=(32, 32))
-    model.save(folder / "model.keras")
-    model.export(str(folder / "export"), verbose=False)
-    return folder
-
-
-def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    rng = np.random.default_rng(4)
-    cv2.imwrite(str(inputs / "wide.png"), rng.integers(0, 256, (50, 70), dtype=np.uint8))
-    cv2.imwrite(str(inputs / "rgb.jpg"), rng.integers(0, 256, (33, 41, 3), dtype=np.uint8))
-    write_dicom(inputs / "scan.dcm", rng.integers(0, 4000, (40, 30)), "MONOCHROME1", spacing=(0.5, 0.2))
-    out = tmp_path / "out"
-    code = predict_main([str(saved_model / "model.keras"), str(inputs), "--out", str(out), "--overlays", "--threshold", "0.45"])
-    assert code == 0
-    for name, size in (("wide", (50, 70)), ("rgb", (33, 41)), ("scan", (40, 30))):
-        mask = cv2.imread(str(out / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
-        assert mask.shape == size and set(np.unique(mask)) <= {0, 255}
-        assert cv2.imread(str(out / "overlays" / f"{name}.png")).shape == (*size, 3)
-    areas = pd.read_csv(out / "areas.csv").set_index("image")
-    scan = areas.loc[str(inputs / "scan.dcm")]
-    scan_mask = cv2.imread(str(out / "masks" / "scan.png"), cv2.IMREAD_UNCHANGED)
-    assert scan["foreground_pixels"] == np.count_nonzero(scan_mask)
-    assert scan["foreground_mm2"] == pytest.approx(np.count_nonzero(scan_mask) * 0.1, abs=1e-3)
-    assert np.isnan(areas.loc[str(inputs / "wide.png"), "foreground_mm2"])
-
-
-def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path):
-    image = tmp_path / "x.png"
-    cv2.imwrite(str(image), np.random.default_rng(5).integers(0, 256, (64, 48), dtype=np.uint8))
-    from_keras = predict_paths(saved_model / "model.keras", [image], tmp_path / "k", sliding_window=True, progress=False)
-    from_export = predict_paths(saved_model / "export", [image], tmp_path / "e", sliding_window=True, progress=False)
-    assert from_keras["foreground_pixels"].tolist() == from_export["foreground_pixels"].tolist()
-    keras_mask = cv2.imread(str(tmp_path / "k" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
-    export_mask = cv2.imread(str(tmp_path / "e" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
-    assert keras_mask.shape == (64, 48) and (keras_mask == export_mask).all()
-    exported = load_model_file(saved_model / "export")
-    assert exported.input_shape == (None, 32, 32, 1)
-
-
-def test_predict_cli_errors_name_the_input(saved_model, tmp_path, capsys):
-    assert predict_main([str(saved_model / "model.keras"), str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
-    assert "missing.png: no such file or folder" in capsys.readouterr().err
-    assert predict_main([str(tmp_path / "nope.keras"), str(tmp_path), "--out", str(tmp_path)]) == 2
-    assert "nope.keras: does not exist" in capsys.readouterr().err
-    assert predict_main([str(saved_model / "model.keras"), str(tmp_path), "--out", str(tmp_path), "--scale", "1", "2", "3"]) == 2
-    assert "--scale 1.0 2.0 3.0: expected one or two positive factors (SY SX) or 'fit'" in capsys.readouterr().err

@@ -1,10 +1,11 @@
 """The run directory: paths, config reading, model loading, geometry and the model card."""
 
+import pandas as pd
 import pytest
 
 from tfseg.config import Config
 from tfseg.errors import TfsegError
-from tfseg.run import RunDir, create_run_dir, describe_geometry, load_predictor, model_card, read_config
+from tfseg.run import RunDir, create_run_dir, describe_geometry, load_predictor, model_card, read_config, trim_history
 
 
 def _config(crop: int = 0, size=(48, 64)) -> Config:
@@ -51,3 +52,11 @@ def test_missing_runs_and_models_give_one_line_errors(tmp_path):
     Config().save(RunDir(tmp_path).config)
     with pytest.raises(TfsegError, match="no best.keras"):
         load_predictor(tmp_path)
+
+
+def test_trim_history_keeps_each_backed_up_epoch_once(tmp_path):
+    path = tmp_path / "history.csv"
+    pd.DataFrame({"epoch": [0, 1, 2, 1, 2, 3], "loss": [5.0, 4.0, 3.0, 4.1, 3.1, 2.0]}).to_csv(path, index=False)
+    kept = trim_history(path, 3)
+    assert kept["epoch"].tolist() == [0, 1, 2] and kept["loss"].tolist() == [5.0, 4.1, 3.1]
+    assert pd.read_csv(path)["epoch"].tolist() == [0, 1, 2]

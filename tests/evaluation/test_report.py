@@ -1,4 +1,5 @@
-"""Evaluation reports: outcome overlay colours, best/median/worst picks, evaluate_run outputs."""
+"""Evaluation reports: the auto threshold, evaluate_run's outputs (binary, multi-class, crop-trained,
+demo data) and evaluate.py's option checks."""
 
 import json
 
@@ -11,33 +12,8 @@ import pytest
 from tfseg import models
 from tfseg.cli import evaluate_main
 from tfseg.config import Config
-from tfseg.evaluation.figures import pick_best_median_worst
 from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, evaluate_run
 from tfseg.run import describe_geometry
-from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, outcome_overlay
-
-
-def test_outcome_overlay_colours_on_a_hand_made_case():
-    image = np.full((2, 2, 1), 100, np.uint8)
-    pred = np.array([[1, 1], [0, 0]], bool)
-    truth = np.array([[1, 0], [1, 0]], bool)
-    solid = outcome_overlay(image, pred, truth, alpha=1.0)
-    assert tuple(solid[0, 0]) == TRUE_POSITIVE == (255, 255, 0)
-    assert tuple(solid[0, 1]) == FALSE_POSITIVE == (255, 0, 0)
-    assert tuple(solid[1, 0]) == FALSE_NEGATIVE == (0, 255, 0)
-    assert tuple(solid[1, 1]) == (100, 100, 100)  # true negative: the image itself
-    blended = outcome_overlay(image, pred, truth, alpha=0.5)
-    assert tuple(blended[0, 1]) == (178, 50, 50) and tuple(blended[1, 1]) == (100, 100, 100)
-    rgb16 = outcome_overlay(np.full((2, 2, 3), 65535, np.uint16), pred, truth, alpha=0.0)
-    assert (rgb16 == 255).all()
-
-
-def test_best_median_worst_picks_the_right_ids():
-    per_image = pd.DataFrame({"id": ["a", "b", "c", "d", "e"], "dice": [0.7, 0.95, 0.2, 0.8, 0.95]})
-    picks = pick_best_median_worst(per_image)
-    assert picks == [("best", "b", 0.95), ("median", "d", 0.8), ("worst", "c", 0.2)]  # tie b/e: first id
-    even = pd.DataFrame({"id": [3, 1, 2, 4], "dice_2": [0.1, 0.4, 0.3, 0.2]})
-    assert [pick[1] for pick in pick_best_median_worst(even, "dice_2")] == ["1", "4", "3"]
 
 
 def test_auto_threshold_maximises_mean_dice():
@@ -48,21 +24,6 @@ def test_auto_threshold_maximises_mean_dice():
     threshold, dice = choose_threshold([probability], [truth])
     assert 0.31 <= threshold < 0.72 and threshold == min(t for t in THRESHOLD_GRID if t >= 0.31)
     assert dice == pytest.approx(2 * 7 / (7 + 8))
-
-
-@pytest.fixture(scope="module")
-def binary_run(tiny_dataset, tmp_path_factory):
-    """A run directory (config.yaml, best.keras, history.csv) with an untrained tiny U-Net."""
-    run_dir = tmp_path_factory.mktemp("run")
-    config = Config()
-    config.data.dir, config.data.image_size = str(tiny_dataset), [32, 32]
-    config.model.options = {"depth": 2, "base_filters": 4}
-    config.train.run_dir = str(run_dir)
-    config.save(run_dir / "config.yaml")
-    keras.utils.set_random_seed(0)
-    models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run_dir / "best.keras")
-    pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
-    return run_dir
 
 
 def test_evaluate_run_writes_scores_report_and_pictures(binary_run, tiny_dataset):
@@ -135,21 +96,6 @@ def test_evaluate_cli_rejects_bad_options(binary_run, capsys):
     assert "--spacing" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         evaluate_main([str(binary_run), "--threshold", "high"])
-
-
-def test_predict_with_a_run_directory_tiles_at_the_training_scale(binary_run, tiny_dataset, tmp_path):
-    from tfseg.prediction import predict_paths
-
-    big = tmp_path / "big.png"
-    image = cv2.imread(str(next((tiny_dataset / "images").iterdir())), cv2.IMREAD_GRAYSCALE)
-    cv2.imwrite(str(big), cv2.resize(image, (160, 128)))
-    predict_paths(binary_run, [big], tmp_path / "resize", progress=False)
-    predict_paths(binary_run, [big], tmp_path / "tiled", sliding_window=True, progress=False)  # scale: fit
-    native = predict_paths(binary_run, [big], tmp_path / "native", sliding_window=True, scale=1.0, progress=False)
-    masks = [cv2.imread(str(tmp_path / name / "masks" / "big.png"), cv2.IMREAD_UNCHANGED) for name in ("resize", "tiled", "native")]
-    assert all(mask.shape == (128, 160) for mask in masks)
-    assert (masks[0] == masks[1]).all()  # the run was resize-trained: tiling matches its scale first
-    assert native[["height", "width"]].values.tolist() == [[128, 160]]
 
 
 def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_dataset, tmp_path):

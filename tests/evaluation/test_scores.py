@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from conftest import shared_dataset
+from tests.conftest import shared_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import (
     SCORE_NAMES,

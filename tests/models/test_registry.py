@@ -1,28 +1,16 @@
-"""Every registered model builds for 1-channel binary and 3-channel 4-class input and
-takes one training step; each family round-trips through `.keras` and SavedModel."""
+"""The model registry: names, unknown names and options; every registered model builds for
+1-channel binary and 3-channel 4-class input and takes one training step; each family
+round-trips through `.keras` and SavedModel."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.models.conftest import DECODER_OPTIONS, PLAIN, _batch
 from tfseg import losses, models
+from tfseg.errors import TfsegError
 from tfseg.models.encoders import ENCODERS
-
-# Tiny widths so that each build and step takes seconds on a CPU.
-PLAIN = {
-    "unet": dict(depth=2, base_filters=4),
-    "unet_upsample": dict(depth=2, base_filters=4),
-    "unet_convpool": dict(depth=2, base_filters=4),
-    "unetpp": dict(depth=2, base_filters=4),
-    "segnet": dict(base_filters=4),
-    "linknet": dict(base_filters=4),
-}
-DECODER_OPTIONS = {
-    "unet": dict(decoder_filters=(8, 8, 4, 4, 4)),
-    "unetpp": dict(decoder_filters=(8, 8, 4, 4, 4)),
-    "linknet": dict(final_filters=4),
-}
 
 
 def has_encoder_decoder(name):
@@ -34,14 +22,6 @@ def has_encoder_decoder(name):
 def tiny_options(name):
     """The small-width options of a registered name (the pretrained encoders keep their size)."""
     return DECODER_OPTIONS[name.partition("_")[0]] if has_encoder_decoder(name) else PLAIN.get(name, {})
-
-
-def _batch(shape, classes, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((2, *shape), dtype="float32")
-    labels = (x[..., :1] > 0.5).astype("int32")[..., 0] + (x[..., -1] > 0.8)
-    y = labels[..., None].astype("float32") if classes == 1 else np.eye(classes, dtype="float32")[labels]
-    return x, y
 
 
 def build_and_step(name, shape, classes, **options):
@@ -63,6 +43,14 @@ def build_and_step(name, shape, classes, **options):
     for weight, old in zip(ends, before):
         assert not np.allclose(keras.ops.convert_to_numpy(weight), old), f"{weight.path} did not change"
     return model
+
+
+def test_registry_names_and_unknown_name():
+    assert "unet" in models.names()
+    with pytest.raises(TfsegError, match="unknown model 'unte'; valid: .*unet"):
+        models.build("unte", (32, 32, 1))
+    with pytest.raises(TfsegError, match="unexpected keyword argument 'base_filtres'"):
+        models.build("unet", (32, 32, 1), base_filtres=4)
 
 
 def test_registry_lists_every_family_and_encoder():
@@ -107,40 +95,3 @@ def test_keras_and_saved_model_round_trips(name, options, tmp_path):
     served = reloaded.serve(tf.constant(x))
     for got, want in zip(keras.tree.flatten(served), keras.tree.flatten(expected)):
         np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
-
-
-def test_unetpp_deep_supervision_outputs_and_mean_loss():
-    depth = 3
-    model = models.build("unetpp", (32, 32, 1), 1, depth=depth, base_filters=4, deep_supervision=True)
-    assert model.output_names == [f"head{j}_sigmoid" for j in range(1, depth + 1)]
-    assert all(shape == (None, 32, 32, 1) for shape in model.output_shape)
-    loss = losses.get("bce+dice")
-    model.compile("adam", loss=[loss] * depth, loss_weights=[1 / depth] * depth, run_eagerly=True)
-    x, y = _batch((32, 32, 1), 1)
-    model.train_on_batch(x, [y] * depth)
-    outputs = model(x, training=False)
-    mean_of_heads = np.mean([float(loss(y, output)) for output in outputs])
-    total = model.evaluate(x, [y] * depth, verbose=0, return_dict=True)["loss"]
-    np.testing.assert_allclose(total, mean_of_heads, rtol=1e-4)
-    single = models.build("unetpp", (32, 32, 1), 1, depth=depth, base_filters=4)
-    assert single.output_shape == (None, 32, 32, 1) and single.count_params() == model.count_params() - 2 * 5
-
-
-def test_unet_variants_swap_the_sampling_layers():
-    upsample = models.build("unet_upsample", (32, 32, 1), 1, **PLAIN["unet_upsample"])
-    assert isinstance(upsample.get_layer("dec1_up"), keras.layers.UpSampling2D)
-    assert upsample.get_layer("dec1_up").interpolation == "nearest"
-    convpool = models.build("unet_convpool", (32, 32, 1), 1, **PLAIN["unet_convpool"])
-    assert not [layer for layer in convpool.layers if isinstance(layer, keras.layers.MaxPooling2D)]
-    assert convpool.get_layer("enc1_down_conv").strides == (2, 2)
-
-
-def test_unet_on_vgg_starts_with_a_centre_block_on_the_last_pooling():
-    # VGG's stride-32 feature is block5_pool, with no conv after it; segmentation_models
-    # and segmentation_models.pytorch put two 3×3 conv-BN-ReLU (512) there.
-    vgg = models.build("unet_vgg16", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
-    center = vgg.get_layer("center_1_conv")
-    assert center.filters == 512 and center.kernel_size == (3, 3)
-    assert center.input.shape[1:] == (1, 1, 512)
-    mobilenet = models.build("unet_mobilenetv2", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
-    assert not [layer for layer in mobilenet.layers if layer.name.startswith("center")]

@@ -1,18 +1,13 @@
+"""U-Net: shapes, the original structure, the sampling variants, the centre block on VGG,
+overfitting a tiny set and saving with the compiled loss."""
+
 import keras
 import numpy as np
 import pytest
 
+from tests.models.conftest import DECODER_OPTIONS, PLAIN
 from tfseg import losses, metrics, models
 from tfseg.data.synthetic import make_sample
-from tfseg.errors import TfsegError
-
-
-def test_registry_names_and_unknown_name():
-    assert "unet" in models.names()
-    with pytest.raises(TfsegError, match="unknown model 'unte'; valid: .*unet"):
-        models.build("unte", (32, 32, 1))
-    with pytest.raises(TfsegError, match="unexpected keyword argument 'base_filtres'"):
-        models.build("unet", (32, 32, 1), base_filtres=4)
 
 
 @pytest.mark.parametrize("classes, activation", [(1, "sigmoid"), (4, "softmax")])
@@ -37,9 +32,24 @@ def test_unet_original_structure():
     assert models.build("unet", (64, 64, 1), batch_norm=False, dropout=0.5).get_layer("bottleneck_dropout").rate == 0.5
 
 
-def test_input_size_not_multiple_of_stride():
-    with pytest.raises(TfsegError, match="input height 100 is not a multiple of the output stride 16; nearest valid sizes: 96 or 112"):
-        models.build("unet", (100, 64, 1))
+def test_unet_variants_swap_the_sampling_layers():
+    upsample = models.build("unet_upsample", (32, 32, 1), 1, **PLAIN["unet_upsample"])
+    assert isinstance(upsample.get_layer("dec1_up"), keras.layers.UpSampling2D)
+    assert upsample.get_layer("dec1_up").interpolation == "nearest"
+    convpool = models.build("unet_convpool", (32, 32, 1), 1, **PLAIN["unet_convpool"])
+    assert not [layer for layer in convpool.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert convpool.get_layer("enc1_down_conv").strides == (2, 2)
+
+
+def test_unet_on_vgg_starts_with_a_centre_block_on_the_last_pooling():
+    # VGG's stride-32 feature is block5_pool, with no conv after it; segmentation_models
+    # and segmentation_models.pytorch put two 3×3 conv-BN-ReLU (512) there.
+    vgg = models.build("unet_vgg16", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
+    center = vgg.get_layer("center_1_conv")
+    assert center.filters == 512 and center.kernel_size == (3, 3)
+    assert center.input.shape[1:] == (1, 1, 512)
+    mobilenet = models.build("unet_mobilenetv2", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
+    assert not [layer for layer in mobilenet.layers if layer.name.startswith("center")]
 
 
 def _tiny_set():

@@ -1,0 +1,79 @@
+"""Prediction (predict.py): files and folders to masks, overlays and areas.csv; SavedModel exports
+and run directories as the model."""
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import conv_models, write_dicom
+from tfseg.cli import predict_main
+from tfseg.prediction import predict_paths
+from tfseg.run import load_model_file
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A tiny binary model saved as .keras and exported as a SavedModel."""
+    folder = tmp_path_factory.mktemp("model")
+    model, _ = conv_models(window=(32, 32))
+    model.save(folder / "model.keras")
+    model.export(str(folder / "export"), verbose=False)
+    return folder
+
+
+def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(4)
+    cv2.imwrite(str(inputs / "wide.png"), rng.integers(0, 256, (50, 70), dtype=np.uint8))
+    cv2.imwrite(str(inputs / "rgb.jpg"), rng.integers(0, 256, (33, 41, 3), dtype=np.uint8))
+    write_dicom(inputs / "scan.dcm", rng.integers(0, 4000, (40, 30)), "MONOCHROME1", spacing=(0.5, 0.2))
+    out = tmp_path / "out"
+    code = predict_main([str(saved_model / "model.keras"), str(inputs), "--out", str(out), "--overlays", "--threshold", "0.45"])
+    assert code == 0
+    for name, size in (("wide", (50, 70)), ("rgb", (33, 41)), ("scan", (40, 30))):
+        mask = cv2.imread(str(out / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == size and set(np.unique(mask)) <= {0, 255}
+        assert cv2.imread(str(out / "overlays" / f"{name}.png")).shape == (*size, 3)
+    areas = pd.read_csv(out / "areas.csv").set_index("image")
+    scan = areas.loc[str(inputs / "scan.dcm")]
+    scan_mask = cv2.imread(str(out / "masks" / "scan.png"), cv2.IMREAD_UNCHANGED)
+    assert scan["foreground_pixels"] == np.count_nonzero(scan_mask)
+    assert scan["foreground_mm2"] == pytest.approx(np.count_nonzero(scan_mask) * 0.1, abs=1e-3)
+    assert np.isnan(areas.loc[str(inputs / "wide.png"), "foreground_mm2"])
+
+
+def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path):
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.random.default_rng(5).integers(0, 256, (64, 48), dtype=np.uint8))
+    from_keras = predict_paths(saved_model / "model.keras", [image], tmp_path / "k", sliding_window=True, progress=False)
+    from_export = predict_paths(saved_model / "export", [image], tmp_path / "e", sliding_window=True, progress=False)
+    assert from_keras["foreground_pixels"].tolist() == from_export["foreground_pixels"].tolist()
+    keras_mask = cv2.imread(str(tmp_path / "k" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
+    export_mask = cv2.imread(str(tmp_path / "e" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
+    assert keras_mask.shape == (64, 48) and (keras_mask == export_mask).all()
+    exported = load_model_file(saved_model / "export")
+    assert exported.input_shape == (None, 32, 32, 1)
+
+
+def test_predict_cli_errors_name_the_input(saved_model, tmp_path, capsys):
+    assert predict_main([str(saved_model / "model.keras"), str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
+    assert "missing.png: no such file or folder" in capsys.readouterr().err
+    assert predict_main([str(tmp_path / "nope.keras"), str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "nope.keras: does not exist" in capsys.readouterr().err
+    assert predict_main([str(saved_model / "model.keras"), str(tmp_path), "--out", str(tmp_path), "--scale", "1", "2", "3"]) == 2
+    assert "--scale 1.0 2.0 3.0: expected one or two positive factors (SY SX) or 'fit'" in capsys.readouterr().err
+
+
+def test_predict_with_a_run_directory_tiles_at_the_training_scale(binary_run, tiny_dataset, tmp_path):
+    big = tmp_path / "big.png"
+    image = cv2.imread(str(next((tiny_dataset / "images").iterdir())), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(big), cv2.resize(image, (160, 128)))
+    predict_paths(binary_run, [big], tmp_path / "resize", progress=False)
+    predict_paths(binary_run, [big], tmp_path / "tiled", sliding_window=True, progress=False)  # scale: fit
+    native = predict_paths(binary_run, [big], tmp_path / "native", sliding_window=True, scale=1.0, progress=False)
+    masks = [cv2.imread(str(tmp_path / name / "masks" / "big.png"), cv2.IMREAD_UNCHANGED) for name in ("resize", "tiled", "native")]
+    assert all(mask.shape == (128, 160) for mask in masks)
+    assert (masks[0] == masks[1]).all()  # the run was resize-trained: tiling matches its scale first
+    assert native[["height", "width"]].values.tolist() == [[128, 160]]
