@@ -22,8 +22,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-# Old test file path (as written in markers) → where it lives now, e.g.
-# {"tests/test_cli.py": "tests/cli/test_cli.py"}.
 NEEDS = ("real data (../shared/data)", "a GPU", "network")
 MARKER = re.compile(r"^<!-- (tested|needs): (.+?) -->$")
 PAGES = ("index", "data", "augmentation", "models", "training", "evaluation", "export", "losses-metrics",

@@ -129,3 +129,41 @@ def test_demo_run_summary_names_the_demo_folder(tmp_path, monkeypatch):
     summary = evaluate_run(tmp_path, split="test", out_dir=tmp_path / "eval")
     demo = tmp_path / "cache" / "demo-n20-s32-seed0"
     assert summary["data"] == str(demo) and (demo / "splits.csv").is_file()
+
+
+def test_score_images_scores_each_image_and_counts_empty_cases(tmp_path):
+    """One step of evaluate_run on its own: hand-made masks, known scores and empty-mask counts."""
+    import cv2
+
+    from tfseg.evaluation.report import score_images
+
+    truths = {"a": np.zeros((4, 4), np.uint8), "b": np.zeros((4, 4), np.uint8), "c": np.zeros((4, 4), np.uint8)}
+    truths["a"][:2] = 1  # 8 pixels
+    truths["b"][0, 0] = 1  # predicted empty below
+    paths = []
+    for sample_id, truth in truths.items():
+        cv2.imwrite(str(tmp_path / f"{sample_id}.png"), truth * 255)
+        paths.append(str(tmp_path / f"{sample_id}.png"))
+    rows = pd.DataFrame({"id": list(truths), "mask_path": paths})
+    predictions = {"a": truths["a"].copy(), "b": np.zeros((4, 4), np.uint8), "c": np.zeros((4, 4), np.uint8)}
+    predictions["a"][2, 0] = 1  # one false positive: Dice 16/17
+    per_image, empty = score_images(rows, predictions, Config(), (1.0, 1.0))
+    assert per_image["dice"].round(6).tolist() == [round(16 / 17, 6), 0.0, 1.0]
+    assert empty == {"both empty": 1, "truth empty": 0, "prediction empty": 1}
+
+
+@pytest.mark.parametrize(
+    "classes, threshold, postprocess, spacing, message",
+    [
+        (1, 0.5, "biggest", (1.0, 1.0), "--postprocess 'biggest'"),
+        (1, 0.5, "none", (0.0, 1.0), "--spacing"),
+        (3, "auto", "none", (1.0, 1.0), "--threshold auto: only for binary masks"),
+        (1, 1.5, "none", (1.0, 1.0), r"--threshold 1.5: expected a number in \(0, 1\)"),
+    ],
+)
+def test_evaluation_options_are_checked_before_any_work(classes, threshold, postprocess, spacing, message):
+    from tfseg.errors import TfsegError
+    from tfseg.evaluation.report import check_evaluation_options
+
+    with pytest.raises(TfsegError, match=message):
+        check_evaluation_options(classes, threshold, postprocess, spacing)
