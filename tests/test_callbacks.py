@@ -1,7 +1,8 @@
-"""Callbacks: freezing the encoder for the first epochs."""
+"""Callbacks: freezing the encoder for the first epochs, the history log, model checkpoints."""
 
 import keras
 import numpy as np
+import pandas as pd
 
 from tests.conftest import nested_encoder_model
 from tfseg.callbacks import FreezeEncoder
@@ -34,3 +35,32 @@ def test_freeze_encoder_trains_only_the_decoder_first():
     assert all(np.array_equal(a, b) for a, b in zip(after_first[:encoder_count], start[:encoder_count]))
     assert not any(np.array_equal(a, b) for a, b in zip(after_first[encoder_count:], start[encoder_count:]))
     assert not any(np.array_equal(a, b) for a, b in zip(after_second[:encoder_count], after_first[:encoder_count]))
+
+
+def test_history_log_rewrites_the_whole_file_with_each_epoch_once(tmp_path):
+    from tfseg.callbacks import HistoryLog
+
+    path = tmp_path / "history.csv"
+    log = HistoryLog(path, pd.DataFrame({"epoch": [0], "loss": [0.9], "val_iou": [0.1]}))
+    log.on_epoch_end(1, {"val_iou": 0.2, "loss": 0.8})
+    log.on_epoch_end(1, {"val_iou": 0.3, "loss": 0.7})  # the same epoch again (a retried epoch) replaces its row
+    table = pd.read_csv(path)
+    assert table.columns.tolist() == ["epoch", "loss", "val_iou"]
+    assert table.values.tolist() == [[0, 0.9, 0.1], [1, 0.7, 0.3]]
+    assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]
+
+
+def test_save_model_keeps_the_best_and_ignores_nan(tmp_path):
+    from tfseg.callbacks import SaveModel
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    best = SaveModel(tmp_path / "best.keras", "val_iou", "max", best_so_far=0.5)
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_iou": 0.4})  # not better than the epochs before a resume
+    assert not (tmp_path / "best.keras").exists()
+    best.on_epoch_end(1, {"val_iou": 0.6})
+    saved = (tmp_path / "best.keras").stat().st_mtime_ns
+    best.on_epoch_end(2, {"val_iou": float("nan")})
+    best.on_epoch_end(3, {"val_iou": 0.6})  # equal is not better
+    assert (tmp_path / "best.keras").stat().st_mtime_ns == saved and best.best == 0.6
+    keras.saving.load_model(tmp_path / "best.keras")

@@ -82,12 +82,12 @@ def test_a_new_option_is_one_declaration_plus_its_use(tmp_path):
     """--early-stopping-min-delta was added as one `option(...)` line and its use in make_callbacks."""
     import keras
 
-    from tfseg.callbacks import make_callbacks
+    from tfseg.callbacks import GracefulStop, make_callbacks
     from tfseg.run import RunDir
 
     args = train_parser().parse_args(["--early-stopping", "2", "--early-stopping-min-delta", "0.01"])
     config = load_config(None, overrides_from_flags(args, OPTIONS))
-    (stopper,) = [c for c in make_callbacks(config.train, RunDir(tmp_path), None, None) if isinstance(c, keras.callbacks.EarlyStopping)]
+    (stopper,) = [c for c in make_callbacks(config.train, RunDir(tmp_path), None, None, None, GracefulStop()) if isinstance(c, keras.callbacks.EarlyStopping)]
     assert stopper.min_delta == 0.01 and stopper.patience == 2
     with pytest.raises(TfsegError, match="train.early_stopping_min_delta: expected a value >= 0, got -1"):
         load_config(None, {"train.early_stopping_min_delta": -1})

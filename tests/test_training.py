@@ -2,6 +2,14 @@
 Strategies and precision: tests/test_distribution.py; optimizers: tests/test_optim.py."""
 
 import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,7 +21,11 @@ import yaml
 from tests.conftest import finish, run_script, tiny_config
 from tfseg import cli
 from tfseg.errors import TfsegError
+from tfseg.files import WRITE_DELAY_VARIABLE, WRITE_LOG_VARIABLE
+from tfseg.run import completed_epochs
 from tfseg.training import build_model, resume_run, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class StopAtEpoch(keras.callbacks.Callback):
@@ -66,7 +78,7 @@ def test_resume_continues_from_last_completed_epoch(resumed_run):
     best_epoch = int(history["val_iou"].idxmax())
     assert card["validation"] == {"metric": "val_iou", "value": pytest.approx(history["val_iou"].max()), "epoch": best_epoch}
     assert card["input"]["shape"] == [None, 32, 32, 1] and card["threshold"] == 0.5
-    assert not (run_dir / "export.partial").exists()
+    assert not [p for p in run_dir.iterdir() if ".partial-" in p.name or ".old-" in p.name]  # no temporaries left
     image_events = list((run_dir / "tensorboard" / "images").glob("events.out.tfevents.*"))
     assert image_events, "no validation images written to TensorBoard"
 
@@ -145,3 +157,145 @@ def test_resume_refuses_changed_model_and_missing_run(small_data, tmp_path, caps
 def test_encoder_options_need_a_model_with_an_encoder(tmp_path):
     with pytest.raises(TfsegError, match="has no pretrained encoder"):
         build_model(tiny_config(tmp_path, encoder_lr_multiplier=0.1))
+
+
+# --- Crash safety: kills at any moment, damaged states, signals, a second process ----------------------------------
+
+
+def _train_command(data, run_dir, epochs):
+    """train.py on the small data: a 32x32 two-level U-Net, batch 4 (two steps an epoch), no TensorBoard images."""
+    return [sys.executable, str(ROOT / "train.py"), "--model", "unet", "--data", str(data), "--image-size", "32", "32",
+            "--epochs", str(epochs), "--batch-size", "4", "--augment", "none", "--tensorboard-images", "0", "--seed", "1",
+            "--run-dir", str(run_dir), "--config", str(ROOT / "tests" / "tiny_unet.yaml")]
+
+
+def _resume_command(run_dir):
+    return [sys.executable, str(ROOT / "train.py"), "--resume", str(run_dir)]
+
+
+def _wait_for_write(process, log, event, target, occurrence, timeout=300):
+    """Waits until the write log shows the `occurrence`-th `event` (begin/end) of a path containing `target`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if len([line for line in lines if line.startswith(f"{event} ") and target in line]) >= occurrence:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"the process ended before {event} {target} #{occurrence}: {process.stderr.read()[-2000:]}")
+        time.sleep(0.02)
+    pytest.fail(f"no {event} {target} #{occurrence} within {timeout} s")
+
+
+def _history_epochs(run_dir):
+    return pd.read_csv(run_dir / "history.csv")["epoch"].tolist()
+
+
+# (what is being written, kill inside the write or just after it, which occurrence in that process, epochs the
+# newest intact state holds afterwards). The first process is a new run; each later one is `--resume`.
+KILL_POINTS = [
+    ("backup/epoch-00001", "inside", 1, 0),  # the first state: nothing to resume from, so resume starts over
+    ("best.keras", "inside", 1, 0),
+    ("backup/epoch-", "after", 2, 2),  # between two writes
+    ("history.csv", "inside", 1, 2),
+    ("last.keras", "inside", 1, 2),
+    ("backup/epoch-", "inside", 1, 2),  # the previous state stays until the new one is complete
+    ("backup/epoch-", "after", 1, 3),
+    ("export", "inside", 1, 4),  # training finished; the export was cut short
+]
+
+
+def test_sigkill_at_any_moment_then_resume_loses_nothing(small_data, tmp_path):
+    """SIGKILL at 8 points (6 inside a write, slowed by TFSEG_WRITE_DELAY), each followed by --resume; then the
+    run finishes with every epoch once in history.csv, best.keras loading, the export whole, no lock, no temporaries."""
+    run_dir, log = tmp_path / "run", tmp_path / "writes.log"
+    env = {**os.environ, WRITE_LOG_VARIABLE: str(log), WRITE_DELAY_VARIABLE: "0.4"}
+    command, inside = _train_command(small_data, run_dir, epochs=4), 0
+    for target, phase, occurrence, expected_epochs in KILL_POINTS:
+        log.write_text("")
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _wait_for_write(process, log, "begin" if phase == "inside" else "end", target, occurrence)
+        time.sleep(0.15 if phase == "inside" else 0.05)
+        process.kill()
+        process.wait()
+        ends = [line for line in log.read_text().splitlines() if line.startswith("end ") and target in line]
+        inside += phase == "inside" and len(ends) < occurrence  # the write had not finished when the kill landed
+        assert completed_epochs(run_dir) == expected_epochs, f"after the kill in {phase} {target}"
+        command = _resume_command(run_dir)
+    assert inside == 6
+    final = subprocess.run(command, capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert "is complete (4 of 4 epochs)" in final.stdout
+    assert _history_epochs(run_dir) == [0, 1, 2, 3]
+    keras.saving.load_model(run_dir / "best.keras")
+    assert json.loads((run_dir / "export" / "model_card.json").read_text())["model"] == "unet"
+    assert not (run_dir / ".lock").exists()
+    leftovers = [p.name for folder in (run_dir, run_dir / "backup") for p in folder.iterdir() if ".partial-" in p.name]
+    assert not leftovers and sorted(p.name for p in (run_dir / "backup").iterdir()) == ["epoch-00003", "epoch-00004"]
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_with_damaged_files_falls_back_or_stops_and_changes_nothing(resumed_run, tmp_path, capsys):
+    run_dir = shutil.copytree(resumed_run[0], tmp_path / "copy")
+    states = run_dir / "backup"
+    assert sorted(p.name for p in states.iterdir()) == ["epoch-00002", "epoch-00003"]
+    (states / "epoch-00002" / "state.weights.h5").write_bytes(b"")  # zero bytes
+    newest = states / "epoch-00003" / "state.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    before = _snapshot(run_dir)
+    assert cli.train_main(["--resume", str(run_dir), "--epochs", "4"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no intact saved state" in error and "epoch-00003/state.weights.h5" in error
+    assert _snapshot(run_dir) == before
+
+    run_dir = shutil.copytree(resumed_run[0], tmp_path / "copy2")
+    (run_dir / "backup" / "epoch-00003" / "state.json").unlink()  # a missing metadata file
+    (run_dir / "last.keras").write_bytes(b"corrupt")  # resume does not need it; the next epoch rewrites it
+    assert cli.train_main(["--resume", str(run_dir), "--epochs", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "state of epoch 3 skipped" in out and "resuming after epoch 2 of 4" in out
+    assert _history_epochs(run_dir) == [0, 1, 2, 3]
+    keras.saving.load_model(run_dir / "last.keras")
+
+
+def test_sigterm_stops_after_the_epoch_and_resume_finishes(small_data, tmp_path):
+    """SIGTERM mid-epoch: the epoch finishes and is saved, the process says how to resume and exits 143; a second
+    signal exits at once; a live lock refuses a second process, a stale one is taken over."""
+    run_dir, log, output = tmp_path / "run", tmp_path / "writes.log", tmp_path / "stdout.txt"
+    env = {**os.environ, WRITE_LOG_VARIABLE: str(log), "PYTHONUNBUFFERED": "1"}
+    with open(output, "w") as stdout:
+        process = subprocess.Popen(_train_command(small_data, run_dir, epochs=4), env=env, stdout=stdout,
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while "Epoch 2/4" not in output.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGTERM)  # Keras has begun epoch 2
+        _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert f"stopped by SIGTERM after epoch 2 of 4, its state saved; continue with: python train.py --resume {run_dir}" in stderr
+    assert _history_epochs(run_dir) == [0, 1] and completed_epochs(run_dir) == 2
+    assert not (run_dir / ".lock").exists()
+
+    (run_dir / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))  # a live owner
+    refused = subprocess.run(_resume_command(run_dir), capture_output=True, text=True)
+    assert refused.returncode == 2 and f"in use by process {os.getpid()} on this host" in refused.stderr
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (run_dir / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": int(gone.stdout)}))  # stale
+
+    log.write_text("")
+    process = subprocess.Popen(_resume_command(run_dir), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    _wait_for_write(process, log, "end", "history.csv", 1)  # epoch 3 under way to being saved
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # the second one: exit at once
+    process.communicate(timeout=300)
+    assert process.returncode in (128 + signal.SIGTERM, -signal.SIGTERM)  # SystemExit, or killed once fit had ended
+    assert completed_epochs(run_dir) in (2, 3)
+
+    final = subprocess.run(_resume_command(run_dir), capture_output=True, text=True)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert _history_epochs(run_dir) == [0, 1, 2, 3]
+    assert not (run_dir / ".lock").exists()

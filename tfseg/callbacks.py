@@ -1,17 +1,28 @@
-"""The callbacks of a training run: checkpoints, logs, schedules, resume, images."""
+"""The callbacks of a training run: checkpoints, logs, schedules, saved states, signals, images.
+
+Everything a later step reads is written atomically (`tfseg.files`), in this order at the
+end of an epoch: `history.csv`, `best.keras`, `last.keras`, then the saved state in
+`backup/`. A kill between two of them resumes from the state before, and the history rows
+of epochs after that state are dropped before training continues, so each epoch appears once.
+"""
 
 from __future__ import annotations
 
+import math
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from tfseg import models
 from tfseg.config import TrainConfig
-from tfseg.run import RunDir
+from tfseg.files import atomic_path, write_atomically
+from tfseg.run import RunDir, save_state
 
 def monitor_mode(monitor: str) -> str:
     """`min` for losses (`val_loss`, `val_dice_loss`, …), `max` for scores."""
@@ -115,24 +126,139 @@ class FreezeEncoder(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
 
-def make_callbacks(
-    train: TrainConfig, run: RunDir, validation_images: tuple[np.ndarray, np.ndarray] | None, best_so_far: float | None
-) -> list[keras.callbacks.Callback]:
-    """The callbacks of a run writing into `run`.
+class HistoryLog(keras.callbacks.Callback):
+    """Writes `history.csv` (epoch, then the logs' keys in sorted order) after every epoch,
+    rewriting the whole small file atomically so a kill never leaves a torn row.
 
-    Metric names as for one output (FinalHeadLogNames), history (CSVLogger, appending),
-    backup for resume (BackupAndRestore in `run_dir/backup`, kept after training so a
-    finished run can be extended with a larger `--epochs`), `best.keras` (best
-    `train.monitor`) and `last.keras`, TerminateOnNaN, TensorBoard scalars and
-    validation images, and as configured EarlyStopping, ReduceLROnPlateau and
-    FreezeEncoder.
+    Args:
+        path: Path. The CSV file.
+        rows: DataFrame or None. The rows of the epochs already done (a resumed run).
+    """
+
+    def __init__(self, path: Path, rows: pd.DataFrame | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.rows = [] if rows is None else rows.to_dict(orient="records")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Appends this epoch's row and rewrites the file."""
+        self.rows = [row for row in self.rows if row["epoch"] != epoch]
+        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}})
+        table = pd.DataFrame(self.rows)
+        table = table[["epoch", *sorted(column for column in table.columns if column != "epoch")]]
+        write_atomically(self.path, table.to_csv(index=False))
+
+
+class SaveModel(keras.callbacks.Callback):
+    """Saves the whole model (`.keras`) atomically after every epoch, or only after an epoch
+    that improves `monitor` when one is given (NaN never improves).
+
+    Args:
+        path: Path. The `.keras` file.
+        monitor: str or None. The log to watch; None saves every epoch. Defaults to None.
+        mode: str. "max" or "min". Defaults to "max".
+        best_so_far: float or None. The best value of the epochs already done. Defaults to None.
+    """
+
+    def __init__(self, path: Path, monitor: str | None = None, mode: str = "max", best_so_far: float | None = None) -> None:
+        super().__init__()
+        self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, best_so_far
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Saves when due."""
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None or not math.isfinite(float(value)):
+                return
+            value = float(value)
+            if self.best is not None and not (value > self.best if self.mode == "max" else value < self.best):
+                return
+            self.best = value
+        with atomic_path(self.path) as temporary:
+            self.model.save(temporary)
+
+
+class SaveState(keras.callbacks.Callback):
+    """Saves the weights and optimizer state after every epoch into the run's `backup/`
+    (`tfseg.run.save_state`: a new generation, the previous one kept until it is complete).
+
+    Args:
+        run: RunDir. The run directory (or a worker's folder).
+    """
+
+    def __init__(self, run: RunDir) -> None:
+        super().__init__()
+        self.run = run
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Writes the state of `epoch + 1` completed epochs."""
+        save_state(self.model, self.run.path, epoch + 1)
+
+
+class GracefulStop(keras.callbacks.Callback):
+    """SIGTERM and SIGINT (Ctrl-C) end training cleanly at the end of the current epoch.
+
+    Used as a context manager around `fit`: it installs the handlers (main thread only) and
+    restores the previous ones. The first signal is noted and training stops after the
+    epoch under way has been written (history, checkpoints, saved state); `signal_name`
+    then names it. A second signal exits at once (SystemExit with 128 + the signal number),
+    losing only the epoch under way.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.signal_name is not None:
+            raise SystemExit(128 + number)
+        self.signal_name = signal.Signals(number).name
+        print(f"\ntfseg: {self.signal_name} received; stopping after this epoch is saved (send it again to stop now)",
+              flush=True)
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Stops training once a signal has arrived (the epoch's files are written by then)."""
+        if self.signal_name is not None:
+            self.model.stop_training = True
+
+
+def make_callbacks(
+    train: TrainConfig,
+    run: RunDir,
+    validation_images: tuple[np.ndarray, np.ndarray] | None,
+    history: pd.DataFrame | None,
+    best_so_far: float | None,
+    stop: GracefulStop,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of a run writing into `run`, in the order they run at the end of an epoch.
+
+    Metric names as for one output (FinalHeadLogNames), FreezeEncoder as configured,
+    TerminateOnNaN, `history.csv`, `best.keras` (best `train.monitor`), `last.keras`, the
+    saved state for resuming (kept after training, so a finished run can be extended with
+    a larger `--epochs`), TensorBoard scalars and validation images, EarlyStopping and
+    ReduceLROnPlateau as configured, and last the signal check.
 
     Args:
         train: TrainConfig. Monitor, patience, schedule, encoder freezing.
         run: RunDir. The run directory (or a worker's folder).
         validation_images: (images, masks) for TensorBoard, or None for none.
+        history: DataFrame or None. The history rows of the epochs already done (resume).
         best_so_far: float or None. Best monitored value of the epochs already done
             (resume), so `best.keras` is only replaced by a better epoch.
+        stop: GracefulStop. Ends training after the epoch in which a signal arrived.
     """
     mode = monitor_mode(train.monitor)
     callbacks: list[keras.callbacks.Callback] = [FinalHeadLogNames()]
@@ -140,12 +266,10 @@ def make_callbacks(
         callbacks.append(FreezeEncoder(train.freeze_encoder_epochs))
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.CSVLogger(run.history, append=True),
-        keras.callbacks.BackupAndRestore(run.backup, delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(
-            run.best, monitor=train.monitor, mode=mode, save_best_only=True, initial_value_threshold=best_so_far,
-        ),
-        keras.callbacks.ModelCheckpoint(run.last),
+        HistoryLog(run.history, history),
+        SaveModel(run.best, train.monitor, mode, best_so_far),
+        SaveModel(run.last),
+        SaveState(run),
         keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)),
     ]
     if validation_images is not None:
@@ -164,4 +288,4 @@ def make_callbacks(
                 patience=train.plateau_patience, min_lr=train.min_lr,
             )
         )
-    return callbacks
+    return callbacks + [stop]

@@ -16,14 +16,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _run(function: Callable[[], int | None]) -> int:
-    """Runs `function`, turning a TfsegError into `error: <message>` and exit 2."""
-    from tfseg.errors import TfsegError
+    """Runs `function`, turning a TfsegError into `error: <message>` and exit 2, and a
+    training stopped by a signal into its message and 128 + the signal number."""
+    from tfseg.errors import TfsegError, TrainingStopped
 
     try:
         return function() or 0
     except TfsegError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingStopped as stopped:
+        print(f"tfseg: {stopped}", file=sys.stderr)
+        return stopped.exit_code
 
 
 def train_parser() -> argparse.ArgumentParser:

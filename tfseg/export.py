@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
+
+from tfseg.files import atomic_dir
 
 SAVED_MODEL_ENDPOINT = "serve"
 
@@ -31,8 +32,8 @@ def write_tflite(saved_model_dir: Path, path: Path) -> None:
 def export_model(model: keras.Model, export_dir: Path, card: dict[str, Any], formats: list[str]) -> None:
     """Writes the SavedModel, the optional formats and `model_card.json` into `export_dir`.
 
-    Everything is written into `<export_dir>.partial` first and renamed when complete,
-    so `export_dir` is either the previous complete export or the new one.
+    Everything is written into a temporary folder first and renamed when complete
+    (`tfseg.files.atomic_dir`), so `export_dir` is the previous complete export or the new one.
 
     Args:
         model: keras.Model. The model to export (the best checkpoint).
@@ -41,13 +42,10 @@ def export_model(model: keras.Model, export_dir: Path, card: dict[str, Any], for
         card: dict. The model card (see `tfseg.run.model_card`).
         formats: list of str. Extra formats: `tflite`.
     """
-    staging = export_dir.with_name(export_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    write_saved_model(model, staging)
-    files = {"saved_model": "."}
-    if "tflite" in formats:
-        write_tflite(staging, staging / "model.tflite")
-        files["tflite"] = "model.tflite"
-    (staging / "model_card.json").write_text(json.dumps({**card, "files": files}, indent=2) + "\n")
-    shutil.rmtree(export_dir, ignore_errors=True)
-    staging.rename(export_dir)
+    with atomic_dir(export_dir) as staging:
+        write_saved_model(model, staging)
+        files = {"saved_model": "."}
+        if "tflite" in formats:
+            write_tflite(staging, staging / "model.tflite")
+            files["tflite"] = "model.tflite"
+        (staging / "model_card.json").write_text(json.dumps({**card, "files": files}, indent=2) + "\n")

@@ -10,8 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import Iterator
+
+WRITE_LOG_VARIABLE = "TFSEG_WRITE_LOG"
+"""Fault injection for tests: a file to which every atomic write appends `begin <path>` and `end <path>`."""
+WRITE_DELAY_VARIABLE = "TFSEG_WRITE_DELAY"
+"""Fault injection for tests: seconds each atomic write waits between writing and renaming."""
+
+
+def _log_write(event: str, path: Path) -> None:
+    """Appends `<event> <path>` to the write log of fault-injection tests (when one is set)."""
+    log = os.environ.get(WRITE_LOG_VARIABLE)
+    if log:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"{event} {path}\n")
+            handle.flush()
+
+
+def _write_delay() -> None:
+    """Waits `$TFSEG_WRITE_DELAY` seconds (fault-injection tests widen the window a kill can land in)."""
+    delay = float(os.environ.get(WRITE_DELAY_VARIABLE, "0") or 0)
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _fsync(path: Path) -> None:
@@ -37,13 +60,59 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    _log_write("begin", path)
     try:
         yield temporary
         _fsync(temporary)
+        _write_delay()
         os.replace(temporary, path)
         _fsync(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
+    _log_write("end", path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary folder beside `path` to fill; on success it is fsynced and renamed to `path`.
+
+    An existing folder at `path` is moved aside just before the rename and removed after
+    it, so `path` holds the old complete folder or the new one (or, for the instant
+    between two renames, nothing), never a half-written one. If the body raises, the
+    temporary folder is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    _log_write("begin", path)
+    try:
+        yield temporary
+        for child in temporary.rglob("*"):
+            if child.is_file():
+                _fsync(child)
+        _fsync(temporary)
+        _write_delay()
+        if path.exists():
+            os.replace(path, old)
+        os.replace(temporary, path)
+        _fsync(path.parent)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    _log_write("end", path)
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Removes the temporary files and folders (`.<name>.partial-<pid>…`, `.<name>.old-<pid>`) that
+    killed writers left in `folder`; call it only while holding the folder's lock."""
+    removed = []
+    for leftover in Path(folder).glob(".*"):
+        if ".partial-" in leftover.name or ".old-" in leftover.name:
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
 
 
 def write_atomically(path: str | Path, content: str | bytes) -> Path:

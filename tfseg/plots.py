@@ -19,7 +19,7 @@ def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
     """Plots loss and each metric per epoch, train vs validation, one panel each.
 
     Args:
-        history_csv: str or Path. Keras CSVLogger output (epoch, loss, val_loss, ...).
+        history_csv: str or Path. A run's history.csv (epoch, loss, val_loss, ...).
         out_path: str or Path. PNG file to write.
     """
     history = pd.read_csv(history_csv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,16 @@ import pandas as pd
 import tensorflow as tf
 
 from tfseg import losses, metrics, models
-from tfseg.callbacks import make_callbacks, monitor_mode
+from tfseg.callbacks import GracefulStop, make_callbacks, monitor_mode
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
 from tfseg.data import load_table, make_dataset, split_rows
 from tfseg.distribution import dtype_policy, is_chief, make_strategy, resolve_precision, worker_name
-from tfseg.errors import TfsegError
+from tfseg.errors import TfsegError, TrainingStopped
 from tfseg.export import export_model
+from tfseg.files import remove_leftovers
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
-from tfseg.run import RunDir, completed_epochs, create_run_dir, model_card, read_config, trim_history
+from tfseg.run import RunDir, RunLock, completed_epochs, create_run_dir, model_card, read_config, restore_state, trim_history
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
@@ -109,21 +111,37 @@ def seed_everything(settings: TrainConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def open_run_dir(config: Config, strategy: tf.distribute.Strategy, resume: bool) -> tuple[RunDir, RunDir]:
-    """The run directory (created for a new run by the chief) and the folder this process writes
-    into: the run directory itself for the chief, `workers/<task>-<id>` for other workers.
-    The chief writes the resolved config."""
+def open_run_dir(config: Config, strategy: tf.distribute.Strategy, resume: bool) -> tuple[RunDir, RunDir, RunLock]:
+    """The run directory (created for a new run by the chief), the folder this process writes
+    into (the run directory itself for the chief, `workers/<task>-<id>` for other workers),
+    and the lock this process now holds on that folder.
+
+    Raises:
+        TfsegError: another process is training in that folder.
+    """
     chief = is_chief(strategy)
-    if resume or not chief:
-        run = RunDir(config.train.run_dir)
-    else:
-        run = create_run_dir(config)
+    run = create_run_dir(config) if chief and not resume else RunDir(config.train.run_dir)
     output = run if chief else run.worker(worker_name(strategy))
     output.path.mkdir(parents=True, exist_ok=True)
     config.train.run_dir = str(run.path)
-    if chief:
-        config.save(run.config)
-    return run, output
+    lock = RunLock(output.path).acquire()
+    for folder in (output.path, output.backup):  # what killed writers left, now that no one else writes here
+        if folder.is_dir():
+            remove_leftovers(folder)
+    return run, output, lock
+
+
+def restore_run(model: keras.Model, output: RunDir) -> tuple[int, pd.DataFrame | None]:
+    """Loads the newest intact saved state into `model`, says which and why, then reconciles
+    `history.csv` with it (only now, so a failed load changes nothing on disk).
+
+    Returns:
+        (epochs completed by the loaded state, the history rows of those epochs).
+    """
+    done, notes = restore_state(model, output.path)
+    for note in notes:
+        print(f"tfseg: {note}")
+    return done, trim_history(output.history, done)
 
 
 def make_training_data(
@@ -181,23 +199,36 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     with dtype_policy(precision), strategy.scope():  # builds (and checks) the model before anything is written
         model = build_model(config, steps_per_epoch(len(train_rows), settings.batch_size))
     chief = is_chief(strategy)
-    run, output = open_run_dir(config, strategy, resume)
-    done = completed_epochs(output.path)
-    _, best_so_far = _best_epoch(trim_history(output.history, done), settings.monitor)
-    train_data, val_data = make_training_data(config, train_rows, val_rows, heads=len(model.outputs))
-    run_callbacks = make_callbacks(settings, output, _validation_sample(val_rows, config) if chief else None, best_so_far)
-    start = f"resuming at epoch {done + 1} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
-    print(
-        f"tfseg: training {config.model.name} on {len(train_rows)} images, validating on {len(val_rows)}; "
-        f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"
-    )
+    run, output, lock = open_run_dir(config, strategy, resume)
     try:
-        with dtype_policy(precision):
-            model.fit(train_data, validation_data=val_data, epochs=settings.epochs, callbacks=run_callbacks + list(callbacks or []), verbose="auto")
+        done, history = restore_run(model, output) if resume else (0, None)
+        if chief:
+            config.save(run.config)
+        _, best_so_far = _best_epoch(history, settings.monitor)
+        train_data, val_data = make_training_data(config, train_rows, val_rows, heads=len(model.outputs))
+        stop = GracefulStop()
+        run_callbacks = make_callbacks(
+            settings, output, _validation_sample(val_rows, config) if chief else None, history, best_so_far, stop
+        )
+        start = f"resuming after epoch {done} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
+        print(
+            f"tfseg: training {config.model.name} on {len(train_rows)} images, validating on {len(val_rows)}; "
+            f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"
+        )
+        with dtype_policy(precision), stop:
+            model.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=done,
+                      callbacks=run_callbacks + list(callbacks or []), verbose="auto")
     except BaseException:
         if chief and not resume and completed_epochs(run.path) == 0:  # nothing to resume: leave no half-run
             shutil.rmtree(run.path, ignore_errors=True)
         raise
+    finally:
+        lock.release()
+    if stop.signal_name is not None:
+        finished = completed_epochs(output.path)
+        raise TrainingStopped(
+            f"stopped by {stop.signal_name} after epoch {finished} of {settings.epochs}, its state saved; continue with: "
+            f"python train.py --resume {run.path}", 128 + signal.Signals[stop.signal_name].value)
     if chief:
         export_best(run, config)
     return run.path
@@ -224,6 +255,11 @@ def resume_run(
     config.train.run_dir = str(run_dir)
     done = completed_epochs(run_dir)
     if done >= config.train.epochs:
+        run = RunDir(run_dir)
+        if not (run.export / "model_card.json").is_file():  # killed while exporting: finish that
+            with RunLock(run.path):
+                remove_leftovers(run.path)
+                export_best(run, config)
         print(f"tfseg: {run_dir} is complete ({done} of {config.train.epochs} epochs); nothing to do. "
               f"Pass --epochs N (N > {done}) to train it further.")
         return Path(run_dir)
