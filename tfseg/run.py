@@ -358,7 +358,8 @@ class RunLock:
                         f"{self.path.parent}: in use by process {pid} on {where} ({self.path}); wait for it to "
                         "finish, or delete the lock file if that process is gone"
                     ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                print(f"tfseg: taking over the stale lock {self.path} of process {pid}, which is no longer running")
+                self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(json.dumps(self.owner))
