@@ -42,20 +42,38 @@ def train_parser() -> argparse.ArgumentParser:
                         help="print the dataset summary (splits, sizes, modes, mask values) and exit; exit 2 on problems")
     parser.add_argument("--preview", type=int, metavar="N", help="write a PNG grid of N augmented training pairs and exit")
     parser.add_argument("--preview-path", default="preview.png", help="where --preview writes (default preview.png)")
-    parser.add_argument("--list-models", action="store_true", help="print model names and parameter counts, then exit")
+    parser.add_argument("--list-models", action="store_true", help="print the model names by family, then exit")
     add_flags(parser.add_argument_group("options (docs/options.md)"), OPTIONS)
     return parser
 
 
 def _list_models() -> None:
-    import keras
+    """`train.py --list-models`: every model name, grouped by family, each architecture
+    with its one-line "when to use it"; a decoder with the names it has on each encoder."""
+    import textwrap
 
     from tfseg import models
+    from tfseg.models.encoders import ENCODERS
 
-    for name in models.names():
-        model = models.build(name, (256, 256, 3), 1)
-        print(f"{name:<24}{model.count_params():>14,}", flush=True)
-        keras.utils.clear_session()  # keeps later builds as fast as the first
+    by_family: dict[str, list] = {}
+    for architecture in models.architectures():
+        by_family.setdefault(architecture.family, []).append(architecture)
+    table = models.entries()
+    for family, architectures in by_family.items():
+        print(family)
+        for architecture in architectures:
+            pattern = f"{architecture.name}_<encoder>" if architecture.takes_encoder else architecture.name
+            print(f"  {pattern:<24}{architecture.when}")
+            if architecture.takes_encoder:
+                names = " ".join(name for name, entry in table.items() if entry.architecture is architecture)
+                print(textwrap.fill(names, width=100, initial_indent=" " * 4, subsequent_indent=" " * 4))
+        print()
+    print("Encoders (<encoder>), by family; imagenet weights from")
+    kinds: dict[tuple, list] = {}
+    for encoder, spec in ENCODERS.items():
+        kinds.setdefault((spec.family, spec.weights_source), []).append(encoder)
+    for (family, source), encoders in kinds.items():
+        print(f"  {family:<16}{' '.join(encoders):<60}{source}")
 
 
 def _inspect_or_preview(config, inspect: bool, preview: int | None, preview_path: str) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from tfseg import models
 from tfseg.errors import TfsegError
-from tfseg.models.encoders import fold_first_kernel
+from tfseg.models.encoders import ENCODERS, fold_first_kernel
 
 SHAPE = (32, 32, 3)
 TINY_UNET = dict(decoder_filters=(8, 8, 4, 4, 4))
@@ -82,22 +82,23 @@ def test_freeze_and_unfreeze_the_encoder():
         models.set_encoder_trainable(unet, False)
 
 
-def test_imagenet_weights_download_or_clear_error():
+@pytest.mark.parametrize("encoder", ["mobilenetv2", "resnet18", "regnety002"])  # each weights source
+def test_imagenet_weights_download_or_clear_error(encoder):
     try:
-        model = models.build("linknet_mobilenetv2", SHAPE, 1, encoder_weights="imagenet", final_filters=4)
+        model = models.build(f"linknet_{encoder}", SHAPE, 1, encoder_weights="imagenet", final_filters=4)
     except TfsegError as error:  # no network, as on the development machines
         message = str(error)
-        assert "ImageNet weights of MobileNetV2 could not be downloaded" in message
+        assert f"ImageNet weights of {ENCODERS[encoder].title} could not be downloaded" in message
         assert "--encoder-weights PATH" in message and "\n" not in message
     else:  # network: the downloaded weights are in the encoder
-        assert np.abs(models.get_encoder(model).get_layer("Conv1").kernel).sum() > 0
+        assert np.abs(models.get_encoder(model).trainable_weights[0]).sum() > 0
 
 
 def test_bad_weights_files_and_sizes(mobilenet_weights, tmp_path):
     _, path = mobilenet_weights
     with pytest.raises(TfsegError, match="encoder_weights: file .*missing.h5 does not exist"):
         models.build("unet_mobilenetv2", SHAPE, 1, encoder_weights=str(tmp_path / "missing.h5"))
-    with pytest.raises(TfsegError, match=f"encoder_weights: {path} matches neither the keras.applications DenseNet121"):
+    with pytest.raises(TfsegError, match=f"encoder_weights: {path} matches neither the DenseNet121 backbone \\(keras.applications\\)"):
         models.build("unet_densenet121", SHAPE, 1, encoder_weights=str(path))
     with pytest.raises(TfsegError, match="input height 48 is not a multiple of the output stride 32; nearest valid sizes: 32 or 64"):
         models.build("unet_effb3", (48, 64, 3), 1)

@@ -5,7 +5,6 @@ import keras
 import numpy as np
 import pytest
 
-from tests.models.conftest import DECODER_OPTIONS, PLAIN
 from tfseg import losses, metrics, models
 from tfseg.data.synthetic import make_sample
 
@@ -33,10 +32,10 @@ def test_unet_original_structure():
 
 
 def test_unet_variants_swap_the_sampling_layers():
-    upsample = models.build("unet_upsample", (32, 32, 1), 1, **PLAIN["unet_upsample"])
+    upsample = models.build("unet_upsample", (32, 32, 1), 1, depth=2, base_filters=4)
     assert isinstance(upsample.get_layer("dec1_up"), keras.layers.UpSampling2D)
     assert upsample.get_layer("dec1_up").interpolation == "nearest"
-    convpool = models.build("unet_convpool", (32, 32, 1), 1, **PLAIN["unet_convpool"])
+    convpool = models.build("unet_convpool", (32, 32, 1), 1, depth=2, base_filters=4)
     assert not [layer for layer in convpool.layers if isinstance(layer, keras.layers.MaxPooling2D)]
     assert convpool.get_layer("enc1_down_conv").strides == (2, 2)
 
@@ -44,11 +43,11 @@ def test_unet_variants_swap_the_sampling_layers():
 def test_unet_on_vgg_starts_with_a_centre_block_on_the_last_pooling():
     # VGG's stride-32 feature is block5_pool, with no conv after it; segmentation_models
     # and segmentation_models.pytorch put two 3×3 conv-BN-ReLU (512) there.
-    vgg = models.build("unet_vgg16", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
+    vgg = models.build("unet_vgg16", (32, 32, 3), 1, decoder_filters=(8, 8, 4, 4, 4))
     center = vgg.get_layer("center_1_conv")
     assert center.filters == 512 and center.kernel_size == (3, 3)
     assert center.input.shape[1:] == (1, 1, 512)
-    mobilenet = models.build("unet_mobilenetv2", (32, 32, 3), 1, **DECODER_OPTIONS["unet"])
+    mobilenet = models.build("unet_mobilenetv2", (32, 32, 3), 1, decoder_filters=(8, 8, 4, 4, 4))
     assert not [layer for layer in mobilenet.layers if layer.name.startswith("center")]
 
 

@@ -1,23 +1,31 @@
-"""Pretrained encoders from keras.applications, one registry entry per backbone.
+"""Pretrained encoders, one registry entry per backbone.
 
-Each entry names the backbone, the layers whose outputs are the skip features by output
-stride (looked up by layer name, never by index) and the ImageNet preprocessing the
-backbone's weights expect. `build_encoder` returns the backbone as one functional
-`keras.Model` named "encoder" whose outputs are the features at strides 2, 4, 8, 16, 32
-(VGG also 1); the preprocessing is a separate `ImageNormalization` layer in front of it,
-so the models built on it take images in [0, 1].
+Each entry names the backbone's family and builder (keras.applications, or a Keras port
+with the layer layout of a published checkpoint), where its ImageNet weights come from,
+the layers whose outputs are the skip features by output stride (looked up by layer
+name, never by index) and the ImageNet preprocessing the weights expect.
+`build_encoder` returns the backbone as one functional `keras.Model` named "encoder"
+whose outputs are the features at strides 2, 4, 8, 16, 32 (VGG also 1), optionally made
+dilated to output stride 16 or 8 (`dilate`); the preprocessing is a separate
+`ImageNormalization` layer in front of it, so the models built on it take images in
+[0, 1]. A backbone without a stride-2 feature (ConvNeXt starts at stride 4) gets one in
+the encoder: its stride-4 feature upsampled ×2 (nearest), so every decoder works on it.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
 
 from tfseg.errors import TfsegError
+from tfseg.models.backbones.regnet import build_regnety, regnety_features
+from tfseg.models.backbones.resnet import build_resnet, feature_layers, load_torchvision_weights
 from tfseg.models.blocks import check_input_shape
 
 # ImageNet statistics in RGB order, for images in [0, 1].
@@ -27,12 +35,25 @@ _TF_MEAN, _TF_STD = (0.5,) * 3, (0.5,) * 3
 
 
 @dataclass(frozen=True)
+class LayerInput:
+    """A feature taken at the input of a layer (e.g. the activation a strided layer reads)."""
+
+    layer: str
+
+
+@dataclass(frozen=True)
 class EncoderSpec:
-    """How to build one backbone and where its skip features are.
+    """How to build one backbone, where its weights come from and where its features are.
 
     Attributes:
-        application: str. Name of the `keras.applications` function, e.g. "EfficientNetB3".
-        features: dict. Output stride → name of the layer whose output is the feature.
+        family: str. The backbone family in listings, e.g. "EfficientNet", "ResNet".
+        title: str. The backbone's name, e.g. "EfficientNetB3", "ResNet34".
+        backbone: `(input_shape, weights) -> keras.Model`, the whole backbone without its
+            classifier; `weights` is None (random) or "imagenet" (downloaded and checked).
+        weights_source: str. Where "imagenet" weights come from (for the docs).
+        features: dict. Output stride → the layer whose output is the feature (its name),
+            `LayerInput(name)` for the input of that layer, or None for the backbone's
+            output. Without a stride-2 entry the encoder upsamples the stride-4 feature.
         mean: RGB means for images in [0, 1] that the ImageNet weights expect.
         std: RGB standard deviations for images in [0, 1].
         bgr: bool. The weights expect BGR channel order (Caffe-style). Defaults to False.
@@ -42,31 +63,62 @@ class EncoderSpec:
         pooled_bottom: bool. The stride-32 feature is a max-pooling output with no
             convolution after it (VGG); the U-Net decoder then starts with a centre block,
             as segmentation_models and segmentation_models.pytorch do. Defaults to False.
+        load_file: `(backbone, path) -> None` for weights files in a format other than
+            Keras' (e.g. a torchvision `.pth`), or None. Defaults to None.
     """
 
-    application: str
-    features: dict[int, str]
+    family: str
+    title: str
+    backbone: Callable[[tuple, str | None], keras.Model]
+    weights_source: str
+    features: dict
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     bgr: bool = False
     input_layer: str | None = None
     pooled_bottom: bool = False
+    load_file: Callable[[keras.Model, str], None] | None = None
+
+
+def keras_application(application: str) -> Callable[[tuple, str | None], keras.Model]:
+    """The builder `(input_shape, weights)` of `keras.applications.<application>` without its top."""
+
+    def backbone(input_shape, weights):
+        return getattr(keras.applications, application)(include_top=False, weights=weights, input_shape=input_shape)
+
+    return backbone
+
+
+_KERAS = "keras.applications (storage.googleapis.com, checksum by Keras)"
+
+
+def _application(family: str, application: str, features: dict, mean, std, **options) -> EncoderSpec:
+    return EncoderSpec(family, application, keras_application(application), _KERAS, features, mean, std, **options)
 
 
 def _efficientnet(variant: str) -> EncoderSpec:
-    return EncoderSpec(
-        f"EfficientNet{variant}",
-        {
-            2: "block2a_expand_activation",
-            4: "block3a_expand_activation",
-            8: "block4a_expand_activation",
-            16: "block6a_expand_activation",
-            32: "top_activation",
-        },
-        _TORCH_MEAN,
-        _TORCH_STD,
-        input_layer="stem_conv_pad",
-    )
+    features = {
+        2: "block2a_expand_activation",
+        4: "block3a_expand_activation",
+        8: "block4a_expand_activation",
+        16: "block6a_expand_activation",
+        32: "top_activation",
+    }
+    return _application("EfficientNet", f"EfficientNet{variant}", features, _TORCH_MEAN, _TORCH_STD, input_layer="stem_conv_pad")
+
+
+def _efficientnet_v2(variant: str) -> EncoderSpec:
+    # Stages 2 and 3 are fused MBConv blocks whose first conv is strided: the features
+    # are their inputs. The B variants' weights expect ImageNet mean/std, S/M/L [-1, 1].
+    features = {
+        2: LayerInput("block2a_expand_conv"),
+        4: LayerInput("block3a_expand_conv"),
+        8: "block4a_expand_activation",
+        16: "block6a_expand_activation",
+        32: "top_activation",
+    }
+    mean, std = (_TORCH_MEAN, _TORCH_STD) if variant.startswith("B") else (_TF_MEAN, _TF_STD)
+    return _application("EfficientNetV2", f"EfficientNetV2{variant}", features, mean, std, input_layer="stem_conv")
 
 
 def _resnet(application: str, stage4_blocks: int) -> EncoderSpec:
@@ -77,7 +129,7 @@ def _resnet(application: str, stage4_blocks: int) -> EncoderSpec:
         16: f"conv4_block{stage4_blocks}_out",
         32: "conv5_block3_out",
     }
-    return EncoderSpec(application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True)
+    return _application("ResNet", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True)
 
 
 def _resnet_v2(application: str, stage4_blocks: int) -> EncoderSpec:
@@ -90,31 +142,69 @@ def _resnet_v2(application: str, stage4_blocks: int) -> EncoderSpec:
         16: f"conv4_block{stage4_blocks}_1_relu",
         32: "post_relu",
     }
-    return EncoderSpec(application, features, _TF_MEAN, _TF_STD)
+    return _application("ResNet-V2", application, features, _TF_MEAN, _TF_STD)
+
+
+def _torchvision_resnet(depth: int) -> EncoderSpec:
+    def load_file(backbone, path):
+        if str(path).endswith((".pth", ".pt")):
+            load_torchvision_weights(backbone, path)
+        else:
+            _load_keras_file(backbone, path)
+
+    return EncoderSpec(
+        "ResNet", f"ResNet{depth}", lambda input_shape, weights: build_resnet(depth, input_shape, weights),
+        "torchvision (download.pytorch.org; SHA-256 checked)",
+        feature_layers(depth), _TORCH_MEAN, _TORCH_STD, load_file=load_file,
+    )
+
+
+def _regnety(variant: str) -> EncoderSpec:
+    return EncoderSpec(
+        "RegNetY", f"RegNetY{variant}", lambda input_shape, weights: build_regnety(variant, input_shape, weights),
+        "tf.keras 2 keras.applications.regnet (storage.googleapis.com; SHA-256 checked)",
+        regnety_features(variant), (0.0,) * 3, (1.0,) * 3,  # its weights take images in [0, 1]
+    )
+
+
+def _mobilenet_v3(size: str, expansions: tuple[int, int, int, int]) -> EncoderSpec:
+    # The features are the expanded activations that each strided depthwise conv reads
+    # (as for MobileNetV2); the stride-32 feature is the backbone's last activation.
+    features = {stride: LayerInput(f"expanded_conv{f'_{block}' if block else ''}_depthwise_pad")
+                for stride, block in zip((2, 4, 8, 16), expansions)}
+    features[32] = None
+    return _application("MobileNetV3", f"MobileNetV3{size}", features, _TF_MEAN, _TF_STD, input_layer="conv")
+
+
+def _convnext(size: str) -> EncoderSpec:
+    # Stage outputs (the inputs of the downsampling blocks); stride 32 is the backbone's
+    # last LayerNormalization. ConvNeXt has no stride-2 feature.
+    prefix = f"convnext_{size.lower()}"
+    features = {4 * 2**stage: LayerInput(f"{prefix}_downsampling_block_{stage}") for stage in range(3)}
+    features[32] = None
+    return _application("ConvNeXt", f"ConvNeXt{size}", features, _TORCH_MEAN, _TORCH_STD, input_layer=f"{prefix}_stem")
 
 
 def _vgg(application: str, last_conv: int) -> EncoderSpec:
     features = {1: "block1_conv2", 2: "block2_conv2"}
     features.update({stride: f"block{block}_conv{last_conv}" for stride, block in ((4, 3), (8, 4), (16, 5))})
     features[32] = "block5_pool"
-    return EncoderSpec(application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, pooled_bottom=True)
+    return _application("VGG", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, pooled_bottom=True)
 
 
 ENCODERS: dict[str, EncoderSpec] = {
-    **{f"effb{i}": _efficientnet(f"B{i}") for i in range(8)},
+    "resnet18": _torchvision_resnet(18),
+    "resnet34": _torchvision_resnet(34),
     "resnet50": _resnet("ResNet50", 6),
     "resnet101": _resnet("ResNet101", 23),
     "resnet50v2": _resnet_v2("ResNet50V2", 6),
     "resnet101v2": _resnet_v2("ResNet101V2", 23),
-    "vgg16": _vgg("VGG16", 3),
-    "vgg19": _vgg("VGG19", 4),
-    "densenet121": EncoderSpec(
-        "DenseNet121",
-        {2: "conv1_relu", 4: "pool2_relu", 8: "pool3_relu", 16: "pool4_relu", 32: "relu"},
-        _TORCH_MEAN,
-        _TORCH_STD,
-    ),
-    "mobilenetv2": EncoderSpec(
+    **{f"effb{i}": _efficientnet(f"B{i}") for i in range(8)},
+    **{f"effv2b{i}": _efficientnet_v2(f"B{i}") for i in range(4)},
+    "effv2s": _efficientnet_v2("S"),
+    **{f"regnety{variant}": _regnety(variant) for variant in ("002", "004", "008", "016", "032")},
+    "mobilenetv2": _application(
+        "MobileNetV2",
         "MobileNetV2",
         {
             2: "block_1_expand_relu",
@@ -126,6 +216,20 @@ ENCODERS: dict[str, EncoderSpec] = {
         _TF_MEAN,
         _TF_STD,
     ),
+    "mobilenetv3small": _mobilenet_v3("Small", (0, 1, 3, 8)),
+    "mobilenetv3large": _mobilenet_v3("Large", (1, 3, 6, 12)),
+    "convnext_tiny": _convnext("Tiny"),
+    "convnext_small": _convnext("Small"),
+    "convnext_base": _convnext("Base"),
+    "densenet121": _application(
+        "DenseNet",
+        "DenseNet121",
+        {2: "conv1_relu", 4: "pool2_relu", 8: "pool3_relu", 16: "pool4_relu", 32: "relu"},
+        _TORCH_MEAN,
+        _TORCH_STD,
+    ),
+    "vgg16": _vgg("VGG16", 3),
+    "vgg19": _vgg("VGG19", 4),
 }
 
 ENCODER_STRIDE = 32
@@ -201,47 +305,64 @@ def fold_first_kernel(kernel: np.ndarray, channels: int, rgb_std, bgr: bool) -> 
     return np.concatenate([kernel] * repeats, axis=2)[:, :, :channels] * (3 / channels)
 
 
-def _application(spec: EncoderSpec, input_shape, weights):
-    return getattr(keras.applications, spec.application)(include_top=False, weights=weights, input_shape=input_shape)
-
-
-def _load_imagenet(spec: EncoderSpec, input_shape) -> keras.Model:
-    try:
-        return _application(spec, input_shape, "imagenet")
-    except Exception as error:  # keras raises a bare Exception on a failed download
-        raise TfsegError(
-            f"encoder_weights='imagenet': the ImageNet weights of {spec.application} could not be "
-            f"downloaded ({str(error).splitlines()[0]}); download them where there is network "
-            f"and pass the file with --encoder-weights PATH (model.options.encoder_weights)"
-        ) from None
+def _feature(backbone: keras.Model, feature):
+    if feature is None:
+        return backbone.output
+    if isinstance(feature, LayerInput):
+        return backbone.get_layer(feature.layer).input
+    return backbone.get_layer(feature).output
 
 
 def _cut(backbone: keras.Model, spec: EncoderSpec, strides) -> keras.Model:
     """The backbone from `spec.input_layer` (or its input) to the feature layers, as one
     functional model named "encoder" with one output per stride."""
     inputs = backbone.get_layer(spec.input_layer).input if spec.input_layer else backbone.input
-    outputs = [backbone.get_layer(spec.features[stride]).output for stride in strides]
+    outputs = []
+    for stride in strides:
+        if stride == 2 and 2 not in spec.features:
+            upsample = keras.layers.UpSampling2D(2, interpolation="nearest", name="stride2_from_stride4")
+            outputs.append(upsample(_feature(backbone, spec.features[4])))
+        else:
+            outputs.append(_feature(backbone, spec.features[stride]))
     return keras.Model(inputs, outputs, name="encoder")
 
 
+def _load_keras_file(target: keras.Model, path: str) -> None:
+    with warnings.catch_warnings():
+        # keras only warns when a file's layers do not match; make that an error
+        warnings.simplefilter("error")
+        target.load_weights(path)
+
+
 def _load_file(path: str, spec: EncoderSpec, backbone: keras.Model, encoder: keras.Model) -> None:
-    """Loads a weights file of the keras.applications backbone or of the cut encoder."""
+    """Loads a weights file of the backbone (its published format or Keras') or of the
+    cut encoder (which shares the backbone's layers)."""
     if not Path(path).is_file():
-        raise TfsegError(f"encoder_weights: file {path} does not exist (expected a .weights.h5 or .h5 file)")
+        raise TfsegError(f"encoder_weights: file {path} does not exist (expected a weights file of {spec.title})")
     errors = []
-    for target in (backbone, encoder):
+    for target, load in ((backbone, spec.load_file or _load_keras_file), (encoder, _load_keras_file)):
         try:
-            with warnings.catch_warnings():
-                # keras only warns when a file's layers do not match; make that an error
-                warnings.simplefilter("error")
-                target.load_weights(path)
+            load(target, path)
             return
-        except Exception as error:  # a mismatch is a ValueError, KeyError or the warning
+        except Exception as error:  # a mismatch is a ValueError, KeyError, TfsegError or the warning
             errors.append(str(error).splitlines()[0].split(". ")[0][:160])
     raise TfsegError(
-        f"encoder_weights: {path} matches neither the keras.applications {spec.application} "
-        f"(include_top=False) nor its encoder ({errors[0]})"
+        f"encoder_weights: {path} matches neither the {spec.title} backbone ({spec.weights_source.split(' (')[0]}) "
+        f"nor its encoder ({errors[0]})"
     )
+
+
+def _imagenet_backbone(spec: EncoderSpec, input_shape) -> keras.Model:
+    try:
+        return spec.backbone(input_shape, "imagenet")
+    except TfsegError:
+        raise
+    except Exception as error:  # keras raises a bare Exception on a failed download
+        raise TfsegError(
+            f"encoder_weights='imagenet': the ImageNet weights of {spec.title} could not be "
+            f"downloaded ({str(error).splitlines()[0]}); download them where there is network "
+            f"and pass the file with --encoder-weights PATH (model.options.encoder_weights)"
+        ) from None
 
 
 def copy_weights(source: keras.Model, target: keras.Model, spec: EncoderSpec) -> None:
@@ -258,44 +379,137 @@ def copy_weights(source: keras.Model, target: keras.Model, spec: EncoderSpec) ->
         layer.set_weights(values)
 
 
+def _backbone_with_weights(spec: EncoderSpec, input_shape, weights) -> keras.Model:
+    """The whole backbone for `input_shape` with random, ImageNet or a file's weights."""
+    height, width, channels = input_shape
+    if weights is None:
+        return spec.backbone(input_shape, None)
+    rgb_shape = (height, width, 3)
+    if weights == "imagenet":
+        rgb = _imagenet_backbone(spec, rgb_shape)
+    else:
+        rgb = spec.backbone(rgb_shape, None)
+        _load_file(str(weights), spec, rgb, _cut(rgb, spec, sorted(spec.features)))
+    if channels == 3:
+        return rgb
+    target = spec.backbone(input_shape, None)
+    strides = sorted(spec.features)
+    copy_weights(_cut(rgb, spec, strides), _cut(target, spec, strides), spec)
+    return target
+
+
+def _strides_of_layers(model: keras.Model, input_stride: int, strides: dict) -> None:
+    """Fills `strides` with layer name → (input stride, output stride) for every layer of
+    `model` and of the models nested in it (stride: the input size over the map's size)."""
+    size = model.inputs[0].shape[1]
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = [tensor for tensor in keras.tree.flatten(layer.input) if len(tensor.shape) == 4]
+        in_stride = input_stride * size // inputs[0].shape[1] if inputs else input_stride
+        output = layer.output
+        out_stride = input_stride * size // output.shape[1] if len(output.shape) == 4 else in_stride
+        strides[layer.name] = (in_stride, out_stride)
+        if isinstance(layer, keras.Model):
+            _strides_of_layers(layer, in_stride, strides)
+
+
+def _dilated_configs(configs: list, strides: dict, output_stride: int, consumers: dict) -> None:
+    """Rewrites layer configs in place: every strided layer past `output_stride` gets
+    stride 1 and "same" padding, every kernel > 1 there a dilation of its original
+    stride over `output_stride`, and the explicit padding before such a layer goes.
+    Nested models lose their fixed input sizes (their maps grow)."""
+    for layer in configs:
+        config = layer["config"]
+        if "layers" in config:  # a nested Sequential or functional model
+            _free_spatial_sizes(config)
+            _dilated_configs(config["layers"], strides, output_stride, consumers)
+            continue
+        out_stride = strides.get(config["name"], (1, 1))[1]
+        if layer["class_name"] == "ZeroPadding2D":
+            consumer = consumers.get(config["name"])
+            if consumer is not None and strides[consumer][1] > output_stride:
+                config["padding"] = ((0, 0), (0, 0))
+            continue
+        if out_stride <= output_stride or "strides" not in config:
+            continue
+        config["strides"] = (1, 1)
+        config["padding"] = "same"
+        if "dilation_rate" in config and max(config.get("kernel_size", (1, 1))) > 1:
+            rate = out_stride // output_stride
+            config["dilation_rate"] = (rate, rate)
+
+
+def _free_spatial_sizes(config: dict) -> None:
+    """Sets the height and width of a nested model's declared input shapes to None."""
+    if config.get("build_input_shape"):
+        config["build_input_shape"] = [None, None, None, *config["build_input_shape"][3:]]
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer" and layer["config"].get("batch_shape"):
+            layer["config"]["batch_shape"] = [None, None, None, *layer["config"]["batch_shape"][3:]]
+
+
+def _consumers(model: keras.Model, consumers: dict) -> None:
+    """Layer name → the name of the one layer that reads its output (for ZeroPadding2D)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            _consumers(layer, consumers)
+        elif isinstance(layer, keras.layers.ZeroPadding2D) and len(layer._outbound_nodes) == 1:
+            consumers[layer.name] = layer._outbound_nodes[0].operation.name
+
+
+def dilate(backbone: keras.Model, output_stride: int) -> keras.Model:
+    """The backbone made dilated to `output_stride` (16 or 8), with the same weights.
+
+    As segmentation_models.pytorch's `make_dilated`: every strided layer whose output
+    stride would exceed `output_stride` gets stride 1, and every convolution there a
+    dilation of (its original output stride / `output_stride`), so the receptive field
+    is kept while the deep features stay at `output_stride`. Done on the model's config,
+    so it works for any backbone without rebuilding it by hand.
+    """
+    if output_stride not in (8, 16, 32):
+        raise TfsegError(f"encoder output stride must be 8, 16 or 32, got {output_stride!r}")
+    if output_stride == 32:
+        return backbone
+    strides, consumers = {}, {}
+    _strides_of_layers(backbone, 1, strides)
+    _consumers(backbone, consumers)
+    config = json.loads(json.dumps(backbone.get_config()))
+    _dilated_configs(config["layers"], strides, output_stride, consumers)
+    dilated = backbone.__class__.from_config(config)
+    dilated.set_weights(backbone.get_weights())
+    return dilated
+
+
 def build_encoder(
     encoder: str,
     input_shape: tuple[int, int, int],
     weights: str | None = None,
     strides=(2, 4, 8, 16, 32),
+    output_stride: int = 32,
 ) -> keras.Model:
     """Builds the backbone `encoder` as one functional model named "encoder".
 
     Args:
-        encoder: str. A key of `ENCODERS`, e.g. "effb3", "resnet50", "mobilenetv2".
+        encoder: str. A key of `ENCODERS`, e.g. "effb3", "resnet34", "mobilenetv2".
         input_shape: (height, width, channels) of the images.
-        weights: None (random), "imagenet" (downloaded by keras.applications) or the path
-            of a weights file of the keras.applications backbone (`include_top=False`) or
-            of this encoder, saved with `save_weights`. Pretrained 3-channel weights are
-            folded into other channel counts (see `fold_first_kernel`). Defaults to None.
+        weights: None (random), "imagenet" (downloaded from the entry's
+            `weights_source` and checked) or the path of a weights file: the backbone's
+            published format (a torchvision `.pth` for ResNet-18/34), the Keras backbone
+            without its top (`.weights.h5`, `.h5`) or this encoder, saved with
+            `save_weights`. Pretrained 3-channel weights are folded into other channel
+            counts (see `fold_first_kernel`). Defaults to None.
         strides: the output strides of the features, in order. Defaults to (2, 4, 8, 16, 32).
+        output_stride: 32, or 16 or 8 for a dilated encoder (`dilate`): the features
+            of larger strides are then at `output_stride`. Defaults to 32.
 
     Returns:
         A `keras.Model` taking normalised images (see `preprocessing_layer`) and returning
         one feature map per stride.
     """
     spec = get_spec(encoder)
-    height, width, channels = input_shape
-    if weights is None:
-        return _cut(_application(spec, input_shape, None), spec, strides)
-    rgb_shape = (height, width, 3)
-    if weights == "imagenet":
-        backbone = _load_imagenet(spec, rgb_shape)
-        rgb_encoder = _cut(backbone, spec, strides)
-    else:
-        backbone = _application(spec, rgb_shape, None)
-        rgb_encoder = _cut(backbone, spec, strides)
-        _load_file(str(weights), spec, backbone, rgb_encoder)
-    if channels == 3:
-        return rgb_encoder
-    target = _cut(_application(spec, input_shape, None), spec, strides)
-    copy_weights(rgb_encoder, target, spec)
-    return target
+    backbone = dilate(_backbone_with_weights(spec, tuple(input_shape), weights), output_stride)
+    return _cut(backbone, spec, strides)
 
 
 def encoder_input_and_features(
@@ -305,6 +519,7 @@ def encoder_input_and_features(
     encoder_weights: str | None,
     encoder_freeze: bool,
     strides=(2, 4, 8, 16, 32),
+    output_stride: int = 32,
 ) -> tuple:
     """The shared start of every pretrained-encoder model: checks the input size against
     the encoder's stride, makes the `keras.Input` ("image", images in [0, 1]), preprocesses
@@ -318,6 +533,8 @@ def encoder_input_and_features(
         encoder_freeze: bool. Build the encoder frozen (`trainable=False`; BatchNorm layers
             then run in inference mode). Unfreeze later with `set_encoder_trainable`.
         strides: the output strides wanted. Defaults to (2, 4, 8, 16, 32).
+        output_stride: 32, or 16 or 8 for a dilated encoder: the features of larger
+            strides are then at `output_stride` (see `dilate`). Defaults to 32.
 
     Returns:
         (inputs, features): the model's input tensor and a dict output stride → feature tensor.
@@ -328,7 +545,7 @@ def encoder_input_and_features(
         encoder_weights = None
     if encoder_weights is not None and not isinstance(encoder_weights, (str, Path)):
         raise TfsegError(f"encoder_weights: expected none, imagenet or a file path, got {encoder_weights!r}")
-    backbone = build_encoder(encoder, tuple(input_shape), encoder_weights, strides)
+    backbone = build_encoder(encoder, tuple(input_shape), encoder_weights, strides, output_stride)
     backbone.trainable = not encoder_freeze
     images = preprocessing_layer(encoder, input_shape[-1])(inputs)
     return inputs, dict(zip(strides, backbone(images)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_head
+from tfseg.models.registry import register_decoder, register_model
 from tfseg.models.encoders import encoder_input_and_features
 
 LINKNET_STRIDE = 32
@@ -46,6 +47,10 @@ def _basic_block(x, filters: int, strides: int, name: str):
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
 
 
+@register_model(
+    "linknet", family="LinkNet", small=dict(base_filters=4),
+    when="fast and light: additive skips keep the decoder cheap",
+)
 def build_linknet(
     input_shape: tuple[int, int, int],
     classes: int = 1,
@@ -83,6 +88,10 @@ def build_linknet(
     return keras.Model(inputs, outputs, name="linknet")
 
 
+@register_decoder(
+    "linknet", family="LinkNet", small=dict(final_filters=4), peers={"sm": "Linknet", "smp": "Linknet"},
+    when="the fastest decoder on a pretrained encoder, for real-time or large images",
+)
 def build_linknet_with_encoder(
     input_shape: tuple[int, int, int],
     classes: int = 1,

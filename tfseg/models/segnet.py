@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_head
+from tfseg.models.registry import register_model
 from tfseg.models.encoders import encoder_input_and_features
 
 SEGNET_STRIDE = 32
@@ -56,6 +57,10 @@ def segnet_decoder(x, before_pool: list, stage_convs=_STAGE_CONVS):
     return x
 
 
+@register_model(
+    "segnet", family="SegNet", small=dict(base_filters=4),
+    when="memory-light decoder that unpools to the max positions; the classic baseline of the seed studies",
+)
 def build_segnet(
     input_shape: tuple[int, int, int],
     classes: int = 1,
@@ -89,6 +94,10 @@ def build_segnet(
     return keras.Model(inputs, outputs, name="segnet")
 
 
+@register_model(
+    "segnet_vgg16", family="SegNet",
+    when="SegNet on the ImageNet VGG16 encoder (the paper's setting)",
+)
 def build_segnet_vgg16(
     input_shape: tuple[int, int, int],
     classes: int = 1,

@@ -7,6 +7,7 @@ import keras
 
 from tfseg.errors import TfsegError
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, double_conv, segmentation_head
+from tfseg.models.registry import register_decoder, register_model
 from tfseg.models.encoders import ENCODERS, encoder_input_and_features
 
 
@@ -52,6 +53,10 @@ def _build_unet_variant(
     return keras.Model(inputs, outputs, name=name)
 
 
+@register_model(
+    "unet", family="U-Net", small=dict(depth=2, base_filters=4),
+    when="the baseline: small data, training from scratch, any input size that is a multiple of 2**depth",
+)
 def build_unet(
     input_shape: tuple[int, int, int],
     classes: int = 1,
@@ -85,6 +90,10 @@ def build_unet(
     )
 
 
+@register_model(
+    "unet_upsample", family="U-Net", small=dict(depth=2, base_filters=4),
+    when="U-Net without the checkerboard artefacts of transposed convolutions",
+)
 def build_unet_upsample(
     input_shape: tuple[int, int, int],
     classes: int = 1,
@@ -116,6 +125,10 @@ def build_unet_upsample(
     )
 
 
+@register_model(
+    "unet_convpool", family="U-Net", small=dict(depth=2, base_filters=4),
+    when="U-Net that learns its downsampling (strided convolutions instead of max-pooling)",
+)
 def build_unet_convpool(
     input_shape: tuple[int, int, int],
     classes: int = 1,
@@ -147,6 +160,10 @@ def build_unet_convpool(
     )
 
 
+@register_decoder(
+    "unet", family="U-Net", small=dict(decoder_filters=(8, 8, 4, 4, 4)), peers={"sm": "Unet", "smp": "Unet"},
+    when="the default with a pretrained encoder: fine boundaries from skips at every stride",
+)
 def build_unet_with_encoder(
     input_shape: tuple[int, int, int],
     classes: int = 1,

@@ -15,6 +15,7 @@ import keras
 
 from tfseg.errors import TfsegError
 from tfseg.models.blocks import check_input_shape, double_conv, segmentation_head
+from tfseg.models.registry import register_decoder, register_model
 from tfseg.models.encoders import encoder_input_and_features
 
 
@@ -39,6 +40,10 @@ def _heads(top_row: list, classes: int, activation, deep_supervision: bool, fini
     return [segmentation_head(finish(x, j), classes, activation, name=f"head{j}") for j, x in enumerate(top_row, 1)]
 
 
+@register_model(
+    "unetpp", family="U-Net++", small=dict(depth=2, base_filters=4),
+    when="U-Net with denser skips; deep supervision lets you prune it at inference",
+)
 def build_unetpp(
     input_shape: tuple[int, int, int],
     classes: int = 1,
@@ -81,6 +86,10 @@ def build_unetpp(
     return keras.Model(inputs, _heads(top_row, classes, activation, deep_supervision), name="unetpp")
 
 
+@register_decoder(
+    "unetpp", family="U-Net++", small=dict(decoder_filters=(8, 8, 4, 4, 4)), peers={"smp": "UnetPlusPlus"},
+    when="U-Net++ on a pretrained encoder: often a little better than U-Net, slower to train",
+)
 def build_unetpp_with_encoder(
     input_shape: tuple[int, int, int],
     classes: int = 1,

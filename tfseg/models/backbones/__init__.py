@@ -1,0 +1,1 @@
+"""Backbones written in Keras with the layer layout of published PyTorch checkpoints."""

@@ -1,0 +1,159 @@
+"""The model registry: every architecture registers itself where it is defined.
+
+A builder with its own encoder registers under one name (`@register_model("unet", ...)`);
+a decoder registers once (`@register_decoder("fpn", ...)`) and is then a model on every
+encoder of `tfseg.models.encoders.ENCODERS`, named `<decoder>_<encoder>`. Each entry
+carries its family, a one-line "when to use it", its small test options and its peers'
+names, which `train.py --list-models`, the docs' model table, the tests and the
+benchmarks read. The modules of `tfseg.models` are imported on the first lookup, so a
+new module registers without being named anywhere else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable
+
+import keras
+
+from tfseg.errors import TfsegError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One registered builder: a model with its own encoder, or a decoder for every encoder.
+
+    Attributes:
+        name: str. The model name, or the decoder's prefix (`fpn` in `fpn_resnet34`).
+        family: str. The family in listings and docs, e.g. "U-Net", "DeepLabV3+".
+        when: str. One line: when to use it.
+        builder: the `build_*` function, `(input_shape, classes, activation, **options)`;
+            a decoder's also takes `encoder`, `encoder_weights` and `encoder_freeze`.
+        small: dict. Options of a small variant that builds and steps in seconds (tests).
+        peers: dict. The equivalent builder in each peer library: "sm" for
+            segmentation_models (Keras), "smp" for segmentation_models.pytorch.
+        takes_encoder: bool. A decoder registered on every encoder.
+    """
+
+    name: str
+    family: str
+    when: str
+    builder: Callable[..., keras.Model]
+    small: dict = field(default_factory=dict)
+    peers: dict = field(default_factory=dict)
+    takes_encoder: bool = False
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model name: its architecture and, for a decoder, its encoder."""
+
+    name: str
+    architecture: Architecture
+    encoder: str | None = None
+
+    @property
+    def family(self) -> str:
+        return self.architecture.family
+
+    def build(self, input_shape, classes: int, **options) -> keras.Model:
+        builder = self.architecture.builder
+        if self.encoder is not None:
+            builder = partial(builder, encoder=self.encoder)
+        return builder(tuple(input_shape), classes, **options)
+
+
+_ARCHITECTURES: dict[str, Architecture] = {}
+_loaded = False
+
+
+def _register(name: str, family: str, when: str, small, peers, takes_encoder: bool):
+    key = f"{name}_<encoder>" if takes_encoder else name
+
+    def decorator(builder):
+        if key in _ARCHITECTURES:
+            raise ValueError(f"model {key!r} is registered twice")
+        _ARCHITECTURES[key] = Architecture(name, family, when, builder, dict(small or {}), dict(peers or {}), takes_encoder)
+        return builder
+
+    return decorator
+
+
+def register_model(name: str, *, family: str, when: str, small: dict | None = None, peers: dict | None = None):
+    """Decorator: registers a builder with its own encoder as model `name`."""
+    return _register(name, family, when, small, peers, takes_encoder=False)
+
+
+def register_decoder(name: str, *, family: str, when: str, small: dict | None = None, peers: dict | None = None):
+    """Decorator: registers a decoder builder as `<name>_<encoder>` for every encoder."""
+    return _register(name, family, when, small, peers, takes_encoder=True)
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    import tfseg.models
+
+    for module in pkgutil.iter_modules(tfseg.models.__path__):
+        importlib.import_module(f"tfseg.models.{module.name}")
+    _loaded = True
+
+
+def architectures() -> list[Architecture]:
+    """Every registered architecture, in registration order (grouped by module)."""
+    _load_all()
+    return list(_ARCHITECTURES.values())
+
+
+def entries() -> dict[str, ModelEntry]:
+    """Every model name → its entry: each model with its own encoder, each decoder on
+    each encoder."""
+    from tfseg.models.encoders import ENCODERS
+
+    table = {}
+    for architecture in architectures():
+        if architecture.takes_encoder:
+            for encoder in ENCODERS:
+                name = f"{architecture.name}_{encoder}"
+                table[name] = ModelEntry(name, architecture, encoder)
+        else:
+            table[architecture.name] = ModelEntry(architecture.name, architecture)
+    return table
+
+
+def names() -> list[str]:
+    """The registered model names, sorted."""
+    return sorted(entries())
+
+
+def entry(name: str) -> ModelEntry:
+    """The entry of model `name`; an unknown name's error lists the valid ones."""
+    table = entries()
+    if name not in table:
+        raise TfsegError(f"unknown model {name!r}; valid: {', '.join(sorted(table))}")
+    return table[name]
+
+
+def build(name: str, input_shape: tuple[int, int, int], classes: int = 1, **options: Any) -> keras.Model:
+    """Builds the registered model `name`.
+
+    Args:
+        name: str. One of `names()`.
+        input_shape: (height, width, channels).
+        classes: int. 1 for binary, K for K classes. Defaults to 1.
+        **options: the builder's keyword arguments (see each `build_*` docstring).
+
+    Raises:
+        TfsegError: unknown name (the message lists the valid ones) or unknown option.
+    """
+    model_entry = entry(name)
+    try:
+        return model_entry.build(input_shape, classes, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" in str(error):
+            raise TfsegError(f"model {name!r}: {error}") from None
+        raise
