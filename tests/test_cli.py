@@ -138,3 +138,42 @@ def test_five_minute_tour_on_the_demo_data(tmp_path):
     for picture in ("curves.png", "eval/test/best_median_worst.png", "eval/test/boxplots.png", "eval/test/report.md"):
         assert (run_dir / picture).is_file(), picture
     assert len(list((pred / "overlays").glob("*.png"))) == 24 and (pred / "areas.csv").is_file()
+
+
+def test_list_models_groups_every_name_by_family(capsys):
+    from tfseg import models
+
+    assert train_main(["--list-models"]) == 0
+    out = capsys.readouterr().out
+    families = [line for line in out.splitlines() if line and not line.startswith(" ")]
+    assert {architecture.family for architecture in models.architectures()} <= set(families)
+    listed = set(out.split())
+    assert set(models.names()) <= listed
+    fpn = out.split("\nFPN\n")[1].split("\n\n")[0]  # the FPN family lists only FPN names
+    assert "fpn_resnet34" in fpn and "unet_resnet34" not in fpn
+    assert "convnext_tiny convnext_small convnext_base" in out  # the encoders, by family
+
+
+def test_zoo_model_trains_and_evaluates_from_the_command_line(tiny_dataset, tmp_path):
+    """train.py and evaluate.py on DeepLabV3+ with the torchvision-layout ResNet-18, as a
+    user runs them; then --encoder-weights imagenet without network is a one-line error."""
+    config = tmp_path / "small.yaml"
+    config.write_text("model:\n  options: {decoder_channels: 8}\ntrain:\n  batch_size: 4\n")
+    run_dir = tmp_path / "run"
+    common = ["--model", "deeplabv3plus_resnet18", "--config", str(config), "--data", str(tiny_dataset), "--image-size", "32", "32"]
+    train = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *common, "--epochs", "1", "--run-dir", str(run_dir)], capture_output=True, text=True
+    )
+    assert train.returncode == 0, train.stderr[-2000:]
+    evaluate = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), str(run_dir), "--split", "test"], capture_output=True, text=True)
+    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+    assert "dice" in evaluate.stdout.lower()
+    imagenet = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *common, "--epochs", "1", "--encoder-weights", "imagenet", "--run-dir", str(tmp_path / "imagenet")],
+        capture_output=True, text=True,
+    )
+    if imagenet.returncode != 0:  # no network, as on the development machines
+        assert imagenet.returncode == 2 and "Traceback" not in imagenet.stderr
+        last = imagenet.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: encoder_weights='imagenet': the ImageNet weights of ResNet18 could not be downloaded")
+        assert not (tmp_path / "imagenet").exists()

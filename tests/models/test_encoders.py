@@ -114,3 +114,22 @@ def test_encoder_flags_become_model_options():
     args = train_parser().parse_args(["--encoder-weights", "none", "--encoder-freeze"])
     config = load_config(None, overrides_from_flags(args, OPTIONS))
     assert config.model.options == {"encoder_weights": "none", "encoder_freeze": True}
+
+
+def test_torchvision_checkpoint_loads_into_a_resnet34_model_at_3_and_1_channels(tmp_path):
+    """A file in torchvision's published format (resnet34-b627a593.pth's layout), given as
+    --encoder-weights, lands in the model's encoder; one channel gets the folded kernel."""
+    from tests.models.test_backbones_resnet import random_state
+    from tfseg.models.backbones.torch_checkpoint import write_state_dict
+
+    state = random_state(34, seed=2)
+    path = tmp_path / "resnet34-b627a593.pth"
+    write_state_dict(path, state)
+    rgb = models.get_encoder(models.build("unet_resnet34", SHAPE, 1, encoder_weights=str(path), **TINY_UNET))
+    np.testing.assert_array_equal(rgb.get_layer("conv1").kernel, state["conv1.weight"].transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(rgb.get_layer("layer4.2.bn2").moving_variance, state["layer4.2.bn2.running_var"])
+    np.testing.assert_array_equal(rgb.get_layer("layer3.0.downsample.0").kernel, state["layer3.0.downsample.0.weight"].transpose(2, 3, 1, 0))
+    grey = models.get_encoder(models.build("unet_resnet34", (32, 32, 1), 1, encoder_weights=str(path), **TINY_UNET))
+    expected = fold_first_kernel(state["conv1.weight"].transpose(2, 3, 1, 0), 1, ENCODERS["resnet34"].std, bgr=False)
+    np.testing.assert_allclose(grey.get_layer("conv1").kernel, expected, rtol=1e-6)
+    np.testing.assert_array_equal(grey.get_layer("layer1.0.conv1").kernel, rgb.get_layer("layer1.0.conv1").kernel)

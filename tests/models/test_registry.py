@@ -11,6 +11,8 @@ a step on each of the encoders in `ENCODER_KINDS`, one way each encoder can hand
 its features, alternating the two inputs so each architecture meets both.
 """
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from tests.models.conftest import _batch
 from tfseg import losses, models
 from tfseg.errors import TfsegError
 from tfseg.models.encoders import ENCODERS
+from tfseg.models.registry import markdown
 
 INPUTS = pytest.mark.parametrize(
     "shape, classes", [((32, 32, 1), 1), ((32, 32, 3), 4)], ids=["grey-binary", "rgb-4class"]
@@ -106,6 +109,12 @@ def test_registry_holds_every_decoder_on_every_encoder():
         "upernet_convnext_tiny", "segformer_resnet34", "unetpp_regnety004", "unet_mobilenetv3large", "unet_effv2s",
     }
     assert required <= set(table)
+
+
+def test_models_page_tables_are_generated_from_the_registry():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    generated = page.split("<!-- generated: python -m tfseg.models -->\n")[1].split("\n<!-- end generated -->")[0]
+    assert generated == markdown(), "docs/models.md is stale: paste the output of python -m tfseg.models"
 
 
 def test_every_architecture_documents_itself():

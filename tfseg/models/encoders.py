@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -65,6 +65,9 @@ class EncoderSpec:
             as segmentation_models and segmentation_models.pytorch do. Defaults to False.
         load_file: `(backbone, path) -> None` for weights files in a format other than
             Keras' (e.g. a torchvision `.pth`), or None. Defaults to None.
+        peers: dict. The same backbone's name in each peer library: "sm" for
+            segmentation_models (Keras), "smp" for segmentation_models.pytorch; the
+            parameter table (`benchmarks/param_counts.py`) reads it. Defaults to none.
     """
 
     family: str
@@ -78,6 +81,7 @@ class EncoderSpec:
     input_layer: str | None = None
     pooled_bottom: bool = False
     load_file: Callable[[keras.Model, str], None] | None = None
+    peers: dict = field(default_factory=dict)
 
 
 def keras_application(application: str) -> Callable[[tuple, str | None], keras.Model]:
@@ -104,7 +108,10 @@ def _efficientnet(variant: str) -> EncoderSpec:
         16: "block6a_expand_activation",
         32: "top_activation",
     }
-    return _application("EfficientNet", f"EfficientNet{variant}", features, _TORCH_MEAN, _TORCH_STD, input_layer="stem_conv_pad")
+    peers = {"sm": f"efficientnet{variant.lower()}", "smp": f"efficientnet-{variant.lower()}"}
+    return _application(
+        "EfficientNet", f"EfficientNet{variant}", features, _TORCH_MEAN, _TORCH_STD, input_layer="stem_conv_pad", peers=peers
+    )
 
 
 def _efficientnet_v2(variant: str) -> EncoderSpec:
@@ -118,7 +125,8 @@ def _efficientnet_v2(variant: str) -> EncoderSpec:
         32: "top_activation",
     }
     mean, std = (_TORCH_MEAN, _TORCH_STD) if variant.startswith("B") else (_TF_MEAN, _TF_STD)
-    return _application("EfficientNetV2", f"EfficientNetV2{variant}", features, mean, std, input_layer="stem_conv")
+    peers = {"smp": f"tu-tf_efficientnetv2_{variant.lower()}"}
+    return _application("EfficientNetV2", f"EfficientNetV2{variant}", features, mean, std, input_layer="stem_conv", peers=peers)
 
 
 def _resnet(application: str, stage4_blocks: int) -> EncoderSpec:
@@ -129,7 +137,8 @@ def _resnet(application: str, stage4_blocks: int) -> EncoderSpec:
         16: f"conv4_block{stage4_blocks}_out",
         32: "conv5_block3_out",
     }
-    return _application("ResNet", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True)
+    peers = {"sm": application.lower(), "smp": application.lower()}
+    return _application("ResNet", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, peers=peers)
 
 
 def _resnet_v2(application: str, stage4_blocks: int) -> EncoderSpec:
@@ -156,6 +165,7 @@ def _torchvision_resnet(depth: int) -> EncoderSpec:
         "ResNet", f"ResNet{depth}", lambda input_shape, weights: build_resnet(depth, input_shape, weights),
         "torchvision (download.pytorch.org; SHA-256 checked)",
         feature_layers(depth), _TORCH_MEAN, _TORCH_STD, load_file=load_file,
+        peers={"sm": f"resnet{depth}", "smp": f"resnet{depth}"},
     )
 
 
@@ -164,6 +174,7 @@ def _regnety(variant: str) -> EncoderSpec:
         "RegNetY", f"RegNetY{variant}", lambda input_shape, weights: build_regnety(variant, input_shape, weights),
         "tf.keras 2 keras.applications.regnet (storage.googleapis.com; SHA-256 checked)",
         regnety_features(variant), (0.0,) * 3, (1.0,) * 3,  # its weights take images in [0, 1]
+        peers={"smp": f"tu-regnety_{variant}"},
     )
 
 
@@ -173,7 +184,8 @@ def _mobilenet_v3(size: str, expansions: tuple[int, int, int, int]) -> EncoderSp
     features = {stride: LayerInput(f"expanded_conv{f'_{block}' if block else ''}_depthwise_pad")
                 for stride, block in zip((2, 4, 8, 16), expansions)}
     features[32] = None
-    return _application("MobileNetV3", f"MobileNetV3{size}", features, _TF_MEAN, _TF_STD, input_layer="conv")
+    peers = {"smp": f"tu-mobilenetv3_{size.lower()}_100"}
+    return _application("MobileNetV3", f"MobileNetV3{size}", features, _TF_MEAN, _TF_STD, input_layer="conv", peers=peers)
 
 
 def _convnext(size: str) -> EncoderSpec:
@@ -182,14 +194,16 @@ def _convnext(size: str) -> EncoderSpec:
     prefix = f"convnext_{size.lower()}"
     features = {4 * 2**stage: LayerInput(f"{prefix}_downsampling_block_{stage}") for stage in range(3)}
     features[32] = None
-    return _application("ConvNeXt", f"ConvNeXt{size}", features, _TORCH_MEAN, _TORCH_STD, input_layer=f"{prefix}_stem")
+    peers = {"smp": f"tu-{prefix}"}
+    return _application("ConvNeXt", f"ConvNeXt{size}", features, _TORCH_MEAN, _TORCH_STD, input_layer=f"{prefix}_stem", peers=peers)
 
 
 def _vgg(application: str, last_conv: int) -> EncoderSpec:
     features = {1: "block1_conv2", 2: "block2_conv2"}
     features.update({stride: f"block{block}_conv{last_conv}" for stride, block in ((4, 3), (8, 4), (16, 5))})
     features[32] = "block5_pool"
-    return _application("VGG", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, pooled_bottom=True)
+    peers = {"sm": application.lower(), "smp": application.lower()}
+    return _application("VGG", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, pooled_bottom=True, peers=peers)
 
 
 ENCODERS: dict[str, EncoderSpec] = {
@@ -215,6 +229,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         },
         _TF_MEAN,
         _TF_STD,
+        peers={"sm": "mobilenetv2", "smp": "mobilenet_v2"},
     ),
     "mobilenetv3small": _mobilenet_v3("Small", (0, 1, 3, 8)),
     "mobilenetv3large": _mobilenet_v3("Large", (1, 3, 6, 12)),
@@ -227,6 +242,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         {2: "conv1_relu", 4: "pool2_relu", 8: "pool3_relu", 16: "pool4_relu", 32: "relu"},
         _TORCH_MEAN,
         _TORCH_STD,
+        peers={"sm": "densenet121", "smp": "densenet121"},
     ),
     "vgg16": _vgg("VGG16", 3),
     "vgg19": _vgg("VGG19", 4),

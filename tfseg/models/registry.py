@@ -99,6 +99,8 @@ def _load_all() -> None:
     import tfseg.models
 
     for module in pkgutil.iter_modules(tfseg.models.__path__):
+        if module.name.startswith("_"):  # __main__
+            continue
         importlib.import_module(f"tfseg.models.{module.name}")
     _loaded = True
 
@@ -157,3 +159,21 @@ def build(name: str, input_shape: tuple[int, int, int], classes: int = 1, **opti
         if "unexpected keyword argument" in str(error):
             raise TfsegError(f"model {name!r}: {error}") from None
         raise
+
+
+def markdown() -> str:
+    """The model tables of docs/models.md, generated from the registry: each family's
+    architectures with when to use them and their peers, then the encoders."""
+    from tfseg.models.encoders import ENCODERS
+
+    peer_names = {"sm": "segmentation_models", "smp": "segmentation_models.pytorch"}
+    lines = ["| family | model | when to use it | peers |", "|---|---|---|---|"]
+    for architecture in sorted(architectures(), key=lambda a: a.family):
+        pattern = f"{architecture.name}_<encoder>" if architecture.takes_encoder else architecture.name
+        peers = ", ".join(f"{peer_names[peer]} `{name}`" for peer, name in architecture.peers.items()) or "—"
+        lines.append(f"| {architecture.family} | `{pattern}` | {architecture.when} | {peers} |")
+    lines += ["", "| `<encoder>` | family | backbone | ImageNet weights from | peers |", "|---|---|---|---|---|"]
+    for name, spec in ENCODERS.items():
+        peers = ", ".join(f"{peer_names[peer]} `{peer_name}`" for peer, peer_name in spec.peers.items()) or "—"
+        lines.append(f"| `{name}` | {spec.family} | {spec.title} | {spec.weights_source} | {peers} |")
+    return "\n".join(lines)
