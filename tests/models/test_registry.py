@@ -93,17 +93,14 @@ def test_registry_names_and_unknown_name():
 def test_registry_holds_every_decoder_on_every_encoder():
     table = models.entries()
     decoders = [a for a in models.architectures() if a.takes_encoder]
-    assert {a.name for a in decoders} == {
-        "unet", "unetpp", "linknet", "fpn", "pspnet", "deeplabv3", "deeplabv3plus", "manet", "pan", "upernet", "segformer"
-    }
     for architecture in decoders:
         for encoder in ENCODERS:
             model_entry = table[f"{architecture.name}_{encoder}"]
             assert model_entry.architecture is architecture and model_entry.encoder == encoder
-    own = {a.name for a in models.architectures() if not a.takes_encoder}
-    assert own == {"unet", "unet_upsample", "unet_convpool", "unetpp", "segnet", "segnet_vgg16", "linknet"}
+    own = [a for a in models.architectures() if not a.takes_encoder]
     assert len(table) == len(own) + len(decoders) * len(ENCODERS)
-    required = {  # the names the model-zoo issue asked for
+    required = {  # the names the model-zoo issue asked for, with the seed studies' own models
+        "unet", "unet_upsample", "unet_convpool", "unetpp", "segnet", "segnet_vgg16", "linknet",
         "unet_resnet34", "unetpp_resnet34", "linknet_resnet18", "fpn_resnet34", "pspnet_resnet34",
         "deeplabv3_resnet50", "deeplabv3plus_resnet34", "manet_resnet34", "pan_resnet34",
         "upernet_convnext_tiny", "segformer_resnet34", "unetpp_regnety004", "unet_mobilenetv3large", "unet_effv2s",
