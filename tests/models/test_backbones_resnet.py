@@ -454,9 +454,11 @@ def test_imagenet_download_with_wrong_hash_is_deleted_and_refused(tmp_path, monk
 
 
 def test_failed_imagenet_download_says_how_to_pass_a_file(tmp_path, monkeypatch):
+    from tfseg.models.encoders import build_encoder
+
     monkeypatch.setitem(resnet.IMAGENET_URLS, 18, (tmp_path / "absent.pth").as_uri())
     with pytest.raises(TfsegError) as error:
-        download_imagenet_weights(18, cache_dir=tmp_path / "cache")
+        build_encoder("resnet18", (32, 32, 3), "imagenet")
     message = str(error.value)
     assert message.startswith("encoder_weights='imagenet': the ImageNet weights of ResNet18 could not be downloaded (")
     assert message.endswith("pass the file with --encoder-weights PATH (model.options.encoder_weights)")

@@ -208,7 +208,8 @@ def build_regnety(variant: str, input_shape, weights: str | Path | None = None) 
         keras.Model named `regnety{variant}`.
 
     Raises:
-        TfsegError: unknown variant, failed download or a weights file that does not match.
+        TfsegError: unknown variant or a weights file that does not match. A failed
+            download raises keras' error (`tfseg.models.encoders` makes it one line).
     """
     config = _config(variant)
     model_name = f"regnety{variant}"
@@ -226,16 +227,9 @@ def build_regnety(variant: str, input_shape, weights: str | Path | None = None) 
         return model
     if str(weights) == "imagenet":
         file_name = f"{model_name}_notop.h5"
-        try:
-            path = keras.utils.get_file(
-                file_name, BASE_WEIGHTS_PATH + file_name, cache_subdir="models", file_hash=WEIGHTS_HASHES[variant],
-            )
-        except Exception as error:  # no network, HTTP error or a hash mismatch
-            raise TfsegError(
-                f"encoder_weights='imagenet': the ImageNet weights of RegNetY{variant} could not be downloaded "
-                f"({_first_line(error)}); download them where there is network and pass the file with "
-                f"--encoder-weights PATH (model.options.encoder_weights)"
-            ) from error
+        path = keras.utils.get_file(  # a failed download or hash raises; tfseg.models.encoders explains it
+            file_name, BASE_WEIGHTS_PATH + file_name, cache_subdir="models", file_hash=WEIGHTS_HASHES[variant],
+        )
         load_regnety_weights(model, path)
     else:
         load_regnety_weights(model, weights)

@@ -274,23 +274,16 @@ def download_imagenet_weights(depth: int, cache_dir=None) -> Path:
         Path of the verified file.
 
     Raises:
-        TfsegError: the download failed (says how to pass a downloaded file instead), or
-            the file's SHA-256 is not the published one (the file is then deleted).
+        Exception: the download failed (keras' own error; `tfseg.models.encoders` turns it
+            into the one-line error that says how to pass a downloaded file instead).
+        TfsegError: the file's SHA-256 is not the published one (the file is then deleted).
     """
     _blocks(depth)
     if cache_dir is not None:  # get_file falls back to /tmp/.keras for a folder not yet made
         os.makedirs(cache_dir, exist_ok=True)
-    try:
-        path = keras.utils.get_file(
-            _FILE_NAMES[depth], origin=IMAGENET_URLS[depth], cache_subdir="models",
-            cache_dir=None if cache_dir is None else str(cache_dir),
-        )
-    except Exception as error:  # keras raises a bare Exception on a failed download
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise TfsegError(
-            f"encoder_weights='imagenet': the ImageNet weights of ResNet{depth} could not be "
-            f"downloaded ({first}); download them where there is network and pass the file "
-            f"with --encoder-weights PATH (model.options.encoder_weights)"
-        ) from None
+    path = keras.utils.get_file(  # a failed download raises; the encoder registry says what to do
+        _FILE_NAMES[depth], origin=IMAGENET_URLS[depth], cache_subdir="models",
+        cache_dir=None if cache_dir is None else str(cache_dir),
+    )
     check_sha256(path, IMAGENET_SHA256[depth])
     return Path(path)
