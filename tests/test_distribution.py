@@ -14,7 +14,7 @@ from tfseg.training import build_model
 
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_trains_a_step_with_float32_outputs(precision, tmp_path):
-    config = tiny_config(tmp_path)
+    config = tiny_config(tmp_path, precision=precision)
     with dtype_policy(precision):
         model = build_model(config)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
@@ -103,3 +103,33 @@ def test_two_workers_on_localhost_both_finish(tmp_path):
     assert [result["replicas"] for result in results] == [2, 2]
     assert [result["chief"] for result in results] == [True, False]
     assert results[0]["loss"] == results[1]["loss"] and np.isfinite(results[0]["loss"]).all()  # one all-reduced model
+
+
+def test_auto_is_float32_without_xla_on_cpu():
+    from tfseg.distribution import resolve_jit_compile, resolve_precision
+
+    assert resolve_precision("auto") == "float32" and resolve_precision("mixed_bfloat16_convs") == "mixed_bfloat16_convs"
+    assert resolve_jit_compile("auto") is False and resolve_jit_compile(True) is True
+
+
+def test_bfloat16_convolutions_train_and_export_in_float32(tmp_path):
+    from tfseg.distribution import float32_layers
+    from tfseg.export import write_saved_model, write_tflite
+
+    config = tiny_config(tmp_path, precision="mixed_bfloat16_convs")
+    with dtype_policy("mixed_bfloat16_convs"):
+        assert keras.config.dtype_policy().name == "float32"
+        model = build_model(config)
+    policies = {type(layer).__name__: layer.dtype_policy.name for layer in model.layers}
+    assert policies["Conv2D"] == policies["Conv2DTranspose"] == "mixed_bfloat16"
+    assert policies["BatchNormalization"] == policies["Activation"] == "float32"
+    images = np.random.default_rng(2).random((4, 32, 32, 1), dtype=np.float32)
+    logs = model.train_on_batch(images, (images > 0.5).astype(np.float32), return_dict=True)
+    assert np.isfinite(logs["loss"]) and model(images).dtype == "float32"
+    bfloat16_output = model.predict_on_batch(images)
+    float32_layers(model)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    np.testing.assert_allclose(model.predict_on_batch(images), bfloat16_output, atol=0.05)  # bfloat16: 8-bit mantissa
+    write_saved_model(model, tmp_path / "saved")
+    write_tflite(tmp_path / "saved", tmp_path / "model.tflite")  # the converter rejects bfloat16 ops
+    assert (tmp_path / "model.tflite").stat().st_size > 0

@@ -91,3 +91,17 @@ def test_a_new_option_is_one_declaration_plus_its_use(tmp_path):
     assert stopper.min_delta == 0.01 and stopper.patience == 2
     with pytest.raises(TfsegError, match="train.early_stopping_min_delta: expected a value >= 0, got -1"):
         load_config(None, {"train.early_stopping_min_delta": -1})
+
+
+@pytest.mark.parametrize("flag, expected", [("auto", "auto"), ("true", True), ("False", False)])
+def test_jit_compile_takes_auto_true_or_false_from_the_command_line(flag, expected):
+    args = train_parser().parse_args(["--jit-compile", flag])
+    assert load_config(None, overrides_from_flags(args, OPTIONS)).train.jit_compile == expected
+
+
+def test_jit_compile_keeps_yaml_booleans_and_names_a_bad_value(tmp_path):
+    (tmp_path / "old.yaml").write_text("train: {jit_compile: false}\n")  # a run's config.yaml before "auto"
+    assert load_config(tmp_path / "old.yaml").train.jit_compile is False
+    args = train_parser().parse_args(["--jit-compile", "sometimes"])
+    with pytest.raises(TfsegError, match=r"train.jit_compile: expected one of \[True, False, 'auto'\], got 'sometimes'"):
+        load_config(None, overrides_from_flags(args, OPTIONS))

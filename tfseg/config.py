@@ -104,9 +104,12 @@ class TrainConfig:
         "auto", "distribution: auto is MirroredStrategy with more than one GPU, else the default; multiworker "
         "reads TF_CONFIG", choices=("auto", "none", "mirrored", "multiworker"), resumable=True)
     precision: str = option(
-        "auto", "auto is mixed_float16 on a GPU and float32 on CPU",
-        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
-    jit_compile: bool = option(False, "compile the train step with XLA", resumable=True)
+        "auto", "auto is mixed_float16 on a GPU and float32 on CPU; mixed_bfloat16_convs computes convolutions in "
+        "bfloat16 and the rest in float32 (faster on CPUs with bfloat16 instructions, docs/speed.md)",
+        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16", "mixed_bfloat16_convs"))
+    jit_compile: bool | str = option(
+        "auto", "compile the train step with XLA: true, false, or auto (the fastest for the model on this device, "
+        "see docs/speed.md)", choices=(True, False, "auto"), resumable=True)
     deterministic: bool = option(
         False, "TensorFlow op determinism (slower; stays on for the rest of the process)", resumable=True)
     export: list[str] = option(

@@ -71,23 +71,70 @@ def worker_name(strategy: tf.distribute.Strategy) -> str:
     return f"{resolver.task_type}-{resolver.task_id}"
 
 
+CONVS_IN_BFLOAT16 = "mixed_bfloat16_convs"
+"""The precision that computes convolutions (Conv2D, Conv2DTranspose) in bfloat16 and
+everything else in float32: on a CPU with bfloat16 dot-product instructions, oneDNN's
+bfloat16 convolutions are about twice as fast as float32 ones, while its depthwise
+convolutions and TensorFlow's element-wise ops (sigmoid, swish) are slower in bfloat16
+than in float32 (benchmarks/NOTES.md)."""
+
+
 def resolve_precision(name: str) -> str:
-    """The Keras dtype policy of `--precision`: `auto` is mixed_float16 on GPU, float32 otherwise."""
+    """The precision `--precision` names; `auto` is mixed_float16 on a GPU and float32 on
+    CPU (`mixed_bfloat16_convs` is faster for the pretrained-encoder models on CPUs with
+    bfloat16 instructions, but not yet measured on the others: docs/speed.md)."""
     if name == "auto":
         return "mixed_float16" if tf.config.list_logical_devices("GPU") else "float32"
     return name
 
 
+def apply_layer_precision(model: keras.Model, precision: str) -> keras.Model:
+    """For `mixed_bfloat16_convs`, gives every Conv2D and Conv2DTranspose of `model` and
+    of its nested models the mixed_bfloat16 policy (float32 weights, bfloat16 compute);
+    other precisions are the global policy's (`dtype_policy`) and change nothing here."""
+    if precision != CONVS_IN_BFLOAT16:
+        return model
+    for layer in model.layers:
+        if type(layer) in (keras.layers.Conv2D, keras.layers.Conv2DTranspose):
+            layer.dtype_policy = keras.DTypePolicy("mixed_bfloat16")
+        elif isinstance(layer, keras.Model):
+            apply_layer_precision(layer, precision)
+    return model
+
+
+def float32_layers(model: keras.Model) -> keras.Model:
+    """Gives every layer of `model` and of its nested models the float32 policy, in place,
+    and returns `model`: what prediction and export run, whatever the training precision,
+    so results do not depend on the machine and other runtimes (TFLite, ONNX) get float32
+    ops only."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            float32_layers(layer)
+        elif layer.dtype_policy.name != "float32":
+            layer.dtype_policy = keras.DTypePolicy("float32")
+    return model
+
+
+def resolve_jit_compile(setting: bool | str) -> bool:
+    """Whether to compile the train step with XLA: `setting` itself when it is a
+    bool; `auto` is off on CPU, where XLA's convolutions are slower than oneDNN's (30×
+    for depthwise ones, benchmarks/NOTES.md), and on GPU as before (off) until measured."""
+    if setting != "auto":
+        return bool(setting)
+    return False
+
+
 @contextlib.contextmanager
 def dtype_policy(name: str) -> Iterator[None]:
-    """Sets the global Keras dtype policy inside the block and restores the previous one after.
+    """Sets the global Keras dtype policy inside the block and restores the previous one after
+    (float32 for `mixed_bfloat16_convs`, whose convolutions `apply_layer_precision` sets).
 
     Models built inside compute in the policy's dtype; their last layer, the losses and
     the metrics stay float32. With `mixed_float16`, `Model.compile` wraps the optimizer
     in a `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling).
     """
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
+    keras.config.set_dtype_policy("float32" if name == CONVS_IN_BFLOAT16 else name)
     try:
         yield
     finally:

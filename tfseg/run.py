@@ -32,6 +32,7 @@ import keras
 import pandas as pd
 
 from tfseg.config import Config, load_config
+from tfseg.distribution import float32_layers
 from tfseg.errors import TfsegError
 from tfseg.export import SAVED_MODEL_ENDPOINT
 from tfseg.files import atomic_dir, write_atomically
@@ -129,12 +130,13 @@ def read_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) ->
 def load_run_model(run_dir: str | Path) -> keras.Model:
     """Loads a run's `best.keras` for inference (no custom_objects needed).
 
-    Loaded with `compile=False`: prediction needs neither the optimizer nor the loss.
+    Loaded with `compile=False`: prediction needs neither the optimizer nor the loss; in
+    float32 whatever the training precision (`tfseg.distribution.float32_layers`).
     """
     run = RunDir(run_dir)
     if not run.best.is_file():
         raise TfsegError(f"{run.path}: no best.keras, the run did not finish its first epoch")
-    return keras.saving.load_model(run.best, compile=False)
+    return float32_layers(keras.saving.load_model(run.best, compile=False))
 
 
 def load_model_file(path: str | Path) -> keras.Model:
@@ -152,7 +154,7 @@ def load_model_file(path: str | Path) -> keras.Model:
     """
     path = Path(path)
     if path.is_file() and path.suffix == ".keras":
-        return keras.saving.load_model(path, compile=False)  # inference: no optimizer or loss
+        return float32_layers(keras.saving.load_model(path, compile=False))  # inference: no optimizer or loss
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
 

@@ -16,7 +16,10 @@ from tfseg import losses, metrics, models
 from tfseg.callbacks import GracefulStop, make_callbacks, monitor_mode
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
 from tfseg.data import load_table, make_dataset, split_rows
-from tfseg.distribution import dtype_policy, is_chief, make_strategy, resolve_precision, worker_name
+from tfseg.distribution import (
+    apply_layer_precision, dtype_policy, float32_layers, is_chief, make_strategy, resolve_jit_compile, resolve_precision,
+    worker_name,
+)
 from tfseg.errors import TfsegError, TrainingStopped
 from tfseg.export import export_model
 from tfseg.files import remove_leftovers
@@ -26,25 +29,36 @@ from tfseg.run import RunDir, RunLock, completed_epochs, create_run_dir, model_c
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
-    """Builds and compiles the configured model; call it inside the strategy scope.
+    """Builds the configured model in its precision and compiles it (`compile_model`); call
+    it inside the strategy scope and `dtype_policy` of the precision."""
+    data = config.data
+    model = models.build(config.model.name, (*data.image_size, data.channels), data.classes, **config.model.options)
+    apply_layer_precision(model, resolve_precision(config.train.precision))
+    return compile_model(model, config, steps_per_epoch)
+
+
+def compile_model(model: keras.Model, config: Config, steps_per_epoch: int = 1) -> keras.Model:
+    """Compiles `model` for training as configured and returns it.
 
     The optimizer (see `tfseg.optim.make_optimizer`) is built with all the model's
     variables, so an encoder frozen for the first epochs can be unfrozen later, and it
-    gives the pretrained encoder's variables `lr * encoder_lr_multiplier`.
+    gives the pretrained encoder's variables `lr * encoder_lr_multiplier`. The train step
+    is compiled with XLA as `train.jit_compile` resolves for this model on this device
+    (`tfseg.distribution.resolve_jit_compile`).
 
     A deep-supervised model (one output per head) gets the loss on every head with
     weights 1/heads, so the loss is the mean of the heads' losses, and the metrics on
     the last head only; its targets are the mask once per head (`targets_per_head`).
 
     Args:
-        config: Config. Model, data shape, loss and optimizer settings.
+        model: keras.Model. Built for `config.data`'s shape and classes.
+        config: Config. Loss and optimizer settings.
         steps_per_epoch: int. Optimizer steps per epoch, for the schedules. Defaults to 1.
 
     Raises:
         TfsegError: an encoder option is set for a model without a pretrained encoder.
     """
     data, settings = config.data, config.train
-    model = models.build(config.model.name, (*data.image_size, data.channels), data.classes, **config.model.options)
     optimizer = make_optimizer(settings, steps_per_epoch)
     if settings.encoder_lr_multiplier != 1 or settings.freeze_encoder_epochs:
         encoder = models.get_encoder(model)
@@ -58,9 +72,8 @@ def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
     heads = len(model.outputs)
     if heads > 1:
         loss, scores, loss_weights = [loss] * heads, [[]] * (heads - 1) + [scores], [1 / heads] * heads
-    model.compile(
-        optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=scores, jit_compile=settings.jit_compile
-    )
+    jit_compile = resolve_jit_compile(settings.jit_compile)
+    model.compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=scores, jit_compile=jit_compile)
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -160,7 +173,7 @@ def export_best(run: RunDir, config: Config) -> None:
     if not run.best.exists():
         raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
     best_epoch, score = _best_epoch(pd.read_csv(run.history), monitor)
-    best = keras.saving.load_model(run.best)
+    best = float32_layers(keras.saving.load_model(run.best))
     export_model(models.final_head(best), run.export, model_card(config, monitor, score, best_epoch), config.train.export)
     plot_history(run.history, run.curves)
 

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import keras
 
 from tfseg.errors import TfsegError
+from tfseg.models.batch_norm import use_fused_batch_norm
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,11 @@ class ModelEntry:
         return self.architecture.family
 
     def build(self, input_shape, classes: int, **options) -> keras.Model:
+        """The model, its batch norms through the fused kernel (`tfseg.models.batch_norm`)."""
         builder = self.architecture.builder
         if self.encoder is not None:
             builder = partial(builder, encoder=self.encoder)
-        return builder(tuple(input_shape), classes, **options)
+        return use_fused_batch_norm(builder(tuple(input_shape), classes, **options))
 
 
 _ARCHITECTURES: dict[str, Architecture] = {}
