@@ -11,6 +11,7 @@ import pytest
 
 from tfseg.cli import evaluate_main, train_main
 from tfseg.data import read_image
+from tfseg.distribution import float32_layers
 from tfseg.inference import predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def test_evaluation_outputs(trained_run, tiny_dataset):
 
 def test_evaluation_matches_a_hand_computed_dice(trained_run, tiny_dataset):
     run_dir, _ = trained_run
-    model = keras.saving.load_model(run_dir / "best.keras")
+    model = float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
     per_image = pd.read_csv(run_dir / "eval" / "test" / "per_image.csv", dtype={"id": str})
     sample = per_image.iloc[0]
     image = read_image(tiny_dataset / "images" / f"{sample['id']}.png", 1)
@@ -79,7 +80,7 @@ def test_saved_model_export_matches_keras(trained_run):
     import tensorflow as tf
 
     run_dir, _ = trained_run
-    model = keras.saving.load_model(run_dir / "best.keras")
+    model = float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
     exported = tf.saved_model.load(str(run_dir / "export"))
     x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
     np.testing.assert_allclose(exported.serve(x).numpy(), model.predict_on_batch(x), atol=1e-5)

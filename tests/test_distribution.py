@@ -105,11 +105,14 @@ def test_two_workers_on_localhost_both_finish(tmp_path):
     assert results[0]["loss"] == results[1]["loss"] and np.isfinite(results[0]["loss"]).all()  # one all-reduced model
 
 
-def test_auto_is_float32_without_xla_on_cpu():
-    from tfseg.distribution import resolve_jit_compile, resolve_precision
+def test_auto_precision_is_bfloat16_convolutions_exactly_where_the_cpu_has_bfloat16(monkeypatch):
+    from tfseg import distribution
 
-    assert resolve_precision("auto") == "float32" and resolve_precision("mixed_bfloat16_convs") == "mixed_bfloat16_convs"
-    assert resolve_jit_compile("auto") is False and resolve_jit_compile(True) is True
+    for has_bfloat16, expected in ((True, "mixed_bfloat16_convs"), (False, "float32")):
+        monkeypatch.setattr(distribution, "cpu_has_bfloat16", lambda: has_bfloat16)
+        assert distribution.resolve_precision("auto") == expected
+    assert distribution.resolve_precision("mixed_float16") == "mixed_float16"
+    assert distribution.resolve_jit_compile("auto") is False and distribution.resolve_jit_compile(True) is True
 
 
 def test_bfloat16_convolutions_train_and_export_in_float32(tmp_path):

@@ -20,6 +20,7 @@ import yaml
 
 from tests.conftest import finish, run_script, tiny_config
 from tfseg import cli
+from tfseg.distribution import float32_layers
 from tfseg.errors import TfsegError
 from tfseg.files import WRITE_DELAY_VARIABLE, WRITE_LOG_VARIABLE
 from tfseg.run import completed_epochs
@@ -86,7 +87,7 @@ def test_resume_continues_from_last_completed_epoch(resumed_run):
 def test_saved_model_and_tflite_match_best_keras(resumed_run):
     run_dir, _ = resumed_run
     images = np.random.default_rng(0).random((3, 32, 32, 1), dtype=np.float32)
-    best = keras.saving.load_model(run_dir / "best.keras")
+    best = float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
     expected = best.predict(images, verbose=0)
     served = tf.saved_model.load(str(run_dir / "export")).signatures["serving_default"]
     (output,) = served(tf.constant(images)).values()
@@ -124,7 +125,7 @@ def test_deep_supervision_trains_on_the_mean_head_loss_and_exports_the_last_head
     assert {"iou", "dice", "val_iou", "val_dice", *heads, *("val_" + head for head in heads)} <= set(history)
     for stage in ("", "val_"):  # the loss is the mean of the heads' losses
         np.testing.assert_allclose(history[stage + "loss"], history[[stage + h for h in heads]].mean(axis=1), rtol=1e-4)
-    best = keras.saving.load_model(run_dir / "best.keras")
+    best = float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
     assert len(best.outputs) == depth
     images = np.random.default_rng(1).random((2, 32, 32, 1), dtype=np.float32)
     last_head = best.predict(images, verbose=0)[-1]
@@ -226,7 +227,7 @@ def test_sigkill_at_any_moment_then_resume_loses_nothing(small_data, tmp_path):
     assert final.returncode == 0, final.stderr[-2000:]
     assert "is complete (4 of 4 epochs)" in final.stdout
     assert _history_epochs(run_dir) == [0, 1, 2, 3]
-    keras.saving.load_model(run_dir / "best.keras")
+    float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
     assert json.loads((run_dir / "export" / "model_card.json").read_text())["model"] == "unet"
     assert not (run_dir / ".lock").exists()
     leftovers = [p.name for folder in (run_dir, run_dir / "backup") for p in folder.iterdir() if ".partial-" in p.name]

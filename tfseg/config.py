@@ -104,8 +104,8 @@ class TrainConfig:
         "auto", "distribution: auto is MirroredStrategy with more than one GPU, else the default; multiworker "
         "reads TF_CONFIG", choices=("auto", "none", "mirrored", "multiworker"), resumable=True)
     precision: str = option(
-        "auto", "auto is mixed_float16 on a GPU and float32 on CPU; mixed_bfloat16_convs computes convolutions in "
-        "bfloat16 and the rest in float32 (faster on CPUs with bfloat16 instructions, docs/speed.md)",
+        "auto", "auto is mixed_float16 on a GPU, and on CPU mixed_bfloat16_convs (convolutions in bfloat16, the "
+        "rest float32) where the CPU has bfloat16 instructions, else float32 (docs/speed.md)",
         choices=("auto", "float32", "mixed_float16", "mixed_bfloat16", "mixed_bfloat16_convs"))
     jit_compile: bool | str = option(
         "auto", "compile the train step with XLA: true, false, or auto (the fastest for the model on this device, "
