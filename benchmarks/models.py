@@ -47,6 +47,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
 
+from tfseg.options import bool_or_word  # noqa: E402
+
 DEFAULT_MODELS = ["unet", "unetpp", "segnet", "linknet", "unet_resnet34", "unet_effb3", "linknet_effb3"]
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "lung-cxr"
 BF16_PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
@@ -56,29 +58,21 @@ BF16_PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L4": 121e12,
 # --- one measurement, in its own process ------------------------------------------------
 
 
-def _rate_and_spread(seconds: list[float], images: int) -> tuple[float, float]:
-    """Images/s of the median step (each of `images` images) and the spread: the
-    interquartile range of the steps' rates over that median."""
-    quartiles = statistics.quantiles([images / value for value in seconds], n=4)
-    median = images / statistics.median(seconds)
-    return median, (quartiles[2] - quartiles[0]) / median
-
-
-def _median_rate(step, count: int, images: int) -> tuple[float, float]:
-    """`_rate_and_spread` of `count` timed calls of `step`."""
+def _median_rate(step, count: int, images: int) -> float:
+    """Images/s of the median of `count` timed calls of `step`, each of `images` images."""
     seconds = []
     for _ in range(count):
         start = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - start)
-    return _rate_and_spread(seconds, images)
+    return images / statistics.median(seconds)
 
 
 def _peak_host_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _keras_forward_flops(model, shape) -> float | None:
+def _keras_forward_flops(model, shape) -> float:
     """FLOPs of one image's forward pass (a multiply-add is 2), from TensorFlow's profiler."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
@@ -125,16 +119,14 @@ def measure_keras(library: str, args: argparse.Namespace) -> dict:
     from tfseg.training import build_model, compile_model
 
     shape = (args.size, args.size, 3)
-    jit_compile = {"true": True, "false": False}.get(args.jit_compile.lower(), args.jit_compile)
     config = config_from_dict({
         "data": {"image_size": [args.size, args.size], "channels": 3, "classes": args.classes},
         "model": {"name": args.model},
-        "train": {"batch_size": args.batch, "precision": args.precision, "jit_compile": jit_compile},
+        "train": {"batch_size": args.batch, "precision": args.precision, "jit_compile": args.jit_compile},
     })
-    precision = resolve_precision(config.train.precision)
+    # segmentation_models at its own default precision unless --peer-precision says otherwise
+    precision = resolve_precision(args.peer_precision if library == "sm" else config.train.precision)
     keras.utils.set_random_seed(0)
-    if library == "sm":  # its own default precision unless --peer-precision says otherwise
-        precision = resolve_precision(args.peer_precision)
     with dtype_policy(precision):
         if library == "sm":
             model = compile_model(apply_layer_precision(_sm_model(args.model, shape, args.classes), precision), config)
@@ -158,13 +150,13 @@ def measure_keras(library: str, args: argparse.Namespace) -> dict:
     with dtype_policy(precision):
         model.fit(data, epochs=1, steps_per_epoch=args.warmup, verbose=0)
         model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[StepTimes()])
-        train_rate, train_spread = _rate_and_spread(seconds, args.batch)
+        train_rate = args.batch / statistics.median(seconds)
         float32_layers(model)  # as prediction loads a trained model
         pictures = [(image * 255).astype(np.uint8) for image in images]
         predict(model, pictures, batch_size=args.batch)
-        infer_rate, _ = _median_rate(lambda: predict(model, pictures, batch_size=args.batch), args.steps, args.batch)
+        infer_rate = _median_rate(lambda: predict(model, pictures, batch_size=args.batch), args.steps, args.batch)
     result = {
-        "train": train_rate, "train_spread": train_spread, "infer": infer_rate, "params": model.count_params(),
+        "train": train_rate, "infer": infer_rate, "params": model.count_params(),
         "precision": precision, "jit_compile": bool(model.jit_compile), "host_mib": _peak_host_mib(),
     }
     if tf.config.list_physical_devices("GPU"):
@@ -214,15 +206,14 @@ def measure_smp(args: argparse.Namespace) -> dict:
     model.train()
     for _ in range(args.warmup):
         train_step()
-    train_rate, train_spread = _median_rate(train_step, args.steps, args.batch)
+    train_rate = _median_rate(train_step, args.steps, args.batch)
     model.eval()
     infer()
-    infer_rate, _ = _median_rate(infer, args.steps, args.batch)
-    model.eval()
+    infer_rate = _median_rate(infer, args.steps, args.batch)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(images[:1])
     result = {
-        "train": train_rate, "train_spread": train_spread, "infer": infer_rate, "host_mib": _peak_host_mib(),
+        "train": train_rate, "infer": infer_rate, "host_mib": _peak_host_mib(),
         "params": sum(parameter.numel() for parameter in model.parameters()),
         "precision": "bf16 autocast" if bf16 else "float32", "jit_compile": False,
         "flops": float(counter.get_total_flops()),
@@ -249,7 +240,7 @@ def run_measurement(library: str, model: str, args: argparse.Namespace) -> dict:
 
 def _shared_flags(args: argparse.Namespace) -> list[str]:
     return ["--batch", str(args.batch), "--size", str(args.size), "--classes", str(args.classes),
-            "--precision", args.precision, "--peer-precision", args.peer_precision, "--jit-compile", args.jit_compile,
+            "--precision", args.precision, "--peer-precision", args.peer_precision, "--jit-compile", str(args.jit_compile).lower(),
             "--warmup", str(args.warmup),
             "--steps", str(args.steps), "--rounds", str(args.rounds)]
 
@@ -347,7 +338,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="tfseg's train.precision (default auto)")
     parser.add_argument("--peer-precision", default="float32",
                         help="the peer's precision: float32 (its default; default), or a tfseg precision to match")
-    parser.add_argument("--jit-compile", default="auto", help="train.jit_compile (auto, true, false)")
+    parser.add_argument("--jit-compile", default="auto", type=bool_or_word, help="train.jit_compile (auto, true, false)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first (tracing, XLA)")
     parser.add_argument("--steps", type=int, default=10, help="timed training and inference steps; the median counts")
     parser.add_argument("--rounds", type=int, default=1,

@@ -132,9 +132,7 @@ def resolve_jit_compile(setting: bool | str) -> bool:
     """Whether to compile the train step with XLA: `setting` itself when it is a
     bool; `auto` is off on CPU, where XLA's convolutions are slower than oneDNN's (30×
     for depthwise ones, benchmarks/NOTES.md), and on GPU as before (off) until measured."""
-    if setting != "auto":
-        return bool(setting)
-    return False
+    return setting is True
 
 
 @contextlib.contextmanager

@@ -175,7 +175,7 @@ def _range_text(spec: Option) -> str:
     return " and ".join(f"{operator} {number:g}" for operator, number in _bounds(spec))
 
 
-def _bool_or_word(text: str) -> bool | str:
+def bool_or_word(text: str) -> bool | str:
     """A flag value that is a bool or a word: "true"/"false" (any case) are bools."""
     return {"true": True, "false": False}.get(text.lower(), text)
 
@@ -186,7 +186,7 @@ def _flag_type(hint: Any) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if {bool, str} <= set(args):
-            return _bool_or_word
+            return bool_or_word
         return _flag_type(next(arg for arg in args if arg is not type(None)))
     if origin is list:
         return _flag_type(args[0]) if args else str
@@ -203,7 +203,7 @@ def add_flags(parser: argparse.ArgumentParser, specs: list[Option]) -> None:
         scalar = _flag_type(spec.type)
         if scalar is bool:
             parser.add_argument(spec.flag, dest=spec.key, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif scalar is _bool_or_word:
+        elif scalar is bool_or_word:
             parser.add_argument(spec.flag, dest=spec.key, type=scalar, default=None, help=text,
                                 metavar="|".join(str(choice).lower() for choice in spec.choices or ()) or None)
         else:

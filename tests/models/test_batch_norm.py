@@ -76,3 +76,12 @@ def test_a_fused_model_saves_and_loads_with_the_same_predictions(tmp_path):
     loaded = keras.saving.load_model(tmp_path / "model.keras", compile=False)
     assert any(type(layer) is FusedBatchNormalization for layer in loaded.layers)
     np.testing.assert_allclose(loaded.predict_on_batch(images), model.predict_on_batch(images), atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_graph_runs_the_fused_kernel(training):
+    layer = FusedBatchNormalization()
+    layer.build((2, 4, 4, 3))
+    graph = tf.function(lambda x: layer(x, training=training)).get_concrete_function(
+        tf.TensorSpec((2, 4, 4, 3), tf.float32)).graph
+    assert any(op.type.startswith("FusedBatchNorm") for op in graph.get_operations())
