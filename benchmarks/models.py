@@ -27,6 +27,7 @@ Inference runs the model in float32, as prediction of a trained run does.
     SM_FRAMEWORK=tf.keras python benchmarks/models.py --peer sm     # pip install "tfseg[benchmarks]"
     python benchmarks/models.py --peer smp                         # needs torch, timm, segmentation-models-pytorch
     python benchmarks/models.py --pipeline-only                    # the tf.data pipeline alone
+    python benchmarks/models.py --intra-op-threads 2 --inter-op-threads 1   # TensorFlow's thread pools
 
 The load average is printed before and after: ratios from a busy machine mean little.
 Not a test: numbers depend on the machine and its load. See benchmarks/NOTES.md.
@@ -47,6 +48,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("SM_FRAMEWORK", "tf.keras")
 
+from pipeline import epoch_rate  # noqa: E402  (benchmarks/pipeline.py, beside this script)
 from tfseg.options import bool_or_word  # noqa: E402
 
 DEFAULT_MODELS = ["unet", "unetpp", "segnet", "linknet", "unet_resnet34", "unet_effb3", "linknet_effb3"]
@@ -118,6 +120,8 @@ def measure_keras(library: str, args: argparse.Namespace) -> dict:
     from tfseg.inference import predict
     from tfseg.training import build_model, compile_model
 
+    tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     shape = (args.size, args.size, 3)
     config = config_from_dict({
         "data": {"image_size": [args.size, args.size], "channels": 3, "classes": args.classes},
@@ -241,7 +245,8 @@ def run_measurement(library: str, model: str, args: argparse.Namespace) -> dict:
 def _shared_flags(args: argparse.Namespace) -> list[str]:
     return ["--batch", str(args.batch), "--size", str(args.size), "--classes", str(args.classes),
             "--precision", args.precision, "--peer-precision", args.peer_precision, "--jit-compile", str(args.jit_compile).lower(),
-            "--warmup", str(args.warmup),
+            "--warmup", str(args.warmup), "--intra-op-threads", str(args.intra_op_threads),
+            "--inter-op-threads", str(args.inter_op_threads),
             "--steps", str(args.steps), "--rounds", str(args.rounds)]
 
 
@@ -254,12 +259,7 @@ def pipeline_rate(args: argparse.Namespace) -> float:
     data = DataConfig(dir=str(args.data), image_size=[args.size, args.size], channels=3, augment=args.augment)
     rows = split_rows(load_table(data, seed=0), "train")
     dataset = make_dataset(rows, data, args.batch, training=True, seed=0)
-    rates = []
-    for _ in range(args.rounds + 1):
-        start = time.perf_counter()
-        count = sum(int(images.shape[0]) for images, _ in dataset)
-        rates.append(count / (time.perf_counter() - start))
-    return max(rates[1:])
+    return max([epoch_rate(dataset) for _ in range(args.rounds + 1)][1:])
 
 
 def _ratio(ours: dict, peer: dict | None, key: str, invert: bool = False) -> str:
@@ -339,6 +339,8 @@ def main() -> None:
     parser.add_argument("--peer-precision", default="float32",
                         help="the peer's precision: float32 (its default; default), or a tfseg precision to match")
     parser.add_argument("--jit-compile", default="auto", type=bool_or_word, help="train.jit_compile (auto, true, false)")
+    parser.add_argument("--intra-op-threads", type=int, default=0, help="TensorFlow's intra-op threads (0: its choice)")
+    parser.add_argument("--inter-op-threads", type=int, default=0, help="TensorFlow's inter-op threads (0: its choice)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed training steps first (tracing, XLA)")
     parser.add_argument("--steps", type=int, default=10, help="timed training and inference steps; the median counts")
     parser.add_argument("--rounds", type=int, default=1,

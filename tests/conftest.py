@@ -54,6 +54,26 @@ def binary_run(tiny_dataset, tmp_path_factory):
     return run_dir
 
 
+def write_label_dataset(folder: Path, count: int = 8) -> Path:
+    """`count` 32×32 grey images with label maps of classes 0, 1, 2 (splits half train,
+    a quarter val, a quarter test) in `folder`."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    ids = [f"m{i}" for i in range(count)]
+    for sample_id in ids:
+        labels = np.zeros((32, 32), np.uint8)
+        labels[rng.integers(0, 12) :, : rng.integers(10, 20)] = 1
+        labels[: rng.integers(8, 20), rng.integers(20, 28) :] = 2
+        cv2.imwrite(str(folder / "images" / f"{sample_id}.png"), (labels * 90 + rng.integers(0, 40, (32, 32))).astype(np.uint8))
+        cv2.imwrite(str(folder / "masks" / f"{sample_id}.png"), labels)
+    splits = ["train"] * (count // 2) + ["val"] * (count // 4) + ["test"] * (count - count // 2 - count // 4)
+    pd.DataFrame({"id": ids, "split": splits}).to_csv(folder / "splits.csv", index=False)
+    return folder
+
+
 def tiny_config(data_dir, run_dir=None, **train):
     """A 32×32 two-level U-Net config on `data_dir`."""
     from tfseg.config import config_from_dict

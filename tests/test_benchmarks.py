@@ -37,3 +37,34 @@ def test_models_benchmark_pipeline_only_needs_a_dataset_folder(tmp_path):
     )
     assert result.returncode == 1
     assert f"--data {tmp_path / 'absent'} is not a folder" in result.stderr.strip().splitlines()[-1]
+
+
+def _run_benchmark(script: str, *flags: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *flags], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_variants_benchmark_times_each_variant_against_the_first():
+    stdout = _run_benchmark("variants.py", "--models", "unet", "--variants", "float32", "float32+keras_bn",
+                            "--size", "32", "--batch", "2", "--warmup", "1", "--steps", "1", "--rounds", "2")
+    row = next(line for line in stdout.splitlines() if line.startswith("| `unet`"))
+    cells = [cell.strip() for cell in row.split("|")[2:-1]]
+    assert float(cells[0]) > 0 and float(cells[1]) > 0 and cells[2].endswith("×")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "variants.py"), "--variants", "float32+fast"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1 and "--variants 'float32+fast': unknown option(s) ['fast']" in result.stderr
+
+
+def test_profile_step_sums_the_step_by_op_type_and_layer(tmp_path):
+    stdout = _run_benchmark("profile_step.py", "--model", "unet", "--precision", "float32", "--size", "32",
+                            "--batch", "2", "--steps", "1", "--logdir", str(tmp_path))
+    assert "| op type | s per step | share |" in stdout and "| layer | s per step | share |" in stdout
+    assert re.search(r"\| `\w*Conv2DBackpropFilter` \| [\d.]+ \| \d+% \|", stdout)
+    assert list(tmp_path.rglob("*.xplane.pb"))
+
+
+def test_xla_ops_benchmark_times_each_block_with_and_without_xla():
+    stdout = _run_benchmark("xla_ops.py", "--shape", "1", "8", "8", "4", "--calls", "1")
+    rows = [line for line in stdout.splitlines() if line.startswith("| ") and line.endswith("× |")]
+    assert len(rows) == 4 and rows[1].startswith("| depthwise 3×3 convolution |")

@@ -3,7 +3,7 @@
 Layers, top to bottom; a module may import only modules of lower layers, and any module
 of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each other):
 
-    cli → training, evaluation, prediction → callbacks → run → inference, export, optim,
+    cli → study → training, evaluation, prediction → callbacks → run → inference, export, optim,
     distribution → models, losses, metrics, data, dicom, plots → config → options,
     transforms → errors, files
 """
@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tfseg"
 
 LAYERS = [
     ["cli"],
+    ["study"],
     ["training", "evaluation", "prediction"],
     ["callbacks"],
     ["run"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,8 @@ class FreezeEncoder(keras.callbacks.Callback):
 
 
 class HistoryLog(keras.callbacks.Callback):
-    """Writes `history.csv` (epoch, then the logs' keys in sorted order) after every epoch,
+    """Writes `history.csv` (epoch, the logs' keys in sorted order, then the epoch's wall-clock
+    seconds) after every epoch,
     rewriting the whole small file atomically so a kill never leaves a torn row.
 
     Args:
@@ -139,13 +141,20 @@ class HistoryLog(keras.callbacks.Callback):
         super().__init__()
         self.path = Path(path)
         self.rows = [] if rows is None else rows.to_dict(orient="records")
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        """Appends this epoch's row and rewrites the file."""
+        """Appends this epoch's row (with `epoch_seconds`, training and validation) and rewrites the file."""
+        seconds = time.perf_counter() - self.started
         self.rows = [row for row in self.rows if row["epoch"] != epoch]
-        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}})
+        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())},
+                          "epoch_seconds": round(seconds, 3)})
         table = pd.DataFrame(self.rows)
-        table = table[["epoch", *sorted(column for column in table.columns if column != "epoch")]]
+        logged = sorted(column for column in table.columns if column not in ("epoch", "epoch_seconds"))
+        table = table[["epoch", *logged, "epoch_seconds"]]
         write_atomically(self.path, table.to_csv(index=False))
 
 

@@ -1,7 +1,8 @@
 """Command-line entry points: parse arguments, load the config, call one library function.
 
 `train.py` / `tfseg-train` call `train_main`; `evaluate.py` / `tfseg-evaluate` call
-`evaluate_main`; `predict.py` / `tfseg-predict` call `predict_main`. A `TfsegError`
+`evaluate_main`; `predict.py` / `tfseg-predict` call `predict_main`; `compare.py` /
+`tfseg-compare` call `compare_main`. A `TfsegError`
 becomes one line on stderr and exit status 2.
 """
 
@@ -200,5 +201,36 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
             scale=args.scale, overlays=args.overlays,
         )
         print(f"tfseg: {len(table)} masks in {os.path.join(args.out, 'masks')}, areas in {os.path.join(args.out, 'areas.csv')}")
+
+    return _run(main)
+
+
+def compare_main(argv: Sequence[str] | None = None) -> int:
+    """`python compare.py STUDY.yaml ...`: trains and evaluates a study's cells (tfseg.study)."""
+    parser = argparse.ArgumentParser(
+        prog="compare.py", description="Run a study: train and evaluate every cell of a grid, then compare them.")
+    parser.add_argument("study", help="study file (YAML; see configs/studies/ and docs/studies.md)")
+    parser.add_argument("--cells", nargs="+", metavar="CELL",
+                        help="run only these cells (names as --list prints them, with or without -s<seed>)")
+    parser.add_argument("--out", default="studies", help="folder of all studies (default studies/)")
+    parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
+    parser.add_argument("--render", action="store_true",
+                        help="only redraw results.md and comparison.png from results.csv, then exit")
+    args = parser.parse_args(argv)
+
+    def main() -> None:
+        from tfseg.study import describe_cells, load_study, render_results, run_study, select_cells
+
+        study = load_study(args.study, args.out)
+        if args.list:
+            print(describe_cells(study))
+            return
+        if args.render:
+            render_results(study)
+            print(f"tfseg: {study.folder / 'results.md'} and comparison.png redrawn")
+            return
+        run_study(study, select_cells(study, args.cells))
+        print(f"tfseg: study {study.name}: table in {study.folder / 'results.md'}, figure in "
+              f"{study.folder / 'comparison.png'}")
 
     return _run(main)

@@ -259,17 +259,24 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise TfsegError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(raw, dict):
             raise TfsegError(f"config file {path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    return config_from_dict(apply_overrides(raw, overrides), source)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None, skip_none: bool = True) -> dict[str, Any]:
+    """Sets dotted keys (e.g. `train.epochs`, `model.options.encoder_weights`) in the nested
+    config mapping `raw`, in place, and returns `raw`; None values (unset flags) are skipped
+    unless `skip_none` is False."""
     for dotted, value in (overrides or {}).items():
-        if value is None:
+        if value is None and skip_none:
             continue
         *parents, key = dotted.split(".")
         node = raw
-        for parent in parents:  # e.g. model.options.encoder_weights
+        for parent in parents:
             if not isinstance(node.get(parent), dict):
                 node[parent] = {}
             node = node[parent]
         node[key] = value
-    return config_from_dict(raw, source)
+    return raw
 
 
 if __name__ == "__main__":

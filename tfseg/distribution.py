@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from tfseg.errors import TfsegError
+from tfseg.models.blocks import leaf_layers
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -107,11 +108,9 @@ def apply_layer_precision(model: keras.Model, precision: str) -> keras.Model:
     other precisions are the global policy's (`dtype_policy`) and change nothing here."""
     if precision != CONVS_IN_BFLOAT16:
         return model
-    for layer in model.layers:
+    for layer in leaf_layers(model):
         if type(layer) in (keras.layers.Conv2D, keras.layers.Conv2DTranspose):
             layer.dtype_policy = keras.DTypePolicy("mixed_bfloat16")
-        elif isinstance(layer, keras.Model):
-            apply_layer_precision(layer, precision)
     return model
 
 
@@ -120,10 +119,8 @@ def float32_layers(model: keras.Model) -> keras.Model:
     and returns `model`: what prediction and export run, whatever the training precision,
     so results do not depend on the machine and other runtimes (TFLite, ONNX) get float32
     ops only."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            float32_layers(layer)
-        elif layer.dtype_policy.name != "float32":
+    for layer in leaf_layers(model):
+        if layer.dtype_policy.name != "float32":
             layer.dtype_policy = keras.DTypePolicy("float32")
     return model
 

@@ -23,7 +23,7 @@ def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
         out_path: str or Path. PNG file to write.
     """
     history = pd.read_csv(history_csv)
-    names = [c for c in history.columns if c not in ("epoch", "learning_rate") and not c.startswith("val_")]
+    names = [c for c in history.columns if c not in ("epoch", "learning_rate", "epoch_seconds") and not c.startswith("val_")]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     epochs = history["epoch"] + 1
     for ax, name in zip(axes[0], names):

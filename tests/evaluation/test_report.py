@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import write_label_dataset
 from tfseg import models
 from tfseg.cli import evaluate_main
 from tfseg.config import Config
@@ -53,17 +54,7 @@ def test_evaluate_run_writes_scores_report_and_pictures(binary_run, tiny_dataset
 def multiclass_run(tmp_path_factory):
     """Eight 32×32 label maps (classes 0, 1, 2) and an untrained 3-class model."""
     root = tmp_path_factory.mktemp("multi")
-    rng = np.random.default_rng(0)
-    (root / "data" / "images").mkdir(parents=True)
-    (root / "data" / "masks").mkdir()
-    ids = [f"m{i}" for i in range(8)]
-    for sample_id in ids:
-        labels = np.zeros((32, 32), np.uint8)
-        labels[rng.integers(0, 12) :, : rng.integers(10, 20)] = 1
-        labels[: rng.integers(8, 20), rng.integers(20, 28) :] = 2
-        cv2.imwrite(str(root / "data" / "images" / f"{sample_id}.png"), (labels * 90 + rng.integers(0, 40, (32, 32))).astype(np.uint8))
-        cv2.imwrite(str(root / "data" / "masks" / f"{sample_id}.png"), labels)
-    pd.DataFrame({"id": ids, "split": ["train"] * 4 + ["val"] * 2 + ["test"] * 2}).to_csv(root / "data" / "splits.csv", index=False)
+    write_label_dataset(root / "data")
     config = Config()
     config.data.dir, config.data.image_size, config.data.classes = str(root / "data"), [32, 32], 3
     config.save(root / "config.yaml")

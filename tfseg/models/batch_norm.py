@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import keras
 
+from tfseg.models.blocks import leaf_layers
+
 _FUSED_DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -72,9 +74,7 @@ def use_fused_batch_norm(model: keras.Model) -> keras.Model:
     and so how `call` computes, changes. Done on the built model so that backbones
     built by keras.applications get it too without being rebuilt.
     """
-    for layer in model.layers:
+    for layer in leaf_layers(model):
         if type(layer) is keras.layers.BatchNormalization:
             layer.__class__ = BatchNormalization
-        elif isinstance(layer, keras.Model):
-            use_fused_batch_norm(layer)
     return model

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import keras
 
 from tfseg.errors import TfsegError
+
+
+def leaf_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of `model` that is not itself a model, those of nested models (e.g. a
+    keras.applications encoder) included, in order."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
 
 
 def check_input_shape(input_shape: tuple[int | None, int | None, int], stride: int, model: str) -> None:

@@ -12,6 +12,7 @@ new module registers without being named anywhere else.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from dataclasses import dataclass, field
 from functools import partial
@@ -59,6 +60,13 @@ class ModelEntry:
     @property
     def family(self) -> str:
         return self.architecture.family
+
+    def check_options(self, options: dict) -> None:
+        """Raises `TfsegError` when `options` has a key the builder does not take (without building)."""
+        taken = set(inspect.signature(self.architecture.builder).parameters) - {"input_shape", "classes", "encoder"}
+        unknown = sorted(set(options) - taken)
+        if unknown:
+            raise TfsegError(f"model.options {unknown} are not options of model {self.name!r}; valid: {sorted(taken)}")
 
     def build(self, input_shape, classes: int, **options) -> keras.Model:
         """The model, its batch norms through the fused kernel (`tfseg.models.batch_norm`)."""

@@ -1,0 +1,172 @@
+"""Studies: the study file, the grid, and compare.py from a study file to its table, killed and restarted."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import TINY_MODEL, write_label_dataset
+from tfseg.errors import TfsegError
+from tfseg.study import load_study, select_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_study(folder: Path, data_dir, grid, **extra) -> Path:
+    study = {
+        "name": "tiny",
+        "settings": {
+            "data": {"dir": str(data_dir), "image_size": [32, 32], "augment": "none"},
+            "model": TINY_MODEL,
+            "train": {"epochs": 2, "batch_size": 4, "tensorboard_images": 0},
+        },
+        "grid": grid,
+        **extra,
+    }
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def test_grid_blocks_expand_into_named_cells(tmp_path):
+    path = write_study(tmp_path, "demo", [
+        {"model.name": "unet_convpool", "train.loss": ["bce", "dice:1.0,bce:0.5"]},
+        {"model.name": ["unet", "unet_upsample"], "train.loss": "bce", "train.lr": 0.0003},
+    ], seeds=[0, 1])
+    study = load_study(path, tmp_path / "studies")
+    assert study.varied == ["model.name", "train.loss", "train.lr"]
+    names = [cell.name for cell in study.cells]
+    assert names == [
+        "unet_convpool-bce-s0", "unet_convpool-bce-s1", "unet_convpool-dice_1.0_bce_0.5-s0",
+        "unet_convpool-dice_1.0_bce_0.5-s1", "unet-bce-lr0.0003-s0", "unet-bce-lr0.0003-s1",
+        "unet_upsample-bce-lr0.0003-s0", "unet_upsample-bce-lr0.0003-s1"]
+    cell = study.cells[5]
+    assert (cell.config.model.name, cell.config.train.lr, cell.config.train.seed) == ("unet", 0.0003, 1)
+    assert cell.config.model.options == TINY_MODEL["options"]  # the shared settings stay
+    assert Path(cell.config.train.run_dir) == tmp_path / "studies" / "tiny" / "runs" / "unet-bce-lr0.0003-s1"
+    assert study.cells[0].config.train.lr == 0.001  # a key one block sets does not leak into another
+    assert [cell.name for cell in select_cells(study, ["unet_convpool-bce", "unet_upsample-bce-lr0.0003-s1"])] == [
+        "unet_convpool-bce-s0", "unet_convpool-bce-s1", "unet_upsample-bce-lr0.0003-s1"]
+    with pytest.raises(TfsegError, match=r"--cells: no cell \['unet-dice'\]"):
+        select_cells(study, ["unet-dice"])
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"grid": {"train.loss": "bce"}, "epochs": 3}, r"unknown key\(s\) \['epochs'\]"),
+    ({"settings": {"data": {"dir": "demo"}}}, "expected a mapping with a grid"),
+    ({"grid": []}, "grid: expected a mapping of dotted config keys"),
+    ({"grid": {"train.loss": ["bce", "nonsense"]}}, r"cell nonsense-s42"),
+    ({"grid": {"train.optimizer": ["adam", "lion"]}}, r"cell optimizerlion-s42: .*train.optimizer"),
+    ({"grid": {"model.name": ["unet", "unet_resnet18"], "model.options.encoder_weights": None}},
+     r"cell unet-s42: model.options \['encoder_weights'\] are not options of model 'unet'"),
+    ({"grid": {"train.seed": [1, 2]}}, "train.seed and train.run_dir are set by the study"),
+    ({"grid": {"train.loss": "bce"}, "seeds": ["a"]}, "seeds: expected an integer or a list of integers"),
+    ({"grid": [{"train.loss": "bce"}, {"train.loss": "bce"}]}, r"the same cell twice: \['bce-s42'\]"),
+    ({"grid": {"train.loss": "bce"}, "class_names": ["lung"]}, r"class_names: expected 0 names"),
+    ({"grid": {"train.loss": "bce"}, "name": "a b"}, "name 'a b': expected letters"),
+])
+def test_bad_study_files_are_refused_naming_the_file_and_key(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(TfsegError, match=message) as error:
+        load_study(path, tmp_path)
+    assert str(path) in str(error.value)
+
+
+def test_compare_cli_refuses_a_missing_study_file_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "compare.py"), str(tmp_path / "absent.yaml")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: study file {tmp_path / 'absent.yaml'} does not exist"
+
+
+def _compare(study: Path, out: Path, *flags: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "compare.py"), str(study), "--out", str(out), *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+def _finish(process: subprocess.Popen) -> str:
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    return stdout
+
+
+def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path, tiny_dataset):
+    """kill -9 inside the second cell; --list shows it started; the restart resumes it and
+    finishes with one row per cell; a third start has nothing to do; a cell whose run was
+    trained with other settings than the study file now gives is refused."""
+    study = write_study(tmp_path, tiny_dataset, {"train.loss": ["bce", "dice"]})
+    study_text = yaml.safe_load(study.read_text())
+    study_text["settings"]["train"]["epochs"] = 4
+    study.write_text(yaml.safe_dump(study_text))
+    out = tmp_path / "studies"
+    folder = out / "tiny"
+
+    process = _compare(study, out)
+    first_state = folder / "runs" / "dice-s42" / "backup" / "epoch-00001"
+    deadline = time.monotonic() + 600
+    while not first_state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert first_state.exists(), "compare.py ended before the second cell saved its first epoch"
+    done = pd.read_csv(folder / "results.csv")
+    assert list(done["cell"]) == ["bce-s42"]  # killed inside the second cell, before its row
+
+    listing = _finish(_compare(study, out, "--list"))
+    assert "bce-s42" in listing and "done" in listing
+    assert "dice-s42" in listing and "started:" in listing
+
+    stdout = _finish(_compare(study, out))
+    assert "2 cells, 1 to run" in stdout
+    results = pd.read_csv(folder / "results.csv")
+    assert sorted(results["cell"]) == ["bce-s42", "dice-s42"]  # every cell once
+    assert list(results["epochs"]) == [4, 4] and (results["seconds_per_epoch"] > 0).all()
+    history = pd.read_csv(folder / "runs" / "dice-s42" / "history.csv")
+    assert list(history["epoch"]) == [0, 1, 2, 3]  # resumed, not restarted: one row per epoch
+    for split in ("val", "test"):
+        assert results[f"{split}_iou"].between(0, 1).all() and results[f"{split}_dice"].between(0, 1).all()
+        assert (results[f"{split}_dice"] >= results[f"{split}_iou"]).all()
+    summary = pd.read_json(folder / "runs" / "dice-s42" / "eval" / "test" / "summary.json", typ="series")
+    assert results.set_index("cell").loc["dice-s42", "test_dice"] == pytest.approx(summary["scores"]["dice"]["mean"], abs=1e-5)
+    curves = pd.read_csv(folder / "curves.csv")
+    assert sorted(curves.groupby("cell").size().to_dict().items()) == [("bce-s42", 4), ("dice-s42", 4)]
+    table = (folder / "results.md").read_text()
+    assert "| bce |" in table and "| dice |" in table and table.count("**") >= 2 * 4  # a bold best in each score column
+    assert (folder / "comparison.png").stat().st_size > 10_000
+
+    again = _finish(_compare(study, out))
+    assert "2 cells, 0 to run" in again
+    assert len(pd.read_csv(folder / "results.csv")) == 2
+
+    (folder / "results.csv").unlink()  # the rows gone, the cells would run again, but the study file changed
+    study_text["settings"]["train"]["lr"] = 0.01
+    study.write_text(yaml.safe_dump(study_text))
+    process = _compare(study, out)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 2
+    assert stderr.strip().splitlines()[-1] == (
+        f"error: {folder / 'runs' / 'bce-s42'}: trained with other settings than {study} gives cell bce-s42 "
+        "(train.lr); delete the folder to train it again")
+
+
+def test_multiclass_study_reports_each_class_by_name(tmp_path):
+    data = write_label_dataset(tmp_path / "labels")
+    study = write_study(tmp_path, data, {"train.lr": [0.001, 0.01]}, class_names=["lung", "heart"])
+    text = yaml.safe_load(study.read_text())
+    text["settings"]["data"]["classes"] = 3
+    text["settings"]["train"]["epochs"] = 1
+    study.write_text(yaml.safe_dump(text))
+    _finish(_compare(study, tmp_path / "studies"))
+    results = pd.read_csv(tmp_path / "studies" / "tiny" / "results.csv")
+    assert {"test_iou_lung", "test_iou_heart", "val_dice_lung", "val_dice_heart"} <= set(results.columns)
+    assert results["test_iou"].to_numpy() == pytest.approx(results[["test_iou_lung", "test_iou_heart"]].mean(axis=1), abs=1e-5)
+    assert "test IoU lung" in (tmp_path / "studies" / "tiny" / "results.md").read_text()

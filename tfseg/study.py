@@ -1,0 +1,419 @@
+"""Studies: a grid of training runs from one study file, evaluated and compared in one table.
+
+A study file (YAML; examples in configs/studies/) names the shared settings and a grid:
+
+    name: ph2_losses                      # default: the file's stem
+    description: SegNet with five losses, U-Net variants with BCE, on PH2.
+    settings:                             # a config as train.py reads it (data, model, train)
+      data: {dir: ../shared/data/ph2-skin, image_size: [192, 256], channels: 3}
+      train: {epochs: 40, batch_size: 8}
+    grid:                                 # blocks; each is the product of its lists; the study is all blocks
+      - {model.name: segnet, train.loss: [bce, dice, focal, tversky]}
+      - {model.name: [unet, unet_upsampling], train.loss: bce}
+    seeds: [0, 1, 2]                      # default: [settings' train.seed]
+    class_names: [lung, heart, clavicle]  # multi-class: names of classes 1..K-1 in the table
+
+Grid keys are the dotted config keys of train.py's YAML (`model.options.depth` reaches
+the builder's options). Each cell (one combination and seed) trains into
+`<out>/<name>/runs/<cell>/`, is evaluated on the validation and test splits at the
+masks' native resolution (threshold 0.5), and adds one row to `results.csv`, its
+validation curve to `curves.csv`, and redraws `results.md` and `comparison.png`, as
+soon as it is done. Cells with a row are skipped; a cell whose run was interrupted
+resumes from its last saved epoch; so a study can be stopped (even killed) and started
+again, on this machine or another with the same files, and finishes with every cell once.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tfseg.config import Config, apply_overrides, config_from_dict
+from tfseg.errors import TfsegError
+from tfseg.files import write_atomically
+
+STUDY_KEYS = ("name", "description", "settings", "grid", "seeds", "class_names")
+SCORES = ("iou", "dice")
+"""The scores of the table, each as mean and std over images, on val and test."""
+SHORT_KEYS = {"model.name": "", "train.loss": ""}
+"""How a varied key is written in cell names: model and loss as their value alone, others
+as `<last part of the key><value>`, e.g. `lr0.0003`."""
+
+
+@dataclass
+class Cell:
+    """One training run of a study: its name, the grid values that make it, and its config."""
+
+    name: str
+    values: dict[str, Any]
+    config: Config
+
+
+@dataclass
+class Study:
+    """A parsed study file; `folder` is where its runs and results go."""
+
+    name: str
+    source: Path
+    folder: Path
+    description: str
+    settings: dict[str, Any]
+    varied: list[str]
+    cells: list[Cell]
+    class_names: list[str] = field(default_factory=list)
+
+    @property
+    def results_csv(self) -> Path:
+        return self.folder / "results.csv"
+
+    @property
+    def curves_csv(self) -> Path:
+        return self.folder / "curves.csv"
+
+    def run_dir(self, cell: Cell) -> Path:
+        return self.folder / "runs" / cell.name
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _cell_name(values: dict[str, Any], varied: list[str]) -> str:
+    parts = []
+    for key in varied:
+        if key in values:
+            value = values[key]
+            text = "x".join(map(str, value)) if isinstance(value, list) else str(value)
+            parts.append(SHORT_KEYS.get(key, key.rsplit(".", 1)[-1]) + text)
+    parts.append(f"s{values['train.seed']}")
+    return re.sub(r"[^A-Za-z0-9._+=-]", "_", "-".join(parts))
+
+
+def _expand_grid(grid: Any, source: Path) -> list[dict[str, Any]]:
+    """The combinations of the grid's blocks, in order (each block's product, then the next)."""
+    blocks = grid if isinstance(grid, list) else [grid]
+    if not blocks or not all(isinstance(block, dict) and block for block in blocks):
+        raise TfsegError(f"{source}: grid: expected a mapping of dotted config keys to values or lists, or a list of them")
+    combinations = []
+    for block in blocks:
+        keys = list(block)
+        for values in itertools.product(*(_as_list(block[key]) for key in keys)):
+            combinations.append(dict(zip(keys, values)))
+    return combinations
+
+
+def _checked_config(raw: dict[str, Any], source: str) -> Config:
+    """The cell's config, its model name, model options and loss checked too (not only when
+    training reaches the cell)."""
+    from tfseg import losses, models
+
+    try:
+        config = config_from_dict(raw, source)
+        models.entry(config.model.name).check_options(config.model.options)
+        losses.get(config.train.loss, config.data.classes)
+    except TfsegError as error:
+        message = str(error)
+        raise TfsegError(message if message.startswith(source) else f"{source}: {message}") from None
+    return config
+
+
+def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
+    """Reads and checks a study file; every cell's config is built (and so validated) here.
+
+    Args:
+        path: str or Path. The study YAML.
+        out_root: str or Path. The folder of all studies; this one goes in `<out_root>/<name>`.
+            Defaults to "studies".
+
+    Raises:
+        TfsegError: the file is missing, not YAML, has unknown keys, or a cell's config is invalid.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise TfsegError(f"study file {source} does not exist")
+    try:
+        raw = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as error:
+        raise TfsegError(f"study file {source} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(raw, dict) or "grid" not in raw:
+        raise TfsegError(f"study file {source}: expected a mapping with a grid (and settings, seeds, name)")
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        raise TfsegError(f"study file {source}: unknown key(s) {unknown}; valid: {list(STUDY_KEYS)}")
+    settings = raw.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise TfsegError(f"study file {source}: settings: expected a config mapping (data, model, train)")
+    name = str(raw.get("name") or source.stem)
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise TfsegError(f"study file {source}: name {name!r}: expected letters, digits, '.', '_' or '-'")
+    base = config_from_dict(copy.deepcopy(settings), f"{source}: settings")
+    seeds = _as_list(raw.get("seeds", base.train.seed))
+    if not seeds or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds):
+        raise TfsegError(f"study file {source}: seeds: expected an integer or a list of integers, got {raw['seeds']!r}")
+    combinations = _expand_grid(raw["grid"], source)
+    if any("train.seed" in values or "train.run_dir" in values for values in combinations):
+        raise TfsegError(f"study file {source}: grid: train.seed and train.run_dir are set by the study (use seeds:)")
+    keys = list(dict.fromkeys(key for values in combinations for key in values))
+    varied = [key for key in keys if len({repr(values.get(key)) for values in combinations}) > 1] or keys[:1]
+    folder = Path(out_root) / name
+    cells = []
+    for values, seed in itertools.product(combinations, seeds):
+        values = {**values, "train.seed": seed}
+        cell_name = _cell_name(values, varied)
+        run_dir = {"train.run_dir": str(folder / "runs" / cell_name)}
+        raw_config = apply_overrides(copy.deepcopy(settings), {**values, **run_dir}, skip_none=False)
+        cells.append(Cell(cell_name, values, _checked_config(raw_config, f"{source}: cell {cell_name}")))
+    duplicates = sorted({cell.name for cell in cells if [c.name for c in cells].count(cell.name) > 1})
+    if duplicates:
+        raise TfsegError(f"study file {source}: the grid gives the same cell twice: {duplicates}")
+    class_names = [str(name) for name in _as_list(raw.get("class_names") or [])]
+    if class_names and len(class_names) != base.data.classes - 1:
+        raise TfsegError(f"study file {source}: class_names: expected {base.data.classes - 1} names (classes 1.."
+                         f"{base.data.classes - 1}), got {len(class_names)}")
+    return Study(name, source, folder, str(raw.get("description") or ""), settings, varied, cells, class_names)
+
+
+def finished_cells(study: Study) -> set[str]:
+    """The names of the cells with a row in results.csv."""
+    if not study.results_csv.is_file():
+        return set()
+    return set(read_results(study)["cell"])
+
+
+def select_cells(study: Study, names: list[str] | None) -> list[Cell]:
+    """The study's cells, or those named (a name may be a cell's name without its `-s<seed>`)."""
+    if not names:
+        return study.cells
+    chosen = [cell for cell in study.cells if cell.name in names or cell.name.rsplit("-s", 1)[0] in names]
+    unknown = sorted(set(names) - {cell.name for cell in chosen} - {cell.name.rsplit("-s", 1)[0] for cell in chosen})
+    if unknown:
+        raise TfsegError(f"--cells: no cell {unknown} in {study.source}; its cells: {[cell.name for cell in study.cells]}")
+    return chosen
+
+
+def train_cell(study: Study, cell: Cell) -> Path:
+    """Trains a cell into its run folder, or resumes the run a stopped study left there."""
+    from tfseg.run import read_config
+    from tfseg.training import resume_run, train
+
+    run_dir = study.run_dir(cell)
+    if not (run_dir / "config.yaml").is_file():
+        shutil.rmtree(run_dir, ignore_errors=True)  # killed before its first saved state: nothing to keep
+        return train(copy.deepcopy(cell.config))
+    saved = read_config(run_dir).to_dict()
+    wanted = cell.config.to_dict()
+    changed = [f"{section}.{key}" for section in wanted for key in wanted[section]
+               if saved[section].get(key) != wanted[section][key] and key != "run_dir"]
+    if changed:
+        raise TfsegError(f"{run_dir}: trained with other settings than {study.source} gives cell {cell.name} "
+                         f"({', '.join(changed)}); delete the folder to train it again")
+    return resume_run(run_dir)
+
+
+def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Evaluates a trained cell on val and test: its results row and its validation curve."""
+    from tfseg.evaluation import evaluate_run
+    from tfseg.run import RunDir, load_run_model
+
+    run = RunDir(run_dir)
+    history = pd.read_csv(run.history)
+    monitor = cell.config.train.monitor
+    row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss}
+    row.update({key: _text(value) for key, value in cell.values.items()
+                if key not in ("model.name", "train.loss", "train.seed")})
+    row.update({
+        "seed": cell.config.train.seed,
+        "params": load_run_model(run.path).count_params(),
+        "epochs": len(history),
+        "seconds_per_epoch": round(float(history["epoch_seconds"].mean()), 2) if "epoch_seconds" in history else None,
+        "best_epoch": int(history.loc[history[monitor].idxmax(), "epoch"]) + 1 if history[monitor].notna().any() else None,
+    })
+    classes = cell.config.data.classes
+    for split in ("val", "test"):
+        scores = evaluate_run(run.path, split=split)["scores"]
+        for score in SCORES:
+            row[f"{split}_{score}"], row[f"{split}_{score}_std"] = scores[score]["mean"], scores[score]["std"]
+            for k in range(1, classes if classes > 1 else 1):
+                name = study.class_names[k - 1] if study.class_names else str(k)
+                row[f"{split}_{score}_{name}"] = scores[f"{score}_{k}"]["mean"]
+    curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"] + 1, "monitor": monitor, "value": history[monitor]})
+    return row, curve
+
+
+def _text(value: Any) -> str:
+    return "x".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _append(path: Path, rows: pd.DataFrame, cell: str) -> None:
+    """Adds `rows` to the CSV at `path`, replacing the cell's earlier rows, atomically."""
+    table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if len(table):
+        table = table[table["cell"].astype(str) != cell]
+    table = pd.concat([table, rows], ignore_index=True)
+    write_atomically(path, table.to_csv(index=False, float_format="%.6g"))
+
+
+def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
+    """Trains and evaluates every cell (or `cells`) not yet in results.csv, one after the
+    other, writing results.csv, curves.csv, results.md and comparison.png after each."""
+    study.folder.mkdir(parents=True, exist_ok=True)
+    todo = [cell for cell in (cells or study.cells) if cell.name not in finished_cells(study)]
+    print(f"tfseg: study {study.name}: {len(study.cells)} cells, {len(todo)} to run, results in {study.folder}")
+    for index, cell in enumerate(todo, 1):
+        print(f"tfseg: cell {index}/{len(todo)}: {cell.name}", flush=True)
+        started = time.perf_counter()
+        run_dir = train_cell(study, cell)
+        row, curve = cell_row(study, cell, run_dir)
+        _append(study.curves_csv, curve, cell.name)
+        _append(study.results_csv, pd.DataFrame([row]), cell.name)  # last: the row marks the cell done
+        render_results(study)
+        print(f"tfseg: cell {cell.name} done in {time.perf_counter() - started:.0f} s: "
+              f"test IoU {row['test_iou']:.4f}, Dice {row['test_dice']:.4f}", flush=True)
+    render_results(study)
+    return read_results(study)
+
+
+def _score_columns(table: pd.DataFrame) -> list[str]:
+    """The mean-score columns of results.csv, in order: val then test, IoU, Dice, per class."""
+    return [column for column in table.columns
+            if column.startswith(("val_", "test_")) and not column.endswith("_std")]
+
+
+def _table_columns(table: pd.DataFrame) -> list[str]:
+    """The score columns of results.md: IoU and Dice on val and test, and per class on test."""
+    return [column for column in _score_columns(table)
+            if column.count("_") == 1 or column.startswith("test_")]
+
+
+def read_results(study: Study) -> pd.DataFrame:
+    """results.csv, the varied keys' values as written (text), not parsed as numbers."""
+    return pd.read_csv(study.results_csv, dtype={"cell": str, **{key: str for key in study.varied}})
+
+
+def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell without its seed: the scores' mean and spread (std over seeds where
+    a cell has several, else std over images), seconds per epoch and parameters."""
+    table = table.assign(group=table["cell"].str.replace(r"-s-?\d+$", "", regex=True))
+    order = list(dict.fromkeys(table["group"]))
+    scores = _table_columns(table)
+    rows = []
+    for group in order:
+        runs = table[table["group"] == group]
+        first = runs.iloc[0]
+        row = {"cell": group, "model": first["model"], "loss": first["loss"]}
+        row.update({key: first[key] for key in study.varied if key in runs and key not in ("model.name", "train.loss")})
+        row.update({"seeds": len(runs), "params": int(first["params"]), "s/epoch": runs["seconds_per_epoch"].mean(),
+                    "best epoch": runs["best_epoch"].mean()})
+        for column in scores:
+            spread = runs[column].std() if len(runs) > 1 else runs.get(f"{column}_std", pd.Series([np.nan])).iloc[0]
+            row[column] = (runs[column].mean(), spread)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def render_markdown(study: Study, table: pd.DataFrame) -> str:
+    """results.md: the summary table, the best mean of each score column in bold."""
+    summary = summary_table(study, table)
+    scores = _table_columns(table)
+    best = {column: max(value[0] for value in summary[column]) for column in scores}
+    label = {column: column.replace("_", " ").replace("iou", "IoU").replace("dice", "Dice") for column in scores}
+    fixed = [column for column in summary.columns if column not in scores]
+    formats = {"params": "{:,}", "s/epoch": "{:.1f}", "best epoch": "{:g}"}
+    lines = [
+        f"# Study `{study.name}`",
+        "",
+        *([study.description, ""] if study.description else []),
+        f"Study file `{study.source}`; command: `python compare.py {study.source}`. Data: `{study.settings.get('data', {}).get('dir', 'demo')}`. "
+        "Scores are per-image means at the masks' native resolution, threshold 0.5; "
+        "± is the standard deviation over seeds where a cell ran with several (`seeds` > 1), "
+        "else over images. Bold: the best mean of each column. s/epoch: wall-clock seconds per epoch "
+        "(training and validation) on the machine that ran the cell; best epoch: the epoch of the "
+        "best validation score, whose model was evaluated. results.csv has every cell and seed, "
+        "per class on both splits.",
+        "",
+        "| " + " | ".join(fixed + [label[column] for column in scores]) + " |",
+        "|" + "---|" * len(fixed) + "---:|" * len(scores),
+    ]
+    for _, row in summary.iterrows():
+        cells = [formats.get(column, "{}").format(row[column]) for column in fixed]
+        for column in scores:
+            mean, spread = row[column]
+            text = f"{mean:.4f} ± {spread:.4f}" if spread == spread else f"{mean:.4f}"
+            cells.append(f"**{text}**" if mean == best[column] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_figure(study: Study, table: pd.DataFrame, curves: pd.DataFrame | None, path: Path) -> None:
+    """comparison.png: test IoU and Dice per cell with error bars, and every cell's validation curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summary_table(study, table)
+    fig, (bars, lines) = plt.subplots(1, 2, figsize=(13, max(3.5, 0.35 * len(summary) + 1.5)))
+    positions = np.arange(len(summary))
+    for offset, score in ((-0.2, "test_iou"), (0.2, "test_dice")):
+        means, spreads = zip(*summary[score])
+        bars.barh(positions + offset, means, height=0.4, xerr=np.nan_to_num(spreads), capsize=2,
+                  label=score.replace("test_", "test ").replace("iou", "IoU").replace("dice", "Dice"))
+    bars.set_yticks(positions, summary["cell"])
+    bars.invert_yaxis()
+    low = min(min(mean for mean, _ in summary[score]) for score in ("test_iou", "test_dice"))
+    bars.set_xlim(max(0.0, low - 0.1), 1.0)
+    bars.set_title("test split, mean ± std")
+    bars.legend(loc="lower right")
+    if curves is not None and len(curves):
+        for cell, curve in curves.groupby("cell", sort=False):
+            lines.plot(curve["epoch"], curve["value"], label=cell, linewidth=1, marker=".", markersize=3)
+        lines.set_xlabel("epoch")
+        lines.set_ylabel(str(curves["monitor"].iloc[0]))
+        lines.set_title("validation curves")
+        lines.legend(fontsize=6, ncol=2)
+    fig.suptitle(f"study {study.name}")
+    fig.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(temporary, dpi=110)
+    plt.close(fig)
+    temporary.replace(path)
+
+
+def render_results(study: Study) -> None:
+    """Rewrites results.md and comparison.png from results.csv and curves.csv (if there are rows)."""
+    if not study.results_csv.is_file():
+        return
+    table = read_results(study)
+    if not len(table):
+        return
+    curves = pd.read_csv(study.curves_csv) if study.curves_csv.is_file() else None
+    write_atomically(study.folder / "results.md", render_markdown(study, table))
+    render_figure(study, table, curves, study.folder / "comparison.png")
+
+
+def describe_cells(study: Study) -> str:
+    """One line per cell: its name and state (done, started with k epochs, or to run)."""
+    from tfseg.run import completed_epochs
+
+    done = finished_cells(study)
+    lines = []
+    for cell in study.cells:
+        run_dir = study.run_dir(cell)
+        if cell.name in done:
+            state = "done"
+        elif run_dir.is_dir():
+            state = f"started: {completed_epochs(run_dir)} of {cell.config.train.epochs} epochs saved"
+        else:
+            state = "to run"
+        lines.append(f"{cell.name:<48}{state}")
+    return "\n".join(lines)
