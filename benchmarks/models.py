@@ -21,7 +21,8 @@ segmentation_models gets tfseg's loss, metrics, optimizer and XLA setting, so th
 is the models' own, and its own default precision, float32 (`--peer-precision` gives it
 another, e.g. the one tfseg resolved); smp trains with its own BCE + Dice (logits) and
 Adam, in bf16 autocast when `--peer-precision` is a bfloat16 one (or auto on a GPU).
-Inference runs the model in float32, as prediction of a trained run does.
+Inference runs tfseg's model in `--infer-precision` (float32 by default, as predict.py and
+evaluate.py do unless their `--precision` says otherwise) and the peer's in float32.
 
     python benchmarks/models.py                                    # tfseg alone
     SM_FRAMEWORK=tf.keras python benchmarks/models.py --peer sm     # pip install "tfseg[benchmarks]"
@@ -116,7 +117,9 @@ def measure_keras(library: str, args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
     from tfseg.config import config_from_dict
-    from tfseg.distribution import apply_layer_precision, dtype_policy, float32_layers, resolve_precision
+    from tfseg.distribution import (
+        apply_layer_precision, dtype_policy, inference_layers, resolve_inference_precision, resolve_precision,
+    )
     from tfseg.inference import predict
     from tfseg.training import build_model, compile_model
 
@@ -155,13 +158,14 @@ def measure_keras(library: str, args: argparse.Namespace) -> dict:
         model.fit(data, epochs=1, steps_per_epoch=args.warmup, verbose=0)
         model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0, callbacks=[StepTimes()])
         train_rate = args.batch / statistics.median(seconds)
-        float32_layers(model)  # as prediction loads a trained model
+        inference_layers(model, args.infer_precision if library == "tfseg" else "float32")  # as prediction loads it
         pictures = [(image * 255).astype(np.uint8) for image in images]
         predict(model, pictures, batch_size=args.batch)
         infer_rate = _median_rate(lambda: predict(model, pictures, batch_size=args.batch), args.steps, args.batch)
     result = {
-        "train": train_rate, "infer": infer_rate, "params": model.count_params(),
-        "precision": precision, "jit_compile": bool(model.jit_compile), "host_mib": _peak_host_mib(),
+        "train": train_rate, "infer": infer_rate, "params": model.count_params(), "precision": precision,
+        "infer_precision": resolve_inference_precision(args.infer_precision) if library == "tfseg" else "float32",
+        "jit_compile": bool(model.jit_compile), "host_mib": _peak_host_mib(),
     }
     if tf.config.list_physical_devices("GPU"):
         result["device_mib"] = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
@@ -244,7 +248,8 @@ def run_measurement(library: str, model: str, args: argparse.Namespace) -> dict:
 
 def _shared_flags(args: argparse.Namespace) -> list[str]:
     return ["--batch", str(args.batch), "--size", str(args.size), "--classes", str(args.classes),
-            "--precision", args.precision, "--peer-precision", args.peer_precision, "--jit-compile", str(args.jit_compile).lower(),
+            "--precision", args.precision, "--peer-precision", args.peer_precision, "--infer-precision", args.infer_precision,
+            "--jit-compile", str(args.jit_compile).lower(),
             "--warmup", str(args.warmup), "--intra-op-threads", str(args.intra_op_threads),
             "--inter-op-threads", str(args.inter_op_threads),
             "--steps", str(args.steps), "--rounds", str(args.rounds)]
@@ -280,7 +285,7 @@ def _mfu(result: dict, key: str, device: str | None) -> str:
 def table_columns(peer: str | None, gpu: bool) -> list[str]:
     """The columns of the Markdown table: tfseg's, then the peer's and the ratios."""
     memory = "peak device MiB" if gpu else "peak host MiB"
-    columns = ["model", "precision, XLA", "train img/s", "infer img/s", memory] + (["train MFU"] if gpu else [])
+    columns = ["model", "precision (train / infer), XLA", "train img/s", "infer img/s", memory] + (["train MFU"] if gpu else [])
     if peer:
         columns += [f"{peer} precision", f"{peer} train img/s", f"{peer} infer img/s", f"{peer} {memory}"]
         columns += [f"{peer} train MFU"] if gpu else []
@@ -294,7 +299,7 @@ def table_row(name: str, ours: dict, theirs: dict | None, peer: str | None, gpu:
     if "error" in ours:
         return "| " + " | ".join([f"`{name}`", ours["error"]] + ["—"] * (len(columns) - 2)) + " |"
     memory = "device_mib" if gpu else "host_mib"
-    cells = [f"`{name}`", f"{ours['precision']}, {'XLA' if ours['jit_compile'] else 'no XLA'}",
+    cells = [f"`{name}`", f"{ours['precision']} / {ours['infer_precision']}, {'XLA' if ours['jit_compile'] else 'no XLA'}",
              f"{ours['train']:.2f}", f"{ours['infer']:.2f}", f"{ours[memory]:,.0f}"]
     cells += [_mfu(ours, "train", ours.get("device"))] if gpu else []
     if peer and (theirs is None or "error" in theirs):
@@ -338,6 +343,9 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="tfseg's train.precision (default auto)")
     parser.add_argument("--peer-precision", default="float32",
                         help="the peer's precision: float32 (its default; default), or a tfseg precision to match")
+    parser.add_argument("--infer-precision", default="float32", choices=("float32", "mixed_bfloat16_convs", "auto"),
+                        help="what tfseg's model predicts in (predict.py / evaluate.py --precision; default float32, "
+                             "their default); the peer predicts in float32")
     parser.add_argument("--jit-compile", default="auto", type=bool_or_word, help="train.jit_compile (auto, true, false)")
     parser.add_argument("--intra-op-threads", type=int, default=0, help="TensorFlow's intra-op threads (0: its choice)")
     parser.add_argument("--inter-op-threads", type=int, default=0, help="TensorFlow's inter-op threads (0: its choice)")
@@ -359,7 +367,7 @@ def main() -> None:
 
     print(f"{_versions(args.peer)}; {os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at start")
     print(f"{args.size}x{args.size}x3, {args.classes} class(es), batch {args.batch}; precision {args.precision}, "
-          f"jit_compile {args.jit_compile}; {args.warmup} warm-up steps, then the median of {args.steps} timed steps; "
+          f"jit_compile {args.jit_compile}; inference {args.infer_precision}; {args.warmup} warm-up steps, then the median of {args.steps} timed steps; "
           f"best of {args.rounds} round(s)\n")
     pipeline = None
     if args.data.is_dir():

@@ -26,15 +26,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from tfseg.config import config_from_dict  # noqa: E402
-from tfseg.distribution import dtype_policy, resolve_precision  # noqa: E402
-from tfseg.models.blocks import leaf_layers  # noqa: E402
-from tfseg.models.batch_norm import BatchNormalization  # noqa: E402
-from tfseg.training import build_model  # noqa: E402
-
 OPTIONS = ("xla", "keras_bn")
 
 
@@ -50,6 +41,15 @@ def parse_variant(text: str) -> tuple[str, set[str]]:
 
 def build_variant(name: str, variant: str, size: int, batch: int):
     """The compiled model of `variant`, with its training batch."""
+    import keras
+    import numpy as np
+
+    from tfseg.config import config_from_dict
+    from tfseg.distribution import dtype_policy, resolve_precision
+    from tfseg.models.batch_norm import BatchNormalization
+    from tfseg.models.blocks import leaf_layers
+    from tfseg.training import build_model
+
     precision, options = parse_variant(variant)
     config = config_from_dict({
         "data": {"image_size": [size, size], "channels": 3, "classes": 1},
@@ -99,8 +99,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant and round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    for variant in args.variants:
+    for variant in args.variants:  # before TensorFlow loads: a typo fails at once
         parse_variant(variant)
+    import keras
 
     print(f"{os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at start; {args.size}x{args.size}x3, "
           f"batch {args.batch}; training img/s, median of {args.rounds} rounds x {args.steps} steps per variant\n")

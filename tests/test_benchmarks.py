@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
                     reason="segmentation_models is not installed (pip install -e '.[benchmarks]')")
 def test_models_benchmark_measures_tfseg_beside_segmentation_models(tiny_dataset):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "models.py"), "--models", "unet_resnet18", "linknet", "--peer", "sm",
+        [sys.executable, str(ROOT / "benchmarks" / "models.py"), "--models", "unet_resnet18", "--peer", "sm",
          "--size", "64", "--batch", "2", "--warmup", "1", "--steps", "3", "--data", str(tiny_dataset),
          "--augment", "medium"],
         capture_output=True, text=True,
@@ -23,11 +23,27 @@ def test_models_benchmark_measures_tfseg_beside_segmentation_models(tiny_dataset
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
             for line in result.stdout.splitlines() if line.startswith("| `")}
-    resnet, linknet = rows["`unet_resnet18`"], rows["`linknet`"]
-    assert resnet[0].endswith("no XLA") and resnet[4] == "float32"  # the peer at its own precision
+    resnet = rows["`unet_resnet18`"]
+    assert resnet[0].endswith("/ float32, no XLA") and resnet[4] == "float32"  # the peer at its own precision
     assert float(resnet[1]) > 0 and float(resnet[5]) > 0 and resnet[-3].endswith("×")
-    assert float(linknet[1]) > 0 and linknet[4] == "no equivalent"
     assert re.search(r"tf.data pipeline alone \(tiny, augment medium, batch 2\): [\d,]+ img/s", result.stdout)
+
+
+def test_models_benchmark_rows_of_models_without_a_peer_equivalent():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("benchmark_models", ROOT / "benchmarks" / "models.py")
+        benchmark = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(benchmark)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert benchmark.peer_equivalent("linknet", "sm") is None  # its own encoder: segmentation_models has none
+    assert benchmark.peer_equivalent("linknet_effb3", "sm") == ("Linknet", "efficientnetb3")
+    ours = {"train": 50.0, "infer": 150.0, "host_mib": 1200.0, "precision": "float32", "infer_precision": "float32",
+            "jit_compile": False}
+    row = [cell.strip() for cell in benchmark.table_row("linknet", ours, None, "sm", gpu=False).split("|")[1:-1]]
+    assert row[:6] == ["`linknet`", "float32 / float32, no XLA", "50.00", "150.00", "1,200", "no equivalent"]
+    assert len(row) == len(benchmark.table_columns("sm", gpu=False))
 
 
 def test_models_benchmark_pipeline_only_needs_a_dataset_folder(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import finish, run_script, tiny_config
 from tfseg.distribution import dtype_policy
+from tfseg.errors import TfsegError
 from tfseg.training import build_model
 
 
@@ -136,3 +137,26 @@ def test_bfloat16_convolutions_train_and_export_in_float32(tmp_path):
     write_saved_model(model, tmp_path / "saved")
     write_tflite(tmp_path / "saved", tmp_path / "model.tflite")  # the converter rejects bfloat16 ops
     assert (tmp_path / "model.tflite").stat().st_size > 0
+
+
+def test_inference_precision_float32_bfloat16_convs_or_auto(monkeypatch, tmp_path):
+    from tfseg import distribution
+    from tfseg.distribution import inference_layers
+
+    with dtype_policy("mixed_bfloat16"):
+        model = build_model(tiny_config(tmp_path, precision="mixed_bfloat16"))
+    assert {layer.dtype_policy.name for layer in model.layers} >= {"mixed_bfloat16"}
+    images = np.random.default_rng(3).random((2, 32, 32, 1), dtype=np.float32)
+    inference_layers(model)  # the default: float32 everywhere
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    float32_output = model.predict_on_batch(images)
+    inference_layers(model, "mixed_bfloat16_convs")
+    assert {layer.dtype_policy.name for layer in model.layers if type(layer).__name__ == "Conv2D"} == {"mixed_bfloat16"}
+    assert {layer.dtype_policy.name for layer in model.layers if type(layer).__name__ != "Conv2D"} - {"float32"} == {
+        "mixed_bfloat16"}  # Conv2DTranspose too; nothing else
+    np.testing.assert_allclose(model.predict_on_batch(images), float32_output, atol=0.05)
+    for has_bfloat16, expected in ((False, {"float32"}), (True, {"float32", "mixed_bfloat16"})):
+        monkeypatch.setattr(distribution, "cpu_has_bfloat16", lambda: has_bfloat16)
+        assert {layer.dtype_policy.name for layer in inference_layers(model, "auto").layers} == expected
+    with pytest.raises(TfsegError, match=r"--precision: expected one of \['float32', 'mixed_bfloat16_convs', 'auto'\]"):
+        inference_layers(model, "mixed_float16")

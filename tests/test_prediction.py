@@ -49,10 +49,14 @@ def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path):
     cv2.imwrite(str(image), np.random.default_rng(5).integers(0, 256, (64, 48), dtype=np.uint8))
     from_keras = predict_paths(saved_model / "model.keras", [image], tmp_path / "k", sliding_window=True, progress=False)
     from_export = predict_paths(saved_model / "export", [image], tmp_path / "e", sliding_window=True, progress=False)
+    assert predict_main([str(saved_model / "model.keras"), str(image), "--out", str(tmp_path / "b"), "--sliding-window",
+                         "--precision", "auto"]) == 0  # bfloat16 convolutions on CPUs that have them
+    bfloat16_mask = cv2.imread(str(tmp_path / "b" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
     assert from_keras["foreground_pixels"].tolist() == from_export["foreground_pixels"].tolist()
     keras_mask = cv2.imread(str(tmp_path / "k" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
     export_mask = cv2.imread(str(tmp_path / "e" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
     assert keras_mask.shape == (64, 48) and (keras_mask == export_mask).all()
+    assert np.mean(keras_mask != bfloat16_mask) < 0.02  # a few boundary pixels at most
     exported = load_model_file(saved_model / "export")
     assert exported.input_shape == (None, 32, 32, 1)
 

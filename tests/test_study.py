@@ -160,7 +160,7 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
 
 def test_multiclass_study_reports_each_class_by_name(tmp_path):
     data = write_label_dataset(tmp_path / "labels")
-    study = write_study(tmp_path, data, {"train.lr": [0.001, 0.01]}, class_names=["lung", "heart"])
+    study = write_study(tmp_path, data, {"train.loss": "ce+dice"}, class_names=["lung", "heart"])
     text = yaml.safe_load(study.read_text())
     text["settings"]["data"]["classes"] = 3
     text["settings"]["train"]["epochs"] = 1

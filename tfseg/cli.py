@@ -127,6 +127,15 @@ def _threshold(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'auto', got {text!r}") from None
 
 
+def _add_precision_flag(parser: argparse.ArgumentParser) -> None:
+    from tfseg.distribution import INFERENCE_PRECISIONS
+
+    parser.add_argument("--precision", default="float32", choices=INFERENCE_PRECISIONS,
+                        help="what the model computes in: float32 (default: the same results on every machine), "
+                             "mixed_bfloat16_convs (faster on CPUs with bfloat16 instructions), or auto "
+                             "(mixed_bfloat16_convs where that helps; docs/speed.md)")
+
+
 def evaluate_main(argv: Sequence[str] | None = None) -> int:
     """`python evaluate.py RUN_DIR ...`: evaluates a run and prints its summary."""
     parser = argparse.ArgumentParser(prog="evaluate.py", description="Evaluate a trained tfseg run.")
@@ -140,6 +149,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spacing", type=float, nargs=2, default=(1.0, 1.0), metavar=("SY", "SX"),
                         help="pixel size (row, column) for ASSD/HD95, e.g. in mm (default 1 1: pixels)")
     parser.add_argument("--out", help="output folder (default RUN_DIR/eval/SPLIT)")
+    _add_precision_flag(parser)
     args = parser.parse_args(argv)
 
     def main() -> None:
@@ -151,6 +161,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         summary = evaluate_run(
             args.run_dir, args.data, args.split, tta=args.tta, threshold=args.threshold,
             postprocess_method=args.postprocess, spacing=tuple(args.spacing), out_dir=args.out, progress=True,
+            precision=args.precision,
         )
         out_dir = args.out or RunDir(args.run_dir).eval_dir(args.split)
         print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")
@@ -190,6 +201,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
                              "default: the training scale (fit for resize-trained runs, 1 for crop-trained runs "
                              "and model files)")
     parser.add_argument("--overlays", action="store_true", help="also write overlays/<name>.png")
+    _add_precision_flag(parser)
     args = parser.parse_args(argv)
 
     def main() -> None:
@@ -198,7 +210,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
         table = predict_paths(
             args.model, args.inputs, args.out, batch_size=args.batch_size, tta=args.tta, threshold=args.threshold,
             postprocess_method=args.postprocess, sliding_window=args.sliding_window, overlap=args.overlap,
-            scale=args.scale, overlays=args.overlays,
+            scale=args.scale, overlays=args.overlays, precision=args.precision,
         )
         print(f"tfseg: {len(table)} masks in {os.path.join(args.out, 'masks')}, areas in {os.path.join(args.out, 'areas.csv')}")
 

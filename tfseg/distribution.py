@@ -93,7 +93,7 @@ def cpu_has_bfloat16() -> bool:
 
 def resolve_precision(name: str) -> str:
     """The precision `--precision` names; `auto` is mixed_float16 on a GPU, and on CPU
-    `mixed_bfloat16_convs` where the CPU has bfloat16 instructions (1.05-1.6× faster
+    `mixed_bfloat16_convs` where the CPU has bfloat16 instructions (1.02-1.52× faster
     training for every model measured, docs/speed.md), else float32."""
     if name != "auto":
         return name
@@ -125,10 +125,42 @@ def float32_layers(model: keras.Model) -> keras.Model:
     return model
 
 
+INFERENCE_PRECISIONS = ("float32", CONVS_IN_BFLOAT16, "auto")
+"""What prediction and evaluation may run in (`--precision` of predict.py and evaluate.py)."""
+
+
+def inference_layers(model: keras.Model, precision: str = "float32") -> keras.Model:
+    """Gives `model` the layer precision prediction runs in, in place, and returns it.
+
+    Args:
+        model: keras.Model. A trained model, whatever precision it was trained in.
+        precision: str. `float32` (the default: the same results on every machine);
+            `mixed_bfloat16_convs` (convolutions in bfloat16: on a CPU with bfloat16
+            instructions about 1.3-1.5× faster, probabilities within about 1e-2, see
+            docs/speed.md); `auto`: mixed_bfloat16_convs on such a CPU without a GPU,
+            else float32.
+
+    Raises:
+        TfsegError: an unknown precision.
+    """
+    return apply_layer_precision(float32_layers(model), resolve_inference_precision(precision))
+
+
+def resolve_inference_precision(name: str) -> str:
+    """The precision prediction's `--precision` names (see `inference_layers`); `auto` resolved."""
+    if name not in INFERENCE_PRECISIONS:
+        raise TfsegError(f"--precision: expected one of {list(INFERENCE_PRECISIONS)} for prediction, got {name!r}")
+    if name == "auto":
+        gpu = tf.config.list_logical_devices("GPU")
+        return CONVS_IN_BFLOAT16 if cpu_has_bfloat16() and not gpu else "float32"
+    return name
+
+
 def resolve_jit_compile(setting: bool | str) -> bool:
     """Whether to compile the train step with XLA: `setting` itself when it is a
-    bool; `auto` is off on CPU, where XLA's convolutions are slower than oneDNN's (30×
-    for depthwise ones, benchmarks/NOTES.md), and on GPU as before (off) until measured."""
+    bool; `auto` is off on CPU, where XLA's convolutions are no faster than oneDNN's and
+    its depthwise ones 20× slower (benchmarks/NOTES.md), and on GPU as before (off) until
+    measured."""
     return setting is True
 
 

@@ -72,6 +72,7 @@ def predict_paths(
     scale: float | tuple[float, float] | str | None = None,
     overlays: bool = False,
     progress: bool = True,
+    precision: str = "float32",
 ) -> pd.DataFrame:
     """Writes a mask (and optionally an overlay) for every input image, and `areas.csv`.
 
@@ -96,13 +97,15 @@ def predict_paths(
             Defaults to None.
         overlays: bool. Also write overlays. Defaults to False.
         progress: bool. Show a progress bar. Defaults to True.
+        precision: str. What the model computes in: float32, mixed_bfloat16_convs or
+            auto (`tfseg.distribution.inference_layers`). Defaults to "float32".
 
     Returns:
         The table written to `OUT/areas.csv`, one row per image.
     """
     check_postprocess(postprocess_method)
     scale = normalise_scale(scale) if scale is not None else None
-    model, config = load_predictor(model_path)
+    model, config = load_predictor(model_path, precision)
     files = collect_inputs(inputs)
     if sliding_window is None:
         sliding_window = config is not None and is_crop_trained(config)

@@ -32,7 +32,7 @@ import keras
 import pandas as pd
 
 from tfseg.config import Config, load_config
-from tfseg.distribution import float32_layers
+from tfseg.distribution import inference_layers
 from tfseg.errors import TfsegError
 from tfseg.export import SAVED_MODEL_ENDPOINT
 from tfseg.files import atomic_dir, write_atomically
@@ -127,34 +127,37 @@ def read_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) ->
     return load_config(run.config, overrides)
 
 
-def load_run_model(run_dir: str | Path) -> keras.Model:
+def load_run_model(run_dir: str | Path, precision: str = "float32") -> keras.Model:
     """Loads a run's `best.keras` for inference (no custom_objects needed).
 
     Loaded with `compile=False`: prediction needs neither the optimizer nor the loss; in
-    float32 whatever the training precision (`tfseg.distribution.float32_layers`).
+    `precision` whatever the training precision (`tfseg.distribution.inference_layers`;
+    default float32).
     """
     run = RunDir(run_dir)
     if not run.best.is_file():
         raise TfsegError(f"{run.path}: no best.keras, the run did not finish its first epoch")
-    return float32_layers(keras.saving.load_model(run.best, compile=False))
+    return inference_layers(keras.saving.load_model(run.best, compile=False), precision)
 
 
-def load_model_file(path: str | Path) -> keras.Model:
+def load_model_file(path: str | Path, precision: str = "float32") -> keras.Model:
     """Loads a model for prediction from a `.keras` file or a SavedModel folder.
 
     A SavedModel (e.g. a run's `export/`) is wrapped as `keras.layers.TFSMLayer` calling
     its `serve` endpoint, inside a `keras.Model` with the endpoint's input shape, so it
-    predicts exactly like the `.keras` model.
+    predicts exactly like the `.keras` model (in float32, as it was exported).
 
     Args:
         path: str or Path. A `.keras` file or a folder holding `saved_model.pb`.
+        precision: str. Of a `.keras` model (`tfseg.distribution.inference_layers`).
+            Defaults to "float32".
 
     Returns:
         A keras.Model that outputs probabilities.
     """
     path = Path(path)
     if path.is_file() and path.suffix == ".keras":
-        return float32_layers(keras.saving.load_model(path, compile=False))  # inference: no optimizer or loss
+        return inference_layers(keras.saving.load_model(path, compile=False), precision)  # no optimizer or loss
     if (path / "saved_model.pb").is_file():
         import tensorflow as tf
 
@@ -168,19 +171,20 @@ def load_model_file(path: str | Path) -> keras.Model:
     raise TfsegError(f"{path}: not a model, expected a .keras file or a SavedModel folder (saved_model.pb)")
 
 
-def load_predictor(path: str | Path) -> tuple[keras.Model, Config | None]:
+def load_predictor(path: str | Path, precision: str = "float32") -> tuple[keras.Model, Config | None]:
     """A model to predict with and, for a run directory, its config.
 
     Args:
         path: str or Path. A run directory (best.keras + config.yaml), a `.keras` file
             or a SavedModel folder (e.g. a run's `export/`).
+        precision: str. See `tfseg.distribution.inference_layers`. Defaults to "float32".
     """
     path = Path(path)
     if RunDir(path).config.is_file():
-        return load_run_model(path), read_config(path)
+        return load_run_model(path, precision), read_config(path)
     if not path.exists():
         raise TfsegError(f"{path}: does not exist, expected a run directory, a .keras file or a SavedModel folder")
-    return load_model_file(path), None
+    return load_model_file(path, precision), None
 
 
 STATE_GENERATIONS = 2

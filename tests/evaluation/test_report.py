@@ -76,6 +76,11 @@ def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, cap
     in_mm = pd.read_csv(multiclass_run / "mm" / "per_image.csv")
     np.testing.assert_allclose(in_mm[["hd95_1", "assd_2"]], 2 * per_image[["hd95_1", "assd_2"]], rtol=1e-5)
     np.testing.assert_allclose(in_mm["dice"], per_image["dice"])
+    assert evaluate_main([str(multiclass_run), "--precision", "mixed_bfloat16_convs", "--out", str(multiclass_run / "bf16")]) == 0
+    assert json.loads((multiclass_run / "bf16" / "summary.json").read_text())["precision"] == "mixed_bfloat16_convs"
+    assert "in mixed_bfloat16_convs, test-time augmentation" in (multiclass_run / "bf16" / "report.md").read_text()
+    in_bf16 = pd.read_csv(multiclass_run / "bf16" / "per_image.csv")
+    np.testing.assert_allclose(in_bf16["dice"], per_image["dice"], atol=0.05)  # bfloat16 convolutions: 8-bit mantissa
     assert evaluate_main([str(multiclass_run), "--threshold", "auto"]) == 2
     assert "--threshold auto: only for binary masks" in capsys.readouterr().err
 

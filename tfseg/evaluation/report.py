@@ -16,6 +16,7 @@ import pandas as pd
 from tfseg.config import Config
 from tfseg.data import load_table, read_image, read_mask, resolve_data_dir, split_rows
 from tfseg.data.io import mask_to_labels
+from tfseg.distribution import resolve_inference_precision
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
@@ -144,6 +145,7 @@ def evaluate_run(
     spacing: tuple[float, float] = (1.0, 1.0),
     out_dir: str | Path | None = None,
     progress: bool = False,
+    precision: str = "float32",
 ) -> dict:
     """Evaluates a run's `best.keras` on one split and writes the results.
 
@@ -165,6 +167,8 @@ def evaluate_run(
         out_dir: str or Path or None. Output folder; None means `RUN_DIR/eval/<split>`.
             Defaults to None.
         progress: bool. Show progress bars. Defaults to False.
+        precision: str. What the model computes in: float32, mixed_bfloat16_convs or
+            auto (`tfseg.distribution.inference_layers`). Defaults to "float32".
 
     Returns:
         The summary (as written to summary.json).
@@ -172,7 +176,7 @@ def evaluate_run(
     run = RunDir(run_dir)
     config = read_config(run.path)
     check_evaluation_options(config.data.classes, threshold, postprocess_method, spacing)
-    model = load_run_model(run.path)
+    model = load_run_model(run.path, precision)
     config.data.dir = str(data_dir) if data_dir is not None else str(resolve_data_dir(config.data))  # demo: its folder
     table = load_table(config.data, config.train.seed)
     threshold_note = "fixed"
@@ -192,6 +196,7 @@ def evaluate_run(
         "threshold": float(threshold),
         "threshold_choice": threshold_note,
         "tta": tta,
+        "precision": resolve_inference_precision(precision),
         "postprocess": postprocess_method,
         "spacing": list(spacing),
         "geometry": describe_geometry(config),
@@ -215,7 +220,8 @@ def render_report(run_dir: Path, summary: dict) -> str:
         f"# Evaluation of `{run_dir}` on the {summary['split']} split",
         "",
         f"- images: {summary['images']} from `{summary['data']}`",
-        f"- prediction: {summary['geometry']}, test-time augmentation: {summary['tta']}, "
+        f"- prediction: {summary['geometry']}, in {summary.get('precision', 'float32')}, "
+        f"test-time augmentation: {summary['tta']}, "
         f"post-processing: {summary['postprocess']}",
         f"- threshold: {summary['threshold']:g} ({summary['threshold_choice']})",
         f"- pixel spacing (row, column): {summary['spacing'][0]:g} × {summary['spacing'][1]:g}; assd and hd95 are in "
