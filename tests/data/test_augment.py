@@ -155,7 +155,9 @@ def tiny_table(tiny_dataset):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_heavy_preset_in_the_pipeline_gives_configured_shapes(tiny_dataset, tiny_table, engine):
     data = DataConfig(dir=str(tiny_dataset), image_size=[32, 48], channels=3, augment="heavy", engine=engine)
-    images, masks = next(iter(make_dataset(tiny_table, data, batch_size=6, training=True, seed=1)))
+    dataset = make_dataset(tiny_table, data, batch_size=6, training=True, seed=1)
+    assert [spec.shape.as_list() for spec in dataset.element_spec] == [[None, 32, 48, 3], [None, 32, 48, 1]]  # static
+    images, masks = next(iter(dataset))
     assert images.shape == (6, 32, 48, 3) and images.dtype == tf.float32
     assert masks.shape == (6, 32, 48, 1) and masks.dtype == tf.float32
     assert set(np.unique(masks)) <= {0.0, 1.0}

@@ -29,6 +29,23 @@ def test_unpooling_inverts_max_pooling_on_the_maxima():
     assert kept.sum() == pooled.size  # one non-zero per window
 
 
+def test_segnet_trains_on_batches_of_unknown_height_and_width():
+    """tf.data batches can have unknown spatial sizes (e.g. after an affine augmentation of
+    a non-square image); the unpooling then reads the sizes at run time."""
+    import tensorflow as tf
+
+    model = models.build("segnet", (64, 96, 3), 1, base_filters=4)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    rng = np.random.default_rng(1)
+    images, masks = rng.random((4, 64, 96, 3), dtype=np.float32), (rng.random((4, 64, 96, 1)) > 0.5).astype("float32")
+    signature = (tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, 1)))
+    data = tf.data.Dataset.from_generator(lambda: iter([(images[:2], masks[:2]), (images[2:], masks[2:])]),
+                                          output_signature=signature)
+    assert data.element_spec[0].shape.as_list() == [None, None, None, 3]
+    history = model.fit(data, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_segnet_structure_is_vgg16_with_mirrored_unpooling():
     model = models.build("segnet", (32, 32, 1), 1, base_filters=4)
     convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]

@@ -339,4 +339,7 @@ def augment_batch(
     for index, transform in enumerate(transforms):
         if transform.name not in MATRIX_TRANSFORMS and transform.name != "elastic":
             images = _pixel_transform(images, transform, seeds[index])
-    return images, labels
+    # the warps lose the static size; models whose layers read it (SegNet's unpooling) and
+    # XLA need it back
+    return tf.ensure_shape(images, (None, height, width, images.shape[-1])), tf.ensure_shape(
+        labels, (None, height, width, labels.shape[-1]))

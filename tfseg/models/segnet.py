@@ -29,7 +29,8 @@ class MaxUnpooling2D(keras.layers.Layer):
 
     def call(self, inputs):
         before_pool, pooled = inputs
-        height, width, channels = before_pool.shape[1], before_pool.shape[2], before_pool.shape[3]
+        shape = keras.ops.shape(before_pool)  # static where known; tensors where a traced batch's size is not
+        height, width, channels = shape[1], shape[2], before_pool.shape[3]
         # (B, H, 2, W, 2, C) → (B, H, W, C, 4): the four positions of each window, row-major.
         windows = keras.ops.reshape(before_pool, (-1, height // 2, 2, width // 2, 2, channels))
         windows = keras.ops.reshape(keras.ops.transpose(windows, (0, 1, 3, 5, 2, 4)), (-1, height // 2, width // 2, channels, 4))
