@@ -83,7 +83,7 @@ def test_config_checks_crop_and_folds():
     [
         ({"optimizer": "lamb"}, "train.optimizer: expected one of"),
         ({"precision": "float16"}, "train.precision: expected one of"),
-        ({"export": ["onnx"]}, "train.export: expected one of"),
+        ({"export": ["coreml"]}, "train.export: expected one of"),
         ({"schedule": "cosine", "warmup_epochs": 10, "epochs": 5}, "train.warmup_epochs"),
         ({"monitor": "iou"}, "train.monitor"),
     ],

@@ -177,7 +177,8 @@ def test_extending_has_an_example_per_extension_point():
 @pytest.fixture(scope="module")
 def demo_export(tmp_path_factory) -> Path:
     """A working folder with what the export examples read: runs/demo/export (SavedModel of
-    a tiny SegNet, whose unpooling layer is tfseg's own, model_card.json, model.tflite) and
+    a tiny SegNet, whose unpooling layer is tfseg's own, model_card.json, model.tflite,
+    model.onnx) and
     a demo image under ~/.cache/tfseg (HOME is this folder)."""
     folder = tmp_path_factory.mktemp("export-docs")
     script = f"""
@@ -194,6 +195,7 @@ export = Path("runs/demo/export")
 model = models.build("segnet", (32, 32, 1), 1, base_filters=4)
 model.export(str(export), verbose=False)
 (export / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(export)).convert())
+model.export(str(export / "model.onnx"), format="onnx", verbose=False, opset_version=17)
 card = {{"model": "segnet", "input": {{"shape": [None, 32, 32, 1], "dtype": "float32", "channels": "grey"}},
          "classes": 1, "threshold": 0.5, "saved_model_endpoint": "serve"}}
 (export / "model_card.json").write_text(json.dumps(card))

@@ -46,7 +46,7 @@ def test_help_lists_every_flag_with_its_key():
     "overrides, message",
     [
         ({"train.optimizer": "lamb"}, r"train.optimizer: expected one of \['adam', 'adamw', 'sgd', 'rmsprop'\], got 'lamb'"),
-        ({"train.export": ["onnx"]}, "train.export: expected one of"),
+        ({"train.export": ["coreml"]}, "train.export: expected one of"),
         ({"data.channels": 2}, r"data.channels: expected one of \[1, 3\], got 2"),
         ({"train.lr": 0}, "train.lr: expected a value > 0, got 0"),
         ({"train.momentum": 1.0}, "train.momentum: expected a value >= 0 and < 1, got 1.0"),

@@ -185,7 +185,8 @@ def _scale_factor(text: str) -> float | str:
 def predict_main(argv: Sequence[str] | None = None) -> int:
     """`python predict.py MODEL INPUT... --out DIR`: writes masks for new images."""
     parser = argparse.ArgumentParser(prog="predict.py", description="Predict masks for images with a trained tfseg model.")
-    parser.add_argument("model", help="run directory (best.keras + config.yaml), .keras file or SavedModel folder")
+    parser.add_argument("model", help="run directory (best.keras + config.yaml), .keras file, SavedModel folder or "
+                                      ".onnx file (run by onnxruntime)")
     parser.add_argument("inputs", nargs="+", help="image files (PNG/JPEG/BMP/TIFF/GIF/DICOM) or folders of them")
     parser.add_argument("--out", required=True, help="output folder: masks/, overlays/, areas.csv")
     parser.add_argument("--batch-size", type=int, default=8, help="images (or windows) per forward pass")

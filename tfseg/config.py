@@ -113,7 +113,8 @@ class TrainConfig:
     deterministic: bool = option(
         False, "TensorFlow op determinism (slower; stays on for the rest of the process)", resumable=True)
     export: list[str] = option(
-        [], "extra export formats besides best.keras and the SavedModel", choices=("tflite",), nargs="+",
+        [], "extra export formats besides best.keras and the SavedModel (onnx needs pip install 'tfseg[onnx]')",
+        choices=("tflite", "onnx"), nargs="+",
         metavar="FORMAT", resumable=True)
     tensorboard_images: int = option(3, "validation images (with predicted masks) written to TensorBoard each epoch", low=0)
 

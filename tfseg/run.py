@@ -34,7 +34,7 @@ import pandas as pd
 from tfseg.config import Config, load_config
 from tfseg.distribution import inference_layers
 from tfseg.errors import TfsegError
-from tfseg.export import SAVED_MODEL_ENDPOINT
+from tfseg.export import SAVED_MODEL_ENDPOINT, OnnxModel
 from tfseg.files import atomic_dir, write_atomically
 
 
@@ -140,22 +140,24 @@ def load_run_model(run_dir: str | Path, precision: str = "float32") -> keras.Mod
     return inference_layers(keras.saving.load_model(run.best, compile=False), precision)
 
 
-def load_model_file(path: str | Path, precision: str = "float32") -> keras.Model:
-    """Loads a model for prediction from a `.keras` file or a SavedModel folder.
+def load_model_file(path: str | Path, precision: str = "float32") -> keras.Model | OnnxModel:
+    """Loads a model for prediction from a `.keras` file, a SavedModel folder or a `.onnx` file.
 
-    A SavedModel (e.g. a run's `export/`) is wrapped as `keras.layers.TFSMLayer` calling
+    A `.onnx` file runs in onnxruntime (`tfseg.export.OnnxModel`). A SavedModel (e.g. a run's `export/`) is wrapped as `keras.layers.TFSMLayer` calling
     its `serve` endpoint, inside a `keras.Model` with the endpoint's input shape, so it
     predicts exactly like the `.keras` model (in float32, as it was exported).
 
     Args:
-        path: str or Path. A `.keras` file or a folder holding `saved_model.pb`.
+        path: str or Path. A `.keras` file, a folder holding `saved_model.pb`, or a `.onnx` file.
         precision: str. Of a `.keras` model (`tfseg.distribution.inference_layers`).
             Defaults to "float32".
 
     Returns:
-        A keras.Model that outputs probabilities.
+        A keras.Model (an `OnnxModel` for `.onnx`) that outputs probabilities.
     """
     path = Path(path)
+    if path.is_file() and path.suffix == ".onnx":
+        return OnnxModel(path)  # float32, as exported
     if path.is_file() and path.suffix == ".keras":
         return inference_layers(keras.saving.load_model(path, compile=False), precision)  # no optimizer or loss
     if (path / "saved_model.pb").is_file():
@@ -168,10 +170,10 @@ def load_model_file(path: str | Path, precision: str = "float32") -> keras.Model
         inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name)
         outputs = keras.layers.TFSMLayer(str(path), call_endpoint=SAVED_MODEL_ENDPOINT)(inputs)
         return keras.Model(inputs, outputs, name=path.name)
-    raise TfsegError(f"{path}: not a model, expected a .keras file or a SavedModel folder (saved_model.pb)")
+    raise TfsegError(f"{path}: not a model, expected a .keras file, a SavedModel folder (saved_model.pb) or a .onnx file")
 
 
-def load_predictor(path: str | Path, precision: str = "float32") -> tuple[keras.Model, Config | None]:
+def load_predictor(path: str | Path, precision: str = "float32") -> tuple[keras.Model | OnnxModel, Config | None]:
     """A model to predict with and, for a run directory, its config.
 
     Args:
@@ -183,7 +185,7 @@ def load_predictor(path: str | Path, precision: str = "float32") -> tuple[keras.
     if RunDir(path).config.is_file():
         return load_run_model(path, precision), read_config(path)
     if not path.exists():
-        raise TfsegError(f"{path}: does not exist, expected a run directory, a .keras file or a SavedModel folder")
+        raise TfsegError(f"{path}: does not exist, expected a run directory, a .keras file, a SavedModel folder or a .onnx file")
     return load_model_file(path, precision), None
 
 
