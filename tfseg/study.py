@@ -92,9 +92,7 @@ def _cell_name(values: dict[str, Any], varied: list[str]) -> str:
     parts = []
     for key in varied:
         if key in values:
-            value = values[key]
-            text = "x".join(map(str, value)) if isinstance(value, list) else str(value)
-            parts.append(SHORT_KEYS.get(key, key.rsplit(".", 1)[-1]) + text)
+            parts.append(SHORT_KEYS.get(key, key.rsplit(".", 1)[-1]) + _text(values[key]))
     parts.append(f"s{values['train.seed']}")
     return re.sub(r"[^A-Za-z0-9._+=-]", "_", "-".join(parts))
 
