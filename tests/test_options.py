@@ -75,7 +75,7 @@ def test_options_reference_in_the_docs_is_current():
 
 
 def test_resumable_keys_are_declared():
-    assert set(RESUMABLE_KEYS) == {"train.epochs", "train.export", "train.strategy", "train.jit_compile", "train.deterministic"}
+    assert set(RESUMABLE_KEYS) == {"train.epochs", "train.export", "train.export_batch", "train.strategy", "train.jit_compile", "train.deterministic"}
 
 
 def test_a_new_option_is_one_declaration_plus_its_use(tmp_path):

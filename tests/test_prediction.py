@@ -1,6 +1,9 @@
 """Prediction (predict.py): files and folders to masks, overlays and areas.csv; SavedModel exports
 and run directories as the model."""
 
+import json
+import shutil
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -8,6 +11,7 @@ import pytest
 
 from tests.conftest import conv_models, write_dicom
 from tfseg.cli import predict_main
+from tfseg.errors import TfsegError
 from tfseg.prediction import predict_paths
 from tfseg.run import load_model_file
 
@@ -81,3 +85,23 @@ def test_predict_with_a_run_directory_tiles_at_the_training_scale(binary_run, ti
     assert all(mask.shape == (128, 160) for mask in masks)
     assert (masks[0] == masks[1]).all()  # the run was resize-trained: tiling matches its scale first
     assert native[["height", "width"]].values.tolist() == [[128, 160]]
+
+
+def test_a_model_card_beside_a_model_file_gives_its_geometry_and_threshold(saved_model, tmp_path):
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.random.default_rng(6).integers(0, 256, (64, 48), dtype=np.uint8))
+    model = saved_model / "model.keras"
+    carded = tmp_path / "carded"
+    carded.mkdir()
+    shutil.copy(model, carded / "model.keras")
+    card = {"geometry": {"mode": "sliding_window", "size": [32, 32], "overlap": 0.5}, "threshold": 0.3}
+    (carded / "model_card.json").write_text(json.dumps(card))
+    from_card = predict_paths(carded / "model.keras", [image], tmp_path / "card", progress=False)
+    asked = predict_paths(model, [image], tmp_path / "asked", sliding_window=True, scale=1.0, threshold=0.3, progress=False)
+    plain = predict_paths(model, [image], tmp_path / "plain", progress=False)  # no card: resize, 0.5
+    masks = {name: cv2.imread(str(tmp_path / name / "masks" / "x.png"), cv2.IMREAD_UNCHANGED) for name in ("card", "asked", "plain")}
+    assert (masks["card"] == masks["asked"]).all() and (masks["card"] != masks["plain"]).any()
+    assert from_card["foreground_pixels"].tolist() == asked["foreground_pixels"].tolist()
+    (carded / "model_card.json").write_text("{not json")
+    with pytest.raises(TfsegError, match="model_card.json: not a model card, expected JSON"):
+        predict_paths(carded / "model.keras", [image], tmp_path / "bad", progress=False)

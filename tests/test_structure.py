@@ -24,6 +24,7 @@ LAYERS = [
     ["callbacks"],
     ["run"],
     ["inference", "export", "optim", "distribution"],
+    ["bioimageio"],
     ["models", "losses", "metrics", "data", "dicom", "plots"],
     ["config"],
     ["options", "transforms"],

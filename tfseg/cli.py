@@ -2,7 +2,7 @@
 
 `train.py` / `tfseg-train` call `train_main`; `evaluate.py` / `tfseg-evaluate` call
 `evaluate_main`; `predict.py` / `tfseg-predict` call `predict_main`; `compare.py` /
-`tfseg-compare` call `compare_main`. A `TfsegError`
+`tfseg-compare` call `compare_main`; `export.py` / `tfseg-export` call `export_main`. A `TfsegError`
 becomes one line on stderr and exit status 2.
 """
 
@@ -95,6 +95,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         from tfseg.config import OPTIONS, load_config
         from tfseg.errors import TfsegError
         from tfseg.options import overrides_from_flags
+        from tfseg.run import read_model_card
         from tfseg.training import resume_run, train
 
         if args.list_models:
@@ -112,7 +113,76 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             run_dir = resume_run(args.resume, overrides)
         else:
             run_dir = train(load_config(args.config, overrides))
+        if (read_model_card(run_dir) or {}).get("files", {}).keys() - {"saved_model"}:
+            _print_export_checks(run_dir)
         print(f"tfseg: run written to {run_dir}")
+
+    return _run(main)
+
+
+def _print_export_checks(run_dir) -> None:
+    """Checks a run's exports on its val split (`tfseg.evaluation.check_exports`) and prints the table."""
+    from tfseg.evaluation import check_exports
+
+    table = check_exports(run_dir, "val")
+    print(f"tfseg: exports of {run_dir} on the val split, each in its own runtime, against best.keras "
+          f"(also in export/checks.csv):")
+    print(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """`python export.py RUN --format ...`: exports a finished run again, in more formats."""
+    from tfseg.config import EXPORT_FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="export.py", description="Export a trained run (into RUN/export/) and check every export against best.keras.")
+    parser.add_argument("run_dir", help="run directory written by train.py")
+    parser.add_argument("--format", nargs="+", default=[], choices=("savedmodel", *EXPORT_FORMATS), metavar="FORMAT",
+                        help="formats to add to the export: savedmodel (always written), " + ", ".join(EXPORT_FORMATS)
+                             + "; the run's earlier formats are written again")
+    parser.add_argument("--batch", type=int, metavar="N",
+                        help="batch dimension of model.onnx: 0 = dynamic (default: the run's train.export_batch)")
+    parser.add_argument("--threshold", type=_threshold,
+                        help="binary threshold the model card gives predict.py, or 'auto': the best mean Dice on the "
+                             "val split (default: the current card's)")
+    parser.add_argument("--license", default="MIT", help="bioimage.io package: SPDX licence id (default MIT)")
+    parser.add_argument("--author", action="append", metavar="NAME",
+                        help="bioimage.io package: an author (repeat for several; default the placeholder 'tfseg user')")
+    args = parser.parse_args(argv)
+
+    def main() -> None:
+        from tfseg.config import validate_config
+        from tfseg.data import load_table, resolve_data_dir
+        from tfseg.errors import TfsegError
+        from tfseg.evaluation.report import check_evaluation_options, tune_threshold
+        from tfseg.run import RunDir, RunLock, load_run_model, read_config, read_model_card
+        from tfseg.training import export_best
+
+        run = RunDir(args.run_dir)
+        if not run.config.is_file():
+            raise TfsegError(f"{run.path}: not a run directory, expected config.yaml written by train.py")
+        config = read_config(run.path)
+        card = read_model_card(run.path) or {}
+        earlier = [name for name in card.get("files", {}) if name in EXPORT_FORMATS]
+        config.train.export = [name for name in EXPORT_FORMATS if name in earlier or name in args.format]
+        if args.batch is not None:
+            if args.batch < 0:
+                raise TfsegError(f"--batch {args.batch}: expected 0 (dynamic) or a positive batch size")
+            config.train.export_batch = args.batch
+        validate_config(config)
+        threshold, choice = card.get("threshold", 0.5), card.get("threshold_choice", "fixed")
+        if args.threshold is not None:
+            check_evaluation_options(config.data.classes, args.threshold, "none", (1.0, 1.0))
+            threshold, choice = args.threshold, "fixed"
+            if args.threshold == "auto":
+                config.data.dir = str(resolve_data_dir(config.data))
+                table = load_table(config.data, config.train.seed)
+                threshold, choice = tune_threshold(load_run_model(run.path), config, table, "none", "none", True)
+        with RunLock(run.path):
+            package = {"license": args.license, **({"authors": args.author} if args.author else {})}
+            export_best(run, config, threshold if isinstance(threshold, float) else 0.5, choice, package)
+        _print_export_checks(run.path)
+        print(f"tfseg: exported {', '.join(['savedmodel', *config.train.export])} into {run.export}")
 
     return _run(main)
 
@@ -185,22 +255,24 @@ def _scale_factor(text: str) -> float | str:
 def predict_main(argv: Sequence[str] | None = None) -> int:
     """`python predict.py MODEL INPUT... --out DIR`: writes masks for new images."""
     parser = argparse.ArgumentParser(prog="predict.py", description="Predict masks for images with a trained tfseg model.")
-    parser.add_argument("model", help="run directory (best.keras + config.yaml), .keras file, SavedModel folder or "
-                                      ".onnx file (run by onnxruntime)")
+    parser.add_argument("model", help="run directory (best.keras + config.yaml), .keras file, SavedModel folder, "
+                                      ".onnx file (run by onnxruntime) or .tflite file (run by LiteRT)")
     parser.add_argument("inputs", nargs="+", help="image files (PNG/JPEG/BMP/TIFF/GIF/DICOM) or folders of them")
     parser.add_argument("--out", required=True, help="output folder: masks/, overlays/, areas.csv")
     parser.add_argument("--batch-size", type=int, default=8, help="images (or windows) per forward pass")
     parser.add_argument("--tta", default="none", help="test-time augmentation: none, flip (left-right) or flip-all")
-    parser.add_argument("--threshold", type=float, default=0.5, help="binary threshold (default 0.5)")
+    parser.add_argument("--threshold", type=float,
+                        help="binary threshold (default: the model card's, e.g. tuned by tfseg-export --threshold auto; "
+                             "else 0.5)")
     parser.add_argument("--postprocess", default="none", help="none or largest-component (per class)")
     parser.add_argument("--sliding-window", action="store_true", default=None,
                         help="tile the image with overlapping Gaussian-blended windows instead of resizing it "
-                             "(default: only for crop-trained runs)")
+                             "(default: only for crop-trained models, from the run or the model card)")
     parser.add_argument("--overlap", type=float, default=0.5, help="sliding window: least overlap of windows (0.5)")
     parser.add_argument("--scale", nargs="+", type=_scale_factor, metavar="S",
                         help="sliding window: resize factor (or SY SX) before tiling, or 'fit' (to the model input); "
                              "default: the training scale (fit for resize-trained runs, 1 for crop-trained runs "
-                             "and model files)")
+                             "and model files without a model card)")
     parser.add_argument("--overlays", action="store_true", help="also write overlays/<name>.png")
     _add_precision_flag(parser)
     args = parser.parse_args(argv)

@@ -20,6 +20,9 @@ from tfseg.files import write_atomically
 from tfseg.options import Option, check_value, declared_options, option, reference_markdown
 from tfseg.transforms import SQUARE_ONLY, parse_transforms
 
+EXPORT_FORMATS = ("tflite", "tflite-float16", "tflite-int8", "onnx", "bioimageio")
+"""Export formats besides best.keras and the SavedModel (`train.export`; written by `tfseg.export.export_model`)."""
+
 
 @dataclass
 class DataConfig:
@@ -113,9 +116,12 @@ class TrainConfig:
     deterministic: bool = option(
         False, "TensorFlow op determinism (slower; stays on for the rest of the process)", resumable=True)
     export: list[str] = option(
-        [], "extra export formats besides best.keras and the SavedModel (onnx needs pip install 'tfseg[onnx]')",
-        choices=("tflite", "onnx"), nargs="+",
-        metavar="FORMAT", resumable=True)
+        [], "extra export formats besides best.keras and the SavedModel: tflite, tflite-float16, tflite-int8 "
+        "(quantised, calibrated on training images), onnx, bioimageio (docs/export.md; onnx needs "
+        "pip install 'tfseg[onnx]', bioimageio 'tfseg[bioimageio]')",
+        choices=EXPORT_FORMATS, nargs="+", metavar="FORMAT", resumable=True)
+    export_batch: int = option(
+        0, "batch dimension of the exported model.onnx: 0 = dynamic (any batch), N = fixed to N", low=0, resumable=True)
     tensorboard_images: int = option(3, "validation images (with predicted masks) written to TensorBoard each epoch", low=0)
 
 
@@ -232,6 +238,9 @@ def validate_config(config: Config) -> None:
         raise TfsegError(f"train.warmup_epochs: expected fewer than train.epochs={train.epochs}, got {train.warmup_epochs}")
     if not train.monitor.startswith("val_"):
         raise TfsegError(f"train.monitor: expected a validation metric such as val_iou or val_loss, got {train.monitor!r}")
+    if "bioimageio" in train.export and train.export_batch > 1:
+        raise TfsegError(f"train.export_batch: a bioimage.io package (train.export: bioimageio) takes a model.onnx of any "
+                         f"batch (0) or of 1, got {train.export_batch}")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

@@ -23,7 +23,7 @@ from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.plots import label_overlay
-from tfseg.run import is_crop_trained, load_predictor
+from tfseg.run import is_crop_trained, load_predictor, read_model_card
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -65,7 +65,7 @@ def predict_paths(
     out_dir: str | Path,
     batch_size: int = 8,
     tta: str = "none",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     postprocess_method: str = "none",
     sliding_window: bool | None = None,
     overlap: float = 0.5,
@@ -80,20 +80,24 @@ def predict_paths(
     models, label values 0..K-1 for K classes. Overlays are `OUT/overlays/<stem>.png`.
 
     Args:
-        model_path: str or Path. Run directory, `.keras` file or SavedModel folder.
+        model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
+            or `.tflite` file. Its model card (`tfseg.run.read_model_card`), if any,
+            gives the threshold and, for a bare model file, the geometry.
         inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
         out_dir: str or Path. Output folder (created).
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
         tta: str. "none", "flip" or "flip-all". Defaults to "none".
-        threshold: float. Binary threshold on the probability. Defaults to 0.5.
+        threshold: float or None. Binary threshold on the probability; None: the model
+            card's (e.g. tuned by `tfseg-export --threshold auto`), else 0.5. Defaults to None.
         postprocess_method: str. "none" or "largest-component". Defaults to "none".
         sliding_window: bool or None. Tile instead of resizing; None decides from the run
-            (crop-trained runs tile). Defaults to None.
+            or the model card (crop-trained models tile). Defaults to None.
         overlap: float. Least overlap of neighbouring windows. Defaults to 0.5.
         scale: float, (sy, sx), "fit" or None. Sliding window: resize factor before
             tiling. None matches the training scale: 1 (native) for a crop-trained
             run, "fit" (each image to the model input, as in resize training) for a
-            resize-trained run; 1 for a bare model file, whose training is unknown.
+            resize-trained run (the same from a model card); 1 for a model file without
+            a card, whose training is unknown.
             Defaults to None.
         overlays: bool. Also write overlays. Defaults to False.
         progress: bool. Show a progress bar. Defaults to True.
@@ -106,11 +110,20 @@ def predict_paths(
     check_postprocess(postprocess_method)
     scale = normalise_scale(scale) if scale is not None else None
     model, config = load_predictor(model_path, precision)
+    card = read_model_card(model_path)
     files = collect_inputs(inputs)
+    if threshold is None:
+        threshold = card["threshold"] if card and isinstance(card.get("threshold"), (int, float)) else 0.5
+    if config is not None:
+        crop_trained = is_crop_trained(config)
+    elif card is not None and "geometry" in card:
+        crop_trained = card["geometry"]["mode"] == "sliding_window"
+    else:
+        crop_trained = None  # unknown: whole-image resize, or native-scale windows when asked to tile
     if sliding_window is None:
-        sliding_window = config is not None and is_crop_trained(config)
+        sliding_window = bool(crop_trained)
     if scale is None:
-        scale = "fit" if config is not None and not is_crop_trained(config) else 1.0
+        scale = "fit" if crop_trained is False else 1.0
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)

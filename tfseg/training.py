@@ -15,7 +15,7 @@ import tensorflow as tf
 from tfseg import losses, metrics, models
 from tfseg.callbacks import GracefulStop, make_callbacks, monitor_mode
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
-from tfseg.data import load_table, make_dataset, split_rows
+from tfseg.data import load_table, make_dataset, read_class_names, resolve_data_dir, split_rows
 from tfseg.distribution import (
     apply_layer_precision, dtype_policy, float32_layers, is_chief, make_strategy, resolve_jit_compile, resolve_precision,
     worker_name,
@@ -167,14 +167,52 @@ def make_training_data(
     return tuple(_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
 
 
-def export_best(run: RunDir, config: Config) -> None:
-    """Exports the best epoch's last head (SavedModel, model card, extra formats) and plots the curves."""
+CALIBRATION_IMAGES = 100
+"""Training images (or crops), drawn at random, that calibrate int8 quantisation (`--export tflite-int8`)."""
+
+
+def model_inputs(rows: pd.DataFrame, config: Config, count: int) -> list[np.ndarray]:
+    """The first `count` model inputs of `rows` as the model sees them in validation:
+    (H, W, C) float32 in [0, 1], resized to the input, or the grid of crops of a crop-trained run."""
+    dataset = make_dataset(rows, config.data, batch_size=1, training=False).unbatch().take(count)
+    return [image.numpy() for image, _ in dataset]
+
+
+def export_best(run: RunDir, config: Config, threshold: float = 0.5, threshold_choice: str = "fixed",
+                package: dict[str, Any] | None = None) -> None:
+    """Exports the best epoch's last head (SavedModel, model card, the formats of
+    `train.export`) and plots the curves.
+
+    Args:
+        run: RunDir. A trained run.
+        config: Config. Its config; `train.export` and `train.export_batch` say what to write.
+        threshold: float. The binary threshold the model card gives predict.py. Defaults to 0.5.
+        threshold_choice: str. How it was chosen, for the card. Defaults to "fixed".
+        package: dict or None. The bioimage.io package's `license` and `authors`
+            (`tfseg.bioimageio.write_bioimageio_package`). Defaults to None: its defaults.
+    """
     monitor = config.train.monitor
     if not run.best.exists():
         raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
     best_epoch, score = _best_epoch(pd.read_csv(run.history), monitor)
     best = float32_layers(keras.saving.load_model(run.best))
-    export_model(models.final_head(best), run.export, model_card(config, monitor, score, best_epoch), config.train.export)
+    formats = config.train.export
+    representative, sample = [], None
+    if "tflite-int8" in formats or "bioimageio" in formats:
+        table = load_table(config.data, config.train.seed)
+        if "tflite-int8" in formats:
+            train_rows = split_rows(table, "train")
+            drawn = train_rows.sample(min(CALIBRATION_IMAGES, len(train_rows)), random_state=config.train.seed)
+            representative = model_inputs(drawn, config, CALIBRATION_IMAGES)
+        if "bioimageio" in formats:  # the package's test image: one with foreground if there is one
+            val_rows = split_rows(table, "val")
+            with_foreground = val_rows[val_rows["foreground"] > 0]
+            sample_rows = with_foreground if len(with_foreground) else val_rows
+            sample = np.round(model_inputs(sample_rows, config, 1)[0] * 255).astype(np.uint8)
+    class_names = read_class_names(resolve_data_dir(config.data), config.data.classes)
+    card = model_card(config, monitor, score, best_epoch, threshold, threshold_choice, class_names)
+    export_model(models.final_head(best), run.export, card, formats, onnx_batch=config.train.export_batch or None,
+                 representative=representative, sample=sample, package=package)
     plot_history(run.history, run.curves)
 
 

@@ -1,5 +1,6 @@
 """Evaluation: per-image scores (`scores.py`) and whole-run reports (`report.py`)."""
 
+from tfseg.evaluation.exports import check_exports
 from tfseg.evaluation.report import evaluate_run, summarize
 from tfseg.evaluation.scores import (
     EMPTY_CASES,
@@ -14,6 +15,7 @@ from tfseg.evaluation.scores import (
 __all__ = [
     "EMPTY_CASES",
     "SCORE_NAMES",
+    "check_exports",
     "empty_case",
     "evaluate_run",
     "image_scores",

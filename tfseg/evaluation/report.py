@@ -65,7 +65,7 @@ def choose_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray], 
     return best
 
 
-def _predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
+def predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
     """Probability maps of the split's images, at their stored resolution."""
     images = [read_image(path, config.data.channels) for path in rows["image_path"]]
     return predict(
@@ -74,7 +74,8 @@ def _predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress
     )
 
 
-def _truth_labels(config: Config, mask_path: str) -> np.ndarray:
+def truth_labels(config: Config, mask_path: str) -> np.ndarray:
+    """The reference label map of one mask file, as the run's config reads masks."""
     return mask_to_labels(read_mask(mask_path), config.data.classes, config.data.mask_threshold)
 
 
@@ -93,8 +94,8 @@ def check_evaluation_options(classes: int, threshold: float | str, postprocess_m
 def tune_threshold(model, config: Config, table: pd.DataFrame, tta: str, postprocess_method: str, progress: bool) -> tuple[float, str]:
     """`--threshold auto`: the threshold with the highest mean Dice on the val split, and a note saying so."""
     val_rows = split_rows(table, "val")
-    val_probabilities = _predict_split(model, config, val_rows, tta, progress)
-    val_truths = [_truth_labels(config, path) for path in val_rows["mask_path"]]
+    val_probabilities = predict_split(model, config, val_rows, tta, progress)
+    val_truths = [truth_labels(config, path) for path in val_rows["mask_path"]]
     threshold, val_dice = choose_threshold(val_probabilities, val_truths, postprocess_method)
     return threshold, f"auto: highest mean Dice on the val split ({val_dice:.4f}) over {THRESHOLD_GRID[0]}..{THRESHOLD_GRID[-1]}"
 
@@ -109,7 +110,7 @@ def score_images(
     empty_counts = {empty_key(label, case): 0 for label in labels for case in EMPTY_CASES}
     records = []
     for sample_id, mask_path in zip(rows["id"], rows["mask_path"]):
-        truth, prediction = _truth_labels(config, mask_path), predictions[sample_id]
+        truth, prediction = truth_labels(config, mask_path), predictions[sample_id]
         records.append({"id": sample_id, **image_scores(prediction, truth, classes, spacing)})
         for label in labels:
             case = empty_case(prediction == label, truth == label)
@@ -127,7 +128,7 @@ def draw_cases_and_boxplots(
     cases_per_label = [(None, "dice")] if classes == 1 else [(k, f"dice_{k}") for k in range(1, classes)]
     cases = [
         Case(rank, sample_id, value, read_image(by_id.at[sample_id, "image_path"], config.data.channels),
-             _truth_labels(config, by_id.at[sample_id, "mask_path"]), predictions[sample_id], label)
+             truth_labels(config, by_id.at[sample_id, "mask_path"]), predictions[sample_id], label)
         for label, column in cases_per_label
         for rank, sample_id, value in pick_best_median_worst(per_image, column)
     ]
@@ -183,7 +184,7 @@ def evaluate_run(
     if threshold == "auto":
         threshold, threshold_note = tune_threshold(model, config, table, tta, postprocess_method, progress)
     rows = split_rows(table, split)
-    probabilities = _predict_split(model, config, rows, tta, progress)
+    probabilities = predict_split(model, config, rows, tta, progress)
     predictions = {
         sample_id: postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
         for sample_id, probability in zip(rows["id"], probabilities)
