@@ -170,3 +170,25 @@ def test_multiclass_study_reports_each_class_by_name(tmp_path):
     assert {"test_iou_lung", "test_iou_heart", "val_dice_lung", "val_dice_heart"} <= set(results.columns)
     assert results["test_iou"].to_numpy() == pytest.approx(results[["test_iou_lung", "test_iou_heart"]].mean(axis=1), abs=1e-5)
     assert "test IoU lung" in (tmp_path / "studies" / "tiny" / "results.md").read_text()
+
+
+def test_settings_may_be_a_config_file_so_a_study_repeats_a_recipe_over_seeds(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"data": {"dir": "somewhere", "image_size": [32, 32]}, "model": TINY_MODEL,
+                                      "train": {"epochs": 3, "loss": "bce+dice"}}))
+    path = tmp_path / "seeds.yaml"
+    path.write_text(yaml.safe_dump({"settings": str(recipe), "grid": {"model.name": "unet"}, "seeds": [0, 1, 2]}))
+    study = load_study(path, tmp_path / "studies")
+    assert [cell.name for cell in study.cells] == ["unet-s0", "unet-s1", "unet-s2"]
+    assert {(cell.config.train.epochs, cell.config.train.loss, cell.config.data.dir) for cell in study.cells} == {
+        (3, "bce+dice", "somewhere")}
+    path.write_text(yaml.safe_dump({"settings": str(tmp_path / "missing.yaml"), "grid": {"model.name": "unet"}}))
+    with pytest.raises(TfsegError, match="missing.yaml does not exist"):
+        load_study(path, tmp_path / "studies")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "studies").glob("*.yaml")), ids=lambda path: path.stem)
+def test_shipped_study_files_load_with_every_cell_checked(path, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)  # their paths (data, settings files) are relative to the repository, as in RESULTS.md
+    study = load_study(path.relative_to(ROOT), tmp_path)
+    assert study.name == path.stem and study.cells

@@ -4,7 +4,8 @@ A study file (YAML; examples in configs/studies/) names the shared settings and 
 
     name: ph2_losses                      # default: the file's stem
     description: SegNet with five losses, U-Net variants with BCE, on PH2.
-    settings:                             # a config as train.py reads it (data, model, train)
+    settings:                             # a config as train.py reads it (data, model, train),
+                                          # or a config file: `settings: configs/ph2_best.yaml`
       data: {dir: ../shared/data/ph2-skin, image_size: [192, 256], channels: 3}
       train: {epochs: 40, batch_size: 8}
     grid:                                 # blocks; each is the product of its lists; the study is all blocks
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from tfseg.config import Config, apply_overrides, config_from_dict
+from tfseg.config import Config, apply_overrides, config_from_dict, load_config
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 
@@ -149,8 +150,11 @@ def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
     if unknown:
         raise TfsegError(f"study file {source}: unknown key(s) {unknown}; valid: {list(STUDY_KEYS)}")
     settings = raw.get("settings") or {}
+    if isinstance(settings, str):  # a config file, e.g. configs/ph2_best.yaml: the study repeats a recipe
+        settings = load_config(settings).to_dict()
     if not isinstance(settings, dict):
-        raise TfsegError(f"study file {source}: settings: expected a config mapping (data, model, train)")
+        raise TfsegError(f"study file {source}: settings: expected a config mapping (data, model, train) or a "
+                         f"config file")
     name = str(raw.get("name") or source.stem)
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise TfsegError(f"study file {source}: name {name!r}: expected letters, digits, '.', '_' or '-'")
