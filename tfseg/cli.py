@@ -177,7 +177,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
             if args.threshold == "auto":
                 config.data.dir = str(resolve_data_dir(config.data))
                 table = load_table(config.data, config.train.seed)
-                threshold, choice = tune_threshold(load_run_model(run.path), config, table, "none", "none", True)
+                threshold, choice = tune_threshold([(load_run_model(run.path), config)], table, "none", "none", True)
         with RunLock(run.path):
             package = {"license": args.license, **({"authors": args.author} if args.author else {})}
             export_best(run, config, threshold if isinstance(threshold, float) else 0.5, choice, package)
@@ -219,6 +219,9 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spacing", type=float, nargs=2, default=(1.0, 1.0), metavar=("SY", "SX"),
                         help="pixel size (row, column) for ASSD/HD95, e.g. in mm (default 1 1: pixels)")
     parser.add_argument("--out", help="output folder (default RUN_DIR/eval/SPLIT)")
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="RUN",
+                        help="also average the probabilities of these runs (same classes and channels), e.g. other "
+                             "seeds or folds of the same recipe")
     _add_precision_flag(parser)
     args = parser.parse_args(argv)
 
@@ -231,7 +234,7 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
         summary = evaluate_run(
             args.run_dir, args.data, args.split, tta=args.tta, threshold=args.threshold,
             postprocess_method=args.postprocess, spacing=tuple(args.spacing), out_dir=args.out, progress=True,
-            precision=args.precision,
+            precision=args.precision, ensemble=args.ensemble,
         )
         out_dir = args.out or RunDir(args.run_dir).eval_dir(args.split)
         print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")

@@ -163,3 +163,30 @@ def test_evaluation_options_are_checked_before_any_work(classes, threshold, post
 
     with pytest.raises(TfsegError, match=message):
         check_evaluation_options(classes, threshold, postprocess, spacing)
+
+
+def test_an_ensemble_is_scored_on_the_mean_of_its_runs_probabilities(binary_run, tiny_dataset, tmp_path, capsys):
+    from tfseg.data import read_image, read_mask
+    from tfseg.evaluation import image_scores
+    from tfseg.inference import predict, probabilities_to_labels
+
+    other = tmp_path / "other-seed"
+    other.mkdir()
+    (other / "config.yaml").write_bytes((binary_run / "config.yaml").read_bytes())
+    keras.utils.set_random_seed(7)
+    models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(other / "best.keras")
+    summary = evaluate_run(binary_run, split="test", ensemble=[other], out_dir=tmp_path / "ensemble")
+    assert summary["ensemble"] == [str(other)]
+    assert f"- ensemble: the mean probability of this run and `{other}`" in (tmp_path / "ensemble" / "report.md").read_text()
+    per_image = pd.read_csv(tmp_path / "ensemble" / "per_image.csv", dtype={"id": str})
+    images = [read_image(tiny_dataset / "images" / f"{i}.png", 1) for i in per_image["id"]]
+    alone, second = (predict(keras.saving.load_model(run / "best.keras"), images) for run in (binary_run, other))
+    for sample_id, first, other_probability, dice in zip(per_image["id"], alone, second, per_image["dice"]):
+        truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png") > 127).astype(np.uint8)
+        mean = (first + other_probability) / 2
+        assert image_scores(probabilities_to_labels(mean), truth, 1)["dice"] == pytest.approx(dice, abs=1e-6)
+    assert evaluate_main([str(binary_run), "--ensemble", str(tmp_path / "missing")]) == 2
+    assert f"--ensemble {tmp_path / 'missing'}: not a run directory" in capsys.readouterr().err
+    (other / "config.yaml").write_text((other / "config.yaml").read_text().replace("classes: 1", "classes: 3"))
+    assert evaluate_main([str(binary_run), "--ensemble", str(other)]) == 2
+    assert f"--ensemble {other}: data.classes is 3, expected 1 as in {binary_run}" in capsys.readouterr().err

@@ -8,6 +8,7 @@ back to the stored mask's size before they are compared. Prediction goes through
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +92,41 @@ def check_evaluation_options(classes: int, threshold: float | str, postprocess_m
         raise TfsegError(f"--threshold {threshold}: expected a number in (0, 1) or 'auto'")
 
 
-def tune_threshold(model, config: Config, table: pd.DataFrame, tta: str, postprocess_method: str, progress: bool) -> tuple[float, str]:
-    """`--threshold auto`: the threshold with the highest mean Dice on the val split, and a note saying so."""
+def tune_threshold(members: list[tuple], table: pd.DataFrame, tta: str, postprocess_method: str, progress: bool) -> tuple[float, str]:
+    """`--threshold auto`: the threshold with the highest mean Dice on the val split of the
+    (averaged) prediction of `members` (see `predict_members`), and a note saying so."""
+    config = members[0][1]
     val_rows = split_rows(table, "val")
-    val_probabilities = predict_split(model, config, val_rows, tta, progress)
+    val_probabilities = predict_members(members, val_rows, tta, progress)
     val_truths = [truth_labels(config, path) for path in val_rows["mask_path"]]
     threshold, val_dice = choose_threshold(val_probabilities, val_truths, postprocess_method)
     return threshold, f"auto: highest mean Dice on the val split ({val_dice:.4f}) over {THRESHOLD_GRID[0]}..{THRESHOLD_GRID[-1]}"
+
+
+def predict_members(members: list[tuple], rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
+    """Probability maps of the split's images averaged over `members`, (model, config) pairs:
+    one run, or an ensemble of runs (seeds, folds), each predicting with its own geometry."""
+    total = None
+    for model, config in members:
+        probabilities = predict_split(model, config, rows, tta, progress)
+        total = probabilities if total is None else [sum_ + maps for sum_, maps in zip(total, probabilities)]
+    return [maps / len(members) for maps in total]
+
+
+def ensemble_members(run_dir: Path, config: Config, others, precision: str) -> list[tuple]:
+    """(model, config) of a run and of the other runs of an ensemble, which must predict the
+    same classes from the same channels; raises naming the first run that does not."""
+    members = [(load_run_model(run_dir, precision), config)]
+    for other in others:
+        if not RunDir(other).config.is_file():
+            raise TfsegError(f"--ensemble {other}: not a run directory, expected config.yaml written by train.py")
+        other_config = read_config(other)
+        for key in ("classes", "channels"):
+            if getattr(other_config.data, key) != getattr(config.data, key):
+                raise TfsegError(f"--ensemble {other}: data.{key} is {getattr(other_config.data, key)}, expected "
+                                 f"{getattr(config.data, key)} as in {run_dir}")
+        members.append((load_run_model(other, precision), other_config))
+    return members
 
 
 def score_images(
@@ -147,8 +176,9 @@ def evaluate_run(
     out_dir: str | Path | None = None,
     progress: bool = False,
     precision: str = "float32",
+    ensemble: Sequence[str | Path] = (),
 ) -> dict:
-    """Evaluates a run's `best.keras` on one split and writes the results.
+    """Evaluates a run's `best.keras` (or the ensemble of it and other runs) on one split and writes the results.
 
     Writes into `out_dir` (default `RUN_DIR/eval/<split>/`): `per_image.csv` (id and
     every score that `image_scores` returns), `summary.json`, `report.md`, `best_median_worst.png` and
@@ -170,6 +200,9 @@ def evaluate_run(
         progress: bool. Show progress bars. Defaults to False.
         precision: str. What the model computes in: float32, mixed_bfloat16_convs or
             auto (`tfseg.distribution.inference_layers`). Defaults to "float32".
+        ensemble: other run directories whose probabilities are averaged with this
+            run's (e.g. the same recipe with other seeds, or other folds); they must
+            have the same classes and channels. Defaults to () (this run alone).
 
     Returns:
         The summary (as written to summary.json).
@@ -177,14 +210,14 @@ def evaluate_run(
     run = RunDir(run_dir)
     config = read_config(run.path)
     check_evaluation_options(config.data.classes, threshold, postprocess_method, spacing)
-    model = load_run_model(run.path, precision)
+    members = ensemble_members(run.path, config, ensemble, precision)
     config.data.dir = str(data_dir) if data_dir is not None else str(resolve_data_dir(config.data))  # demo: its folder
     table = load_table(config.data, config.train.seed)
     threshold_note = "fixed"
     if threshold == "auto":
-        threshold, threshold_note = tune_threshold(model, config, table, tta, postprocess_method, progress)
+        threshold, threshold_note = tune_threshold(members, table, tta, postprocess_method, progress)
     rows = split_rows(table, split)
-    probabilities = predict_split(model, config, rows, tta, progress)
+    probabilities = predict_members(members, rows, tta, progress)
     predictions = {
         sample_id: postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
         for sample_id, probability in zip(rows["id"], probabilities)
@@ -197,6 +230,7 @@ def evaluate_run(
         "threshold": float(threshold),
         "threshold_choice": threshold_note,
         "tta": tta,
+        "ensemble": [str(path) for path in ensemble],
         "precision": resolve_inference_precision(precision),
         "postprocess": postprocess_method,
         "spacing": list(spacing),
@@ -225,6 +259,8 @@ def render_report(run_dir: Path, summary: dict) -> str:
         f"test-time augmentation: {summary['tta']}, "
         f"post-processing: {summary['postprocess']}",
         f"- threshold: {summary['threshold']:g} ({summary['threshold_choice']})",
+        *([f"- ensemble: the mean probability of this run and {', '.join(f'`{path}`' for path in summary['ensemble'])}"]
+          if summary.get("ensemble") else []),
         f"- pixel spacing (row, column): {summary['spacing'][0]:g} × {summary['spacing'][1]:g}; assd and hd95 are in "
         + ("pixels" if summary["spacing"] == [1.0, 1.0] else "the units of this spacing"),
         "",
