@@ -141,7 +141,8 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     assert sorted(curves.groupby("cell").size().to_dict().items()) == [("bce-s42", 4), ("dice-s42", 4)]
     table = (folder / "results.md").read_text()
     assert "| bce |" in table and "| dice |" in table and table.count("**") >= 2 * 4  # a bold best in each score column
-    assert (folder / "comparison.png").stat().st_size > 10_000
+    assert (tmp_path / "assets" / "studies" / "tiny.png").stat().st_size > 10_000  # figures live under assets/
+    assert "![test scores and validation curves](../../assets/studies/tiny.png)" in table
 
     again = _finish(_compare(study, out))
     assert "2 cells, 0 to run" in again

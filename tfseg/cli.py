@@ -303,7 +303,7 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="studies", help="folder of all studies (default studies/)")
     parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
     parser.add_argument("--render", action="store_true",
-                        help="only redraw results.md and comparison.png from results.csv, then exit")
+                        help="only redraw results.md and the figure from results.csv, then exit")
     args = parser.parse_args(argv)
 
     def main() -> None:
@@ -315,10 +315,10 @@ def compare_main(argv: Sequence[str] | None = None) -> int:
             return
         if args.render:
             render_results(study)
-            print(f"tfseg: {study.folder / 'results.md'} and comparison.png redrawn")
+            print(f"tfseg: {study.folder / 'results.md'} and {study.figure} redrawn")
             return
         run_study(study, select_cells(study, args.cells))
         print(f"tfseg: study {study.name}: table in {study.folder / 'results.md'}, figure in "
-              f"{study.folder / 'comparison.png'}")
+              f"{study.figure}")
 
     return _run(main)

@@ -18,7 +18,7 @@ Grid keys are the dotted config keys of train.py's YAML (`model.options.depth` r
 the builder's options). Each cell (one combination and seed) trains into
 `<out>/<name>/runs/<cell>/`, is evaluated on the validation and test splits at the
 masks' native resolution (threshold 0.5), and adds one row to `results.csv`, its
-validation curve to `curves.csv`, and redraws `results.md` and `comparison.png`, as
+validation curve to `curves.csv`, and redraws `results.md` and `assets/<out>/<name>.png`, as
 soon as it is done. Cells with a row are skipped; a cell whose run was interrupted
 resumes from its last saved epoch; so a study can be stopped (even killed) and started
 again, on this machine or another with the same files, and finishes with every cell once.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import re
 import shutil
 import time
@@ -80,6 +81,13 @@ class Study:
     @property
     def curves_csv(self) -> Path:
         return self.folder / "curves.csv"
+
+    @property
+    def figure(self) -> Path:
+        """The comparison figure: `assets/<studies folder>/<name>.png` beside the studies
+        folder (figures are kept under assets/, results tables beside their runs)."""
+        studies = self.folder.parent
+        return studies.parent / "assets" / studies.name / f"{self.name}.png"
 
     def run_dir(self, cell: Cell) -> Path:
         return self.folder / "runs" / cell.name
@@ -267,7 +275,7 @@ def _append(path: Path, rows: pd.DataFrame, cell: str) -> None:
 
 def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
     """Trains and evaluates every cell (or `cells`) not yet in results.csv, one after the
-    other, writing results.csv, curves.csv, results.md and comparison.png after each."""
+    other, writing results.csv, curves.csv, results.md and the figure after each."""
     study.folder.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in (cells or study.cells) if cell.name not in finished_cells(study)]
     print(f"tfseg: study {study.name}: {len(study.cells)} cells, {len(todo)} to run, results in {study.folder}")
@@ -343,6 +351,8 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
         "best validation score, whose model was evaluated. results.csv has every cell and seed, "
         "per class on both splits.",
         "",
+        f"![test scores and validation curves]({os.path.relpath(study.figure, study.folder)})",
+        "",
         "| " + " | ".join(fixed + [label[column] for column in scores]) + " |",
         "|" + "---|" * len(fixed) + "---:|" * len(scores),
     ]
@@ -357,7 +367,7 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
 
 
 def render_figure(study: Study, table: pd.DataFrame, curves: pd.DataFrame | None, path: Path) -> None:
-    """comparison.png: test IoU and Dice per cell with error bars, and every cell's validation curve."""
+    """The comparison figure: test IoU and Dice per cell with error bars, and every cell's validation curve."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -392,7 +402,7 @@ def render_figure(study: Study, table: pd.DataFrame, curves: pd.DataFrame | None
 
 
 def render_results(study: Study) -> None:
-    """Rewrites results.md and comparison.png from results.csv and curves.csv (if there are rows)."""
+    """Rewrites results.md and the figure (`Study.figure`) from results.csv and curves.csv (if there are rows)."""
     if not study.results_csv.is_file():
         return
     table = read_results(study)
@@ -400,7 +410,8 @@ def render_results(study: Study) -> None:
         return
     curves = pd.read_csv(study.curves_csv) if study.curves_csv.is_file() else None
     write_atomically(study.folder / "results.md", render_markdown(study, table))
-    render_figure(study, table, curves, study.folder / "comparison.png")
+    study.figure.parent.mkdir(parents=True, exist_ok=True)
+    render_figure(study, table, curves, study.figure)
 
 
 def describe_cells(study: Study) -> str:
