@@ -13,7 +13,8 @@ import yaml
 
 from tests.conftest import TINY_MODEL, write_label_dataset
 from tfseg.errors import TfsegError
-from tfseg.study import load_study, select_cells
+from tfseg.evaluation import evaluate_run
+from tfseg.study import describe_cells, load_study, select_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,6 +71,8 @@ def test_grid_blocks_expand_into_named_cells(tmp_path):
     ({"grid": [{"train.loss": "bce"}, {"train.loss": "bce"}]}, r"the same cell twice: \['bce-s42'\]"),
     ({"grid": {"train.loss": "bce"}, "class_names": ["lung"]}, r"class_names: expected 0 names"),
     ({"grid": {"train.loss": "bce"}, "name": "a b"}, "name 'a b': expected letters"),
+    ({"grid": {"train.loss": "bce"}, "seeds": [1, 2], "ensembles": ["mirror"]}, r"ensembles: expected distinct"),
+    ({"grid": {"train.loss": "bce"}, "ensembles": ["flip"]}, r"ensembles: needs two or more seeds"),
 ])
 def test_bad_study_files_are_refused_naming_the_file_and_key(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
@@ -157,6 +160,35 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     assert stderr.strip().splitlines()[-1] == (
         f"error: {folder / 'runs' / 'bce-s42'}: trained with other settings than {study} gives cell bce-s42 "
         "(train.lr); delete the folder to train it again")
+
+
+def test_ensembles_add_a_row_scoring_the_mean_of_each_cells_seeds(tmp_path, tiny_dataset):
+    """`ensembles: [none, flip]`: once both seeds are done, two rows score their mean
+    probability (without and with flips), exactly as evaluate.py --ensemble --tta does."""
+    study_file = write_study(tmp_path, tiny_dataset, {"train.loss": "bce"}, seeds=[0, 1], ensembles=["none", "flip"])
+    text = yaml.safe_load(study_file.read_text())
+    text["settings"]["train"].update(epochs=4, lr=0.01)
+    study_file.write_text(yaml.safe_dump(text))
+    out = tmp_path / "studies"
+    stdout = _finish(_compare(study_file, out))
+    assert "ensemble bce-ensemble-flip done" in stdout
+    folder = out / "tiny"
+    results = pd.read_csv(folder / "results.csv", dtype={"seed": str}).set_index("cell")
+    assert list(results.index) == ["bce-s0", "bce-s1", "bce-ensemble", "bce-ensemble-flip"]
+    assert list(results.loc[["bce-ensemble", "bce-ensemble-flip"], "seed"]) == ["0+1", "0+1"]
+    assert results.loc["bce-ensemble", "params"] == 2 * results.loc["bce-s0", "params"]
+    runs = folder / "runs"
+    for cell, tta in (("bce-ensemble", "none"), ("bce-ensemble-flip", "flip")):
+        summary = evaluate_run(runs / "bce-s0", split="test", tta=tta, ensemble=[runs / "bce-s1"], out_dir=tmp_path / cell)
+        assert results.loc[cell, "test_dice"] == pytest.approx(summary["scores"]["dice"]["mean"], abs=1e-5)
+        assert results.loc[cell, "test_iou"] == pytest.approx(summary["scores"]["iou"]["mean"], abs=1e-5)
+    assert results["test_dice"].round(5).nunique() == 4  # each row scored, none copied from another
+    table = (folder / "results.md").read_text()
+    assert "| bce-ensemble-flip | unet | bce | 2 |" in table and "| – |" in table
+    study = load_study(study_file, out)
+    assert describe_cells(study).splitlines()[-1].split() == ["bce-ensemble-flip", "done"]
+    (folder / "results.csv").write_text(results.loc[["bce-s0"]].reset_index().to_csv(index=False))
+    assert describe_cells(study).splitlines()[-1].split()[1:] == ["waits", "for", "1", "seed(s)"]
 
 
 def test_multiclass_study_reports_each_class_by_name(tmp_path):

@@ -12,6 +12,7 @@ A study file (YAML; examples in configs/studies/) names the shared settings and 
       - {model.name: segnet, train.loss: [bce, dice, focal, tversky]}
       - {model.name: [unet, unet_upsampling], train.loss: bce}
     seeds: [0, 1, 2]                      # default: [settings' train.seed]
+    ensembles: [none, flip]               # also score each cell's seeds as one ensemble, per TTA mode
     class_names: [lung, heart, clavicle]  # multi-class: names of classes 1..K-1 in the table
 
 Grid keys are the dotted config keys of train.py's YAML (`model.options.depth` reaches
@@ -22,6 +23,9 @@ validation curve to `curves.csv`, and redraws `results.md` and `assets/<out>/<na
 soon as it is done. Cells with a row are skipped; a cell whose run was interrupted
 resumes from its last saved epoch; so a study can be stopped (even killed) and started
 again, on this machine or another with the same files, and finishes with every cell once.
+With `ensembles:`, once every seed of a cell is done, the mean probability of its seeds'
+models is scored the same way (with each listed test-time augmentation) and adds a row
+`<cell>-ensemble` (`<cell>-ensemble-<tta>`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from tfseg.config import Config, apply_overrides, config_from_dict, load_config
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 
-STUDY_KEYS = ("name", "description", "settings", "grid", "seeds", "class_names")
+STUDY_KEYS = ("name", "description", "settings", "grid", "seeds", "ensembles", "class_names")
 SCORES = ("iou", "dice")
 """The scores of the table, each as mean and std over images, on val and test."""
 SHORT_KEYS = {"model.name": "", "train.loss": ""}
@@ -73,6 +77,8 @@ class Study:
     varied: list[str]
     cells: list[Cell]
     class_names: list[str] = field(default_factory=list)
+    ensembles: list[str] = field(default_factory=list)
+    """Test-time augmentations with which each cell's seeds are scored as an ensemble."""
 
     @property
     def results_csv(self) -> Path:
@@ -91,6 +97,23 @@ class Study:
 
     def run_dir(self, cell: Cell) -> Path:
         return self.folder / "runs" / cell.name
+
+    def seed_groups(self) -> dict[str, list[Cell]]:
+        """The cells by their name without the seed, for the groups with several seeds."""
+        groups: dict[str, list[Cell]] = {}
+        for cell in self.cells:
+            groups.setdefault(group_name(cell.name), []).append(cell)
+        return {group: cells for group, cells in groups.items() if len(cells) > 1}
+
+
+def group_name(cell_name: str) -> str:
+    """A cell's name without its `-s<seed>`: the row of results.md its seeds are summarised in."""
+    return re.sub(r"-s-?\d+$", "", cell_name)
+
+
+def ensemble_name(group: str, tta: str) -> str:
+    """The results row of a group's seed ensemble scored with test-time augmentation `tta`."""
+    return f"{group}-ensemble" + ("" if tta == "none" else f"-{tta}")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -186,11 +209,20 @@ def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
     duplicates = sorted({cell.name for cell in cells if [c.name for c in cells].count(cell.name) > 1})
     if duplicates:
         raise TfsegError(f"study file {source}: the grid gives the same cell twice: {duplicates}")
+    from tfseg.inference import TTA_FLIPS
+
+    ensembles = [str(tta) for tta in _as_list(raw.get("ensembles") or [])]
+    if not set(ensembles) <= set(TTA_FLIPS) or len(set(ensembles)) != len(ensembles):
+        raise TfsegError(f"study file {source}: ensembles: expected distinct test-time augmentations out of "
+                         f"{list(TTA_FLIPS)}, got {raw['ensembles']!r}")
+    if ensembles and len(seeds) < 2:
+        raise TfsegError(f"study file {source}: ensembles: needs two or more seeds, got seeds {seeds}")
     class_names = [str(name) for name in _as_list(raw.get("class_names") or [])]
     if class_names and len(class_names) != base.data.classes - 1:
         raise TfsegError(f"study file {source}: class_names: expected {base.data.classes - 1} names (classes 1.."
                          f"{base.data.classes - 1}), got {len(class_names)}")
-    return Study(name, source, folder, str(raw.get("description") or ""), settings, varied, cells, class_names)
+    return Study(name, source, folder, str(raw.get("description") or ""), settings, varied, cells, class_names,
+                 ensembles)
 
 
 def finished_cells(study: Study) -> set[str]:
@@ -204,8 +236,8 @@ def select_cells(study: Study, names: list[str] | None) -> list[Cell]:
     """The study's cells, or those named (a name may be a cell's name without its `-s<seed>`)."""
     if not names:
         return study.cells
-    chosen = [cell for cell in study.cells if cell.name in names or cell.name.rsplit("-s", 1)[0] in names]
-    unknown = sorted(set(names) - {cell.name for cell in chosen} - {cell.name.rsplit("-s", 1)[0] for cell in chosen})
+    chosen = [cell for cell in study.cells if cell.name in names or group_name(cell.name) in names]
+    unknown = sorted(set(names) - {cell.name for cell in chosen} - {group_name(cell.name) for cell in chosen})
     if unknown:
         raise TfsegError(f"--cells: no cell {unknown} in {study.source}; its cells: {[cell.name for cell in study.cells]}")
     return chosen
@@ -230,17 +262,41 @@ def train_cell(study: Study, cell: Cell) -> Path:
     return resume_run(run_dir)
 
 
+def _descriptive_values(cell: Cell) -> dict[str, str]:
+    """The varied keys of a cell as its row writes them (model, loss and seed have their own columns)."""
+    return {key: _text(value) for key, value in cell.values.items()
+            if key not in ("model.name", "train.loss", "train.seed")}
+
+
+def _scores(study: Study, run_dir: Path, ensemble: list[Path] | None = None, tta: str = "none",
+            out_dir: Path | None = None) -> dict[str, float]:
+    """IoU and Dice (mean and std over images, per class for multi-class) on val and test of
+    a run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
+    from tfseg.evaluation import evaluate_run
+
+    classes = study.cells[0].config.data.classes
+    row = {}
+    for split in ("val", "test"):
+        summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble or (),
+                               out_dir=None if out_dir is None else out_dir / split)
+        scores = summary["scores"]
+        for score in SCORES:
+            row[f"{split}_{score}"], row[f"{split}_{score}_std"] = scores[score]["mean"], scores[score]["std"]
+            for k in range(1, classes if classes > 1 else 1):
+                name = study.class_names[k - 1] if study.class_names else str(k)
+                row[f"{split}_{score}_{name}"] = scores[f"{score}_{k}"]["mean"]
+    return row
+
+
 def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """Evaluates a trained cell on val and test: its results row and its validation curve."""
-    from tfseg.evaluation import evaluate_run
     from tfseg.run import RunDir, load_run_model
 
     run = RunDir(run_dir)
     history = pd.read_csv(run.history)
     monitor = cell.config.train.monitor
-    row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss}
-    row.update({key: _text(value) for key, value in cell.values.items()
-                if key not in ("model.name", "train.loss", "train.seed")})
+    row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss,
+           **_descriptive_values(cell)}
     row.update({
         "seed": cell.config.train.seed,
         "params": load_run_model(run.path).count_params(),
@@ -248,16 +304,47 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
         "seconds_per_epoch": round(float(history["epoch_seconds"].mean()), 2) if "epoch_seconds" in history else None,
         "best_epoch": int(history.loc[history[monitor].idxmax(), "epoch"]) + 1 if history[monitor].notna().any() else None,
     })
-    classes = cell.config.data.classes
-    for split in ("val", "test"):
-        scores = evaluate_run(run.path, split=split)["scores"]
-        for score in SCORES:
-            row[f"{split}_{score}"], row[f"{split}_{score}_std"] = scores[score]["mean"], scores[score]["std"]
-            for k in range(1, classes if classes > 1 else 1):
-                name = study.class_names[k - 1] if study.class_names else str(k)
-                row[f"{split}_{score}_{name}"] = scores[f"{score}_{k}"]["mean"]
+    row.update(_scores(study, run.path))
     curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"] + 1, "monitor": monitor, "value": history[monitor]})
     return row, curve
+
+
+def ensemble_row(study: Study, group: str, cells: list[Cell], tta: str) -> dict[str, Any]:
+    """Scores the mean probability of a group's seeds (with test-time augmentation `tta`):
+    its results row. Its seed is the members' seeds joined by '+', its parameters their sum;
+    evaluate.py's files go to `runs/<row's cell>/<split>/`."""
+    name = ensemble_name(group, tta)
+    first = cells[0]
+    finished = read_results(study).set_index("cell")
+    row = {"cell": name, "model": first.config.model.name, "loss": first.config.train.loss,
+           **_descriptive_values(first), "seed": "+".join(str(cell.config.train.seed) for cell in cells),
+           "params": int(finished.loc[[cell.name for cell in cells], "params"].sum())}
+    runs = [study.run_dir(cell) for cell in cells]
+    row.update(_scores(study, runs[0], ensemble=runs[1:], tta=tta, out_dir=study.folder / "runs" / name))
+    return row
+
+
+def score_ensembles(study: Study) -> None:
+    """Adds the rows of the study's `ensembles` whose seeds are all done and that have no row yet."""
+    for group, cells in study.seed_groups().items():
+        done = finished_cells(study)
+        if not all(cell.name in done for cell in cells):
+            continue
+        for tta in study.ensembles:
+            name = ensemble_name(group, tta)
+            if name in done:
+                continue
+            missing = [study.run_dir(cell) for cell in cells if not (study.run_dir(cell) / "best.keras").is_file()]
+            if missing:
+                print(f"tfseg: ensemble {name} not scored: {missing[0]} has no best.keras (run folders are not "
+                      f"committed; delete the seeds' rows from {study.results_csv} to train them again)", flush=True)
+                continue
+            print(f"tfseg: ensemble {name}: scoring the mean of {len(cells)} seeds", flush=True)
+            row = ensemble_row(study, group, cells, tta)
+            _append(study.results_csv, pd.DataFrame([row]), name)
+            render_results(study)
+            print(f"tfseg: ensemble {name} done: test IoU {row['test_iou']:.4f}, Dice {row['test_dice']:.4f}",
+                  flush=True)
 
 
 def _text(value: Any) -> str:
@@ -275,7 +362,8 @@ def _append(path: Path, rows: pd.DataFrame, cell: str) -> None:
 
 def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
     """Trains and evaluates every cell (or `cells`) not yet in results.csv, one after the
-    other, writing results.csv, curves.csv, results.md and the figure after each."""
+    other, writing results.csv, curves.csv, results.md and the figure after each; then
+    scores the `ensembles` of every group whose seeds are all done."""
     study.folder.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in (cells or study.cells) if cell.name not in finished_cells(study)]
     print(f"tfseg: study {study.name}: {len(study.cells)} cells, {len(todo)} to run, results in {study.folder}")
@@ -289,6 +377,8 @@ def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
         render_results(study)
         print(f"tfseg: cell {cell.name} done in {time.perf_counter() - started:.0f} s: "
               f"test IoU {row['test_iou']:.4f}, Dice {row['test_dice']:.4f}", flush=True)
+        score_ensembles(study)
+    score_ensembles(study)
     render_results(study)
     return read_results(study)
 
@@ -307,13 +397,14 @@ def _table_columns(table: pd.DataFrame) -> list[str]:
 
 def read_results(study: Study) -> pd.DataFrame:
     """results.csv, the varied keys' values as written (text), not parsed as numbers."""
-    return pd.read_csv(study.results_csv, dtype={"cell": str, **{key: str for key in study.varied}})
+    return pd.read_csv(study.results_csv, dtype={"cell": str, "seed": str, **{key: str for key in study.varied}})
 
 
 def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     """One row per cell without its seed: the scores' mean and spread (std over seeds where
-    a cell has several, else std over images), seconds per epoch and parameters."""
-    table = table.assign(group=table["cell"].str.replace(r"-s-?\d+$", "", regex=True))
+    a cell has several, else std over images), seconds per epoch and parameters. An
+    ensemble row counts its members as seeds; its spread is over images."""
+    table = table.assign(group=table["cell"].map(group_name))
     order = list(dict.fromkeys(table["group"]))
     scores = _table_columns(table)
     rows = []
@@ -322,7 +413,8 @@ def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         first = runs.iloc[0]
         row = {"cell": group, "model": first["model"], "loss": first["loss"]}
         row.update({key: first[key] for key in study.varied if key in runs and key not in ("model.name", "train.loss")})
-        row.update({"seeds": len(runs), "params": int(first["params"]), "s/epoch": runs["seconds_per_epoch"].mean(),
+        seeds = sum(seed.count("+") + 1 for seed in runs["seed"])
+        row.update({"seeds": seeds, "params": int(first["params"]), "s/epoch": runs["seconds_per_epoch"].mean(),
                     "best epoch": runs["best_epoch"].mean()})
         for column in scores:
             spread = runs[column].std() if len(runs) > 1 else runs.get(f"{column}_std", pd.Series([np.nan])).iloc[0]
@@ -349,7 +441,10 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
         "else over images. Bold: the best mean of each column. s/epoch: wall-clock seconds per epoch "
         "(training and validation) on the machine that ran the cell; best epoch: the epoch of the "
         "best validation score, whose model was evaluated. results.csv has every cell and seed, "
-        "per class on both splits.",
+        "per class on both splits."
+        + (" A `-ensemble` row scores the mean probability of its cell's seeds (`seeds` counts them), "
+           "`-ensemble-<tta>` with that test-time augmentation; its ± is over images."
+           if study.ensembles else ""),
         "",
         f"![test scores and validation curves]({os.path.relpath(study.figure, study.folder)})",
         "",
@@ -357,7 +452,8 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
         "|" + "---|" * len(fixed) + "---:|" * len(scores),
     ]
     for _, row in summary.iterrows():
-        cells = [formats.get(column, "{}").format(row[column]) for column in fixed]
+        cells = [formats.get(column, "{}").format(row[column]) if row[column] == row[column] else "–"
+                 for column in fixed]
         for column in scores:
             mean, spread = row[column]
             text = f"{mean:.4f} ± {spread:.4f}" if spread == spread else f"{mean:.4f}"
@@ -415,7 +511,8 @@ def render_results(study: Study) -> None:
 
 
 def describe_cells(study: Study) -> str:
-    """One line per cell: its name and state (done, started with k epochs, or to run)."""
+    """One line per cell, then per ensemble row: its name and state (done, started with k
+    epochs, to run; an ensemble waits for its seeds, or is to score)."""
     from tfseg.run import completed_epochs
 
     done = finished_cells(study)
@@ -429,4 +526,10 @@ def describe_cells(study: Study) -> str:
         else:
             state = "to run"
         lines.append(f"{cell.name:<48}{state}")
+    for group, cells in study.seed_groups().items():
+        waiting = sum(cell.name not in done for cell in cells)
+        for tta in study.ensembles:
+            name = ensemble_name(group, tta)
+            state = "done" if name in done else f"waits for {waiting} seed(s)" if waiting else "to score"
+            lines.append(f"{name:<48}{state}")
     return "\n".join(lines)
