@@ -21,37 +21,70 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfseg import models
 from tfseg.errors import TfsegError
 from tfseg.files import atomic_path
 
 PAPERS = {
-    "unet": ("U-Net", "Ronneberger O, Fischer P, Brox T. U-Net: Convolutional Networks for Biomedical Image "
-             "Segmentation. MICCAI 2015", "10.1007/978-3-319-24574-4_28"),
-    "unetpp": ("U-Net++", "Zhou Z, Rahman Siddiquee MM, Tajbakhsh N, Liang J. UNet++: A Nested U-Net Architecture for "
-               "Medical Image Segmentation. DLMIA 2018", "10.1007/978-3-030-00889-5_1"),
-    "segnet": ("SegNet", "Badrinarayanan V, Kendall A, Cipolla R. SegNet: A Deep Convolutional Encoder-Decoder "
-               "Architecture for Image Segmentation. IEEE TPAMI 2017", "10.1109/TPAMI.2016.2644615"),
-    "linknet": ("LinkNet", "Chaurasia A, Culurciello E. LinkNet: Exploiting Encoder Representations for Efficient "
-                "Semantic Segmentation. VCIP 2017", "10.1109/VCIP.2017.8305148"),
-    "fpn": ("FPN", "Lin TY, Dollar P, Girshick R, He K, Hariharan B, Belongie S. Feature Pyramid Networks for Object "
-            "Detection. CVPR 2017", "10.1109/CVPR.2017.106"),
-    "deeplabv3": ("DeepLabV3", "Chen LC, Papandreou G, Schroff F, Adam H. Rethinking Atrous Convolution for Semantic "
-                  "Image Segmentation. arXiv 2017", "10.48550/arXiv.1706.05587"),
-    "deeplabv3plus": ("DeepLabV3+", "Chen LC, Zhu Y, Papandreou G, Schroff F, Adam H. Encoder-Decoder with Atrous "
-                      "Separable Convolution for Semantic Image Segmentation. ECCV 2018",
-                      "10.1007/978-3-030-01234-2_49"),
-    "pspnet": ("PSPNet", "Zhao H, Shi J, Qi X, Wang X, Jia J. Pyramid Scene Parsing Network. CVPR 2017",
-               "10.1109/CVPR.2017.660"),
-    "pan": ("PAN", "Li H, Xiong P, An J, Wang L. Pyramid Attention Network for Semantic Segmentation. arXiv 2018",
-            "10.48550/arXiv.1805.10180"),
-    "manet": ("MA-Net", "Fan T, Wang G, Li Y, Wang H. MA-Net: A Multi-Scale Attention Network for Liver and Tumor "
-              "Segmentation. IEEE Access 2020", "10.1109/ACCESS.2020.3025372"),
-    "segformer": ("SegFormer", "Xie E, Wang W, Yu Z, Anandkumar A, Alvarez JM, Luo P. SegFormer: Simple and Efficient "
-                  "Design for Semantic Segmentation with Transformers. NeurIPS 2021", "10.48550/arXiv.2105.15203"),
-    "upernet": ("UPerNet", "Xiao T, Liu Y, Zhou B, Jiang Y, Sun J. Unified Perceptual Parsing for Scene Understanding. "
-                "ECCV 2018", "10.48550/arXiv.1807.10221"),
+    "U-Net": (
+        "Ronneberger O, Fischer P, Brox T. U-Net: Convolutional Networks for Biomedical Image Segmentation. "
+        "MICCAI 2015",
+        "10.1007/978-3-319-24574-4_28",
+    ),
+    "U-Net++": (
+        "Zhou Z, Rahman Siddiquee MM, Tajbakhsh N, Liang J. UNet++: A Nested U-Net Architecture for Medical "
+        "Image Segmentation. DLMIA 2018",
+        "10.1007/978-3-030-00889-5_1",
+    ),
+    "SegNet": (
+        "Badrinarayanan V, Kendall A, Cipolla R. SegNet: A Deep Convolutional Encoder-Decoder Architecture "
+        "for Image Segmentation. IEEE TPAMI 2017",
+        "10.1109/TPAMI.2016.2644615",
+    ),
+    "LinkNet": (
+        "Chaurasia A, Culurciello E. LinkNet: Exploiting Encoder Representations for Efficient Semantic "
+        "Segmentation. VCIP 2017",
+        "10.1109/VCIP.2017.8305148",
+    ),
+    "FPN": (
+        "Lin TY, Dollar P, Girshick R, He K, Hariharan B, Belongie S. Feature Pyramid Networks for Object "
+        "Detection. CVPR 2017",
+        "10.1109/CVPR.2017.106",
+    ),
+    "DeepLabV3": (
+        "Chen LC, Papandreou G, Schroff F, Adam H. Rethinking Atrous Convolution for Semantic Image "
+        "Segmentation. arXiv 2017",
+        "10.48550/arXiv.1706.05587",
+    ),
+    "DeepLabV3+": (
+        "Chen LC, Zhu Y, Papandreou G, Schroff F, Adam H. Encoder-Decoder with Atrous Separable Convolution "
+        "for Semantic Image Segmentation. ECCV 2018",
+        "10.1007/978-3-030-01234-2_49",
+    ),
+    "PSPNet": (
+        "Zhao H, Shi J, Qi X, Wang X, Jia J. Pyramid Scene Parsing Network. CVPR 2017",
+        "10.1109/CVPR.2017.660",
+    ),
+    "PAN": (
+        "Li H, Xiong P, An J, Wang L. Pyramid Attention Network for Semantic Segmentation. arXiv 2018",
+        "10.48550/arXiv.1805.10180",
+    ),
+    "MA-Net": (
+        "Fan T, Wang G, Li Y, Wang H. MA-Net: A Multi-Scale Attention Network for Liver and Tumor "
+        "Segmentation. IEEE Access 2020",
+        "10.1109/ACCESS.2020.3025372",
+    ),
+    "SegFormer": (
+        "Xie E, Wang W, Yu Z, Anandkumar A, Alvarez JM, Luo P. SegFormer: Simple and Efficient Design for "
+        "Semantic Segmentation with Transformers. NeurIPS 2021",
+        "10.48550/arXiv.2105.15203",
+    ),
+    "UPerNet": (
+        "Xiao T, Liu Y, Zhou B, Jiang Y, Sun J. Unified Perceptual Parsing for Scene Understanding. ECCV 2018",
+        "10.48550/arXiv.1807.10221",
+    ),
 }
-"""Family, paper and DOI of each model name's prefix (`unet` of `unet_resnet34`), as the model registry names them."""
+"""The paper and DOI of each model family (`tfseg.models.entry(name).family`), cited by the package."""
 
 CLASS_COLOURS = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], np.float32)
@@ -182,7 +215,8 @@ def write_bioimageio_package(model: keras.Model, export_dir: Path, card: dict[st
     if test_input.max() < 1e-4 or probabilities.max() < 1e-4:  # bioimageio.spec rejects such test tensors
         raise TfsegError("bioimage.io cannot test a package on a black sample image or on one with all probabilities "
                          "below 1e-4: choose a sample with foreground")
-    family, *paper = PAPERS.get(card["model"].split("_")[0], (card["model"],))
+    family = models.entry(card["model"]).family
+    paper = PAPERS.get(family)
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)

@@ -155,7 +155,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         from tfseg.data import load_table, resolve_data_dir
         from tfseg.errors import TfsegError
         from tfseg.evaluation.report import check_evaluation_options, tune_threshold
-        from tfseg.run import RunDir, RunLock, load_run_model, read_config, read_model_card
+        from tfseg.run import RunDir, RunLock, card_threshold, load_run_model, read_config, read_model_card
         from tfseg.training import export_best
 
         run = RunDir(args.run_dir)
@@ -170,7 +170,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
                 raise TfsegError(f"--batch {args.batch}: expected 0 (dynamic) or a positive batch size")
             config.train.export_batch = args.batch
         validate_config(config)
-        threshold, choice = card.get("threshold", 0.5), card.get("threshold_choice", "fixed")
+        threshold, choice = card_threshold(card), card.get("threshold_choice", "fixed")
         if args.threshold is not None:
             check_evaluation_options(config.data.classes, args.threshold, "none", (1.0, 1.0))
             threshold, choice = args.threshold, "fixed"
@@ -180,7 +180,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
                 threshold, choice = tune_threshold([(load_run_model(run.path), config)], table, "none", "none", True)
         with RunLock(run.path):
             package = {"license": args.license, **({"authors": args.author} if args.author else {})}
-            export_best(run, config, threshold if isinstance(threshold, float) else 0.5, choice, package)
+            export_best(run, config, threshold, choice, package)
         _print_export_checks(run.path)
         print(f"tfseg: exported {', '.join(['savedmodel', *config.train.export])} into {run.export}")
 

@@ -23,7 +23,7 @@ from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.plots import label_overlay
-from tfseg.run import is_crop_trained, load_predictor, read_model_card
+from tfseg.run import card_threshold, is_crop_trained, load_predictor, read_model_card
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -113,7 +113,7 @@ def predict_paths(
     card = read_model_card(model_path)
     files = collect_inputs(inputs)
     if threshold is None:
-        threshold = card["threshold"] if card and isinstance(card.get("threshold"), (int, float)) else 0.5
+        threshold = card_threshold(card)
     if config is not None:
         crop_trained = is_crop_trained(config)
     elif card is not None and "geometry" in card:

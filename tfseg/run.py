@@ -221,6 +221,13 @@ def read_model_card(path: str | Path) -> dict[str, Any] | None:
         raise TfsegError(f"{candidate}: not a model card, expected JSON ({error})") from None
 
 
+def card_threshold(card: dict[str, Any] | None) -> float:
+    """The binary threshold a model card gives: its `threshold`, else 0.5 (no card, or a
+    multi-class card, whose arg-max needs none)."""
+    value = (card or {}).get("threshold")
+    return float(value) if isinstance(value, (int, float)) else 0.5
+
+
 STATE_GENERATIONS = 2
 """Saved states kept in `backup/`: the newest, and the one before in case the newest is damaged."""
 

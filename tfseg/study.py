@@ -430,7 +430,7 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
     best = {column: max(value[0] for value in summary[column]) for column in scores}
     label = {column: column.replace("_", " ").replace("iou", "IoU").replace("dice", "Dice") for column in scores}
     fixed = [column for column in summary.columns if column not in scores]
-    formats = {"params": "{:,}", "s/epoch": "{:.1f}", "best epoch": "{:g}"}
+    formats = {"params": "{:,}", "s/epoch": "{:.1f}", "best epoch": "{:.3g}"}
     lines = [
         f"# Study `{study.name}`",
         "",

@@ -9,6 +9,7 @@ from tests.conftest import shared_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import (
     SCORE_NAMES,
+    dice_score,
     empty_case,
     image_scores,
     multiclass_scores,
@@ -198,6 +199,16 @@ def test_image_scores_binary_and_multiclass():
     assert set(row) == set(SCORE_NAMES) | {f"{name}_{k}" for name in SCORE_NAMES for k in (1, 2)}
     binary = image_scores(pred > 0, truth > 1, classes=1, spacing=(1.0, 2.0))
     assert binary == segmentation_scores(pred > 0, truth > 1, (1.0, 2.0))
+
+
+@pytest.mark.parametrize("classes", [1, 4])
+def test_dice_score_is_image_scores_dice_without_the_distances(classes):
+    rng = np.random.default_rng(classes)
+    for _ in range(20):
+        truth = rng.integers(0, max(classes, 2), (16, 16)) * (rng.random() < 0.8)  # some truths empty
+        pred = rng.integers(0, max(classes, 2), (16, 16)) * (rng.random() < 0.8)
+        assert dice_score(pred, truth, classes) == pytest.approx(image_scores(pred, truth, classes)["dice"])
+    assert dice_score(np.zeros((4, 4)), np.zeros((4, 4)), classes) == 1.0
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from tfseg.evaluation.report import evaluate_run, summarize
 from tfseg.evaluation.scores import (
     EMPTY_CASES,
     SCORE_NAMES,
+    dice_score,
     empty_case,
     image_scores,
     multiclass_scores,
@@ -16,6 +17,7 @@ __all__ = [
     "EMPTY_CASES",
     "SCORE_NAMES",
     "check_exports",
+    "dice_score",
     "empty_case",
     "evaluate_run",
     "image_scores",

@@ -11,10 +11,10 @@ import pandas as pd
 from tfseg.data import load_table, resolve_data_dir, split_rows
 from tfseg.errors import TfsegError
 from tfseg.evaluation.report import predict_split, truth_labels
-from tfseg.evaluation.scores import image_scores
+from tfseg.evaluation.scores import dice_score
 from tfseg.files import write_atomically
 from tfseg.inference import probabilities_to_labels
-from tfseg.run import RunDir, load_model_file, load_run_model, read_config, read_model_card
+from tfseg.run import RunDir, card_threshold, load_model_file, load_run_model, read_config, read_model_card
 
 UNCHECKED_FORMATS = ("bioimageio",)
 """Formats checked elsewhere: the bioimage.io package holds the ONNX and SavedModel files
@@ -59,7 +59,7 @@ def check_exports(run_dir: str | Path, split: str = "val", progress: bool = Fals
     config.data.dir = str(resolve_data_dir(config.data))
     rows = split_rows(load_table(config.data, config.train.seed), split)
     truths = [truth_labels(config, path) for path in rows["mask_path"]]
-    threshold = card["threshold"] if isinstance(card["threshold"], (int, float)) else 0.5
+    threshold = card_threshold(card)
     models = {"keras": run.best} | {
         name: run.export / file for name, file in card["files"].items() if name not in UNCHECKED_FORMATS
     }
@@ -71,7 +71,7 @@ def check_exports(run_dir: str | Path, split: str = "val", progress: bool = Fals
         if reference is None:
             reference = probabilities
         dice = np.mean([
-            image_scores(probabilities_to_labels(probability, threshold), truth, config.data.classes)["dice"]
+            dice_score(probabilities_to_labels(probability, threshold), truth, config.data.classes)
             for probability, truth in zip(probabilities, truths)
         ])
         records.append({

@@ -21,7 +21,7 @@ from tfseg.distribution import resolve_inference_precision
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
-from tfseg.evaluation.scores import EMPTY_CASES, empty_case, image_scores
+from tfseg.evaluation.scores import EMPTY_CASES, dice_score, empty_case, image_scores
 from tfseg.inference import check_postprocess, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
 from tfseg.run import RunDir, describe_geometry, is_crop_trained, load_run_model, read_config
@@ -34,15 +34,6 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     """mean, std, median, min and max of every score column, one row per score."""
     scores = per_image.drop(columns=["id"])
     return scores.agg(["mean", "std", "median", "min", "max"]).T
-
-
-def _mean_dice(predictions: list[np.ndarray], truths: list[np.ndarray]) -> float:
-    """Mean binary Dice over images (1 when both masks are empty)."""
-    values = []
-    for pred, truth in zip(predictions, truths):
-        overlap, total = np.count_nonzero(pred & truth), np.count_nonzero(pred) + np.count_nonzero(truth)
-        values.append(2 * overlap / total if total else 1.0)
-    return float(np.mean(values))
 
 
 def choose_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray], method: str = "none") -> tuple[float, float]:
@@ -60,7 +51,7 @@ def choose_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray], 
     best = (0.5, -1.0)
     for threshold in THRESHOLD_GRID:
         predictions = [postprocess(probabilities_to_labels(p, threshold), method) > 0 for p in probabilities]
-        dice = _mean_dice(predictions, truths)
+        dice = float(np.mean([dice_score(pred, truth, 1) for pred, truth in zip(predictions, truths)]))
         if dice > best[1]:
             best = (float(threshold), dice)
     return best

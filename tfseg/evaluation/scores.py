@@ -167,6 +167,20 @@ def multiclass_scores(
     }
 
 
+def dice_score(pred_labels: np.ndarray, true_labels: np.ndarray, classes: int) -> float:
+    """The Dice of one image as `image_scores` gives it (binary, or the mean over the
+    foreground classes), without the surface distances: for choosing thresholds and
+    comparing exports, where only Dice is needed."""
+    pred_labels, true_labels = np.asarray(pred_labels), np.asarray(true_labels)
+    labels = [(pred_labels > 0, true_labels > 0)] if classes == 1 else [
+        (pred_labels == k, true_labels == k) for k in range(1, classes)]
+    values = []
+    for pred, truth in labels:
+        overlap, total = np.count_nonzero(pred & truth), np.count_nonzero(pred) + np.count_nonzero(truth)
+        values.append(2 * overlap / total if total else 1.0)
+    return float(np.mean(values))
+
+
 def image_scores(
     pred_labels: np.ndarray, true_labels: np.ndarray, classes: int, spacing: Sequence[float] = (1.0, 1.0)
 ) -> dict[str, float]:
