@@ -268,7 +268,7 @@ def _descriptive_values(cell: Cell) -> dict[str, str]:
             if key not in ("model.name", "train.loss", "train.seed")}
 
 
-def _scores(study: Study, run_dir: Path, ensemble: list[Path] | None = None, tta: str = "none",
+def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "none",
             out_dir: Path | None = None) -> dict[str, float]:
     """IoU and Dice (mean and std over images, per class for multi-class) on val and test of
     a run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
@@ -277,7 +277,7 @@ def _scores(study: Study, run_dir: Path, ensemble: list[Path] | None = None, tta
     classes = study.cells[0].config.data.classes
     row = {}
     for split in ("val", "test"):
-        summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble or (),
+        summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble,
                                out_dir=None if out_dir is None else out_dir / split)
         scores = summary["scores"]
         for score in SCORES:
@@ -309,13 +309,12 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
     return row, curve
 
 
-def ensemble_row(study: Study, group: str, cells: list[Cell], tta: str) -> dict[str, Any]:
+def ensemble_row(study: Study, name: str, cells: list[Cell], tta: str, finished: pd.DataFrame) -> dict[str, Any]:
     """Scores the mean probability of a group's seeds (with test-time augmentation `tta`):
-    its results row. Its seed is the members' seeds joined by '+', its parameters their sum;
-    evaluate.py's files go to `runs/<row's cell>/<split>/`."""
-    name = ensemble_name(group, tta)
+    the results row `name`. Its seed is the members' seeds joined by '+', its parameters
+    their sum (from `finished`, results.csv by cell); evaluate.py's files go to
+    `runs/<name>/<split>/`."""
     first = cells[0]
-    finished = read_results(study).set_index("cell")
     row = {"cell": name, "model": first.config.model.name, "loss": first.config.train.loss,
            **_descriptive_values(first), "seed": "+".join(str(cell.config.train.seed) for cell in cells),
            "params": int(finished.loc[[cell.name for cell in cells], "params"].sum())}
@@ -326,21 +325,22 @@ def ensemble_row(study: Study, group: str, cells: list[Cell], tta: str) -> dict[
 
 def score_ensembles(study: Study) -> None:
     """Adds the rows of the study's `ensembles` whose seeds are all done and that have no row yet."""
+    if not study.ensembles or not study.results_csv.is_file():
+        return
+    finished = read_results(study).set_index("cell")
     for group, cells in study.seed_groups().items():
-        done = finished_cells(study)
-        if not all(cell.name in done for cell in cells):
+        todo = [tta for tta in study.ensembles if ensemble_name(group, tta) not in finished.index]
+        if not todo or not all(cell.name in finished.index for cell in cells):
             continue
-        for tta in study.ensembles:
+        missing = [study.run_dir(cell) for cell in cells if not (study.run_dir(cell) / "best.keras").is_file()]
+        if missing:
+            print(f"tfseg: ensembles of {group} not scored: {missing[0]} has no best.keras (run folders are not "
+                  f"committed; delete the seeds' rows from {study.results_csv} to train them again)", flush=True)
+            continue
+        for tta in todo:
             name = ensemble_name(group, tta)
-            if name in done:
-                continue
-            missing = [study.run_dir(cell) for cell in cells if not (study.run_dir(cell) / "best.keras").is_file()]
-            if missing:
-                print(f"tfseg: ensemble {name} not scored: {missing[0]} has no best.keras (run folders are not "
-                      f"committed; delete the seeds' rows from {study.results_csv} to train them again)", flush=True)
-                continue
             print(f"tfseg: ensemble {name}: scoring the mean of {len(cells)} seeds", flush=True)
-            row = ensemble_row(study, group, cells, tta)
+            row = ensemble_row(study, name, cells, tta, finished)
             _append(study.results_csv, pd.DataFrame([row]), name)
             render_results(study)
             print(f"tfseg: ensemble {name} done: test IoU {row['test_iou']:.4f}, Dice {row['test_dice']:.4f}",
