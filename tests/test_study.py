@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ import yaml
 from tests.conftest import TINY_MODEL, write_label_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import evaluate_run
-from tfseg.study import describe_cells, load_study, select_cells
+from tfseg.study import _append, _descriptive_values, describe_cells, load_study, select_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,3 +226,37 @@ def test_shipped_study_files_load_with_every_cell_checked(path, monkeypatch, tmp
     monkeypatch.chdir(ROOT)  # their paths (data, settings files) are relative to the repository, as in RESULTS.md
     study = load_study(path.relative_to(ROOT), tmp_path)
     assert study.name == path.stem and study.cells
+
+
+def test_rows_appended_at_once_by_several_processes_are_all_kept(tmp_path):
+    """compare.py processes running other cells of one study (one per GPU) append to the same
+    results.csv; the lock around its read-modify-write keeps every row."""
+    path = tmp_path / "results.csv"
+
+    def append_cells(worker):
+        for index in range(15):
+            _append(path, pd.DataFrame([{"cell": f"w{worker}-{index}", "test_iou": 0.5}]), f"w{worker}-{index}")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(append_cells, range(4)))
+    assert sorted(pd.read_csv(path)["cell"]) == sorted(f"w{w}-{i}" for w in range(4) for i in range(15))
+
+
+def test_a_row_gives_the_settings_value_of_a_key_its_block_does_not_vary(tmp_path):
+    """lung_levers varies data.augment in one block and the loss in another: the loss cell's
+    row says the augmentation it trained with, not a blank; a model option the model lacks stays blank."""
+    path = write_study(tmp_path, "demo", [
+        {"data.augment": ["light", "medium"]},
+        {"train.loss": "dice"},
+        {"model.name": "unet_resnet18", "model.options.encoder_weights": "imagenet"},
+    ])
+    text = yaml.safe_load(path.read_text())
+    text["settings"]["model"] = {"name": "unet"}  # no options the encoder model lacks
+    path.write_text(yaml.safe_dump(text))
+    study = load_study(path, tmp_path / "studies")
+    values = {cell.name: _descriptive_values(study, cell) for cell in study.cells}
+    assert values["dice-s42"] == {"data.augment": "none"}
+    assert values["augmentmedium-s42"] == {"data.augment": "medium"}
+    assert values["unet_resnet18-encoder_weightsimagenet-s42"] == {"data.augment": "none",
+                                                               "model.options.encoder_weights": "imagenet"}
+    assert values["augmentlight-s42"] == {"data.augment": "light"}  # unet has no encoder_weights option

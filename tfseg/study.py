@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from filelock import FileLock
 
 from tfseg.config import Config, apply_overrides, config_from_dict, load_config
 from tfseg.errors import TfsegError
@@ -262,10 +263,22 @@ def train_cell(study: Study, cell: Cell) -> Path:
     return resume_run(run_dir)
 
 
-def _descriptive_values(cell: Cell) -> dict[str, str]:
-    """The varied keys of a cell as its row writes them (model, loss and seed have their own columns)."""
-    return {key: _text(value) for key, value in cell.values.items()
-            if key not in ("model.name", "train.loss", "train.seed")}
+def _descriptive_values(study: Study, cell: Cell) -> dict[str, str]:
+    """The study's varied keys as the cell's row writes them: the value the cell trained with,
+    also where its grid block leaves the key to the settings (model, loss and seed have
+    their own columns; a model option the cell's model lacks is left out)."""
+    config, values = cell.config.to_dict(), {}
+    for key in study.varied:
+        if key in ("model.name", "train.loss"):
+            continue
+        value: Any = config
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                break
+            value = value[part]
+        else:
+            values[key] = _text(value)
+    return values
 
 
 def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "none",
@@ -296,7 +309,7 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
     history = pd.read_csv(run.history)
     monitor = cell.config.train.monitor
     row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss,
-           **_descriptive_values(cell)}
+           **_descriptive_values(study, cell)}
     row.update({
         "seed": cell.config.train.seed,
         "params": load_run_model(run.path).count_params(),
@@ -316,7 +329,7 @@ def ensemble_row(study: Study, name: str, cells: list[Cell], tta: str, finished:
     `runs/<name>/<split>/`."""
     first = cells[0]
     row = {"cell": name, "model": first.config.model.name, "loss": first.config.train.loss,
-           **_descriptive_values(first), "seed": "+".join(str(cell.config.train.seed) for cell in cells),
+           **_descriptive_values(study, first), "seed": "+".join(str(cell.config.train.seed) for cell in cells),
            "params": int(finished.loc[[cell.name for cell in cells], "params"].sum())}
     runs = [study.run_dir(cell) for cell in cells]
     row.update(_scores(study, runs[0], ensemble=runs[1:], tta=tta, out_dir=study.folder / "runs" / name))
@@ -352,12 +365,16 @@ def _text(value: Any) -> str:
 
 
 def _append(path: Path, rows: pd.DataFrame, cell: str) -> None:
-    """Adds `rows` to the CSV at `path`, replacing the cell's earlier rows, atomically."""
-    table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    if len(table):
-        table = table[table["cell"].astype(str) != cell]
-    table = pd.concat([table, rows], ignore_index=True)
-    write_atomically(path, table.to_csv(index=False, float_format="%.6g"))
+    """Adds `rows` to the CSV at `path`, replacing the cell's earlier rows, atomically.
+
+    The read-modify-write holds `.<name>.lock` beside it, so compare.py processes running
+    other cells of the study at once (e.g. one per GPU) never drop each other's rows."""
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+        if len(table):
+            table = table[table["cell"].astype(str) != cell]
+        table = pd.concat([table, rows], ignore_index=True)
+        write_atomically(path, table.to_csv(index=False, float_format="%.6g"))
 
 
 def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
