@@ -67,13 +67,15 @@ def test_grid_blocks_expand_into_named_cells(tmp_path):
     ({"grid": {"train.optimizer": ["adam", "lion"]}}, r"cell optimizerlion-s42: .*train.optimizer"),
     ({"grid": {"model.name": ["unet", "unet_resnet18"], "model.options.encoder_weights": None}},
      r"cell unet-s42: model.options \['encoder_weights'\] are not options of model 'unet'"),
-    ({"grid": {"train.seed": [1, 2]}}, "train.seed and train.run_dir are set by the study"),
+    ({"grid": {"train.seed": [1, 2]}}, "train.seed, train.run_dir, data.folds, data.fold are set by the study"),
     ({"grid": {"train.loss": "bce"}, "seeds": ["a"]}, "seeds: expected an integer or a list of integers"),
     ({"grid": [{"train.loss": "bce"}, {"train.loss": "bce"}]}, r"the same cell twice: \['bce-s42'\]"),
     ({"grid": {"train.loss": "bce"}, "class_names": ["lung"]}, r"class_names: expected 0 names"),
     ({"grid": {"train.loss": "bce"}, "name": "a b"}, "name 'a b': expected letters"),
     ({"grid": {"train.loss": "bce"}, "seeds": [1, 2], "ensembles": ["mirror"]}, r"ensembles: expected distinct"),
-    ({"grid": {"train.loss": "bce"}, "ensembles": ["flip"]}, r"ensembles: needs two or more seeds"),
+    ({"grid": {"train.loss": "bce"}, "ensembles": ["flip"]}, r"ensembles: needs two or more seeds or folds"),
+    ({"grid": {"train.loss": "bce"}, "folds": 1}, r"folds: expected an integer k >= 2 \(or 0 for no folds\), got 1"),
+    ({"grid": {"data.fold": [0, 1]}}, "data.folds, data.fold are set by the study"),
 ])
 def test_bad_study_files_are_refused_naming_the_file_and_key(tmp_path, content, message):
     path = tmp_path / "bad.yaml"
@@ -189,7 +191,36 @@ def test_ensembles_add_a_row_scoring_the_mean_of_each_cells_seeds(tmp_path, tiny
     study = load_study(study_file, out)
     assert describe_cells(study).splitlines()[-1].split() == ["bce-ensemble-flip", "done"]
     (folder / "results.csv").write_text(results.loc[["bce-s0"]].reset_index().to_csv(index=False))
-    assert describe_cells(study).splitlines()[-1].split()[1:] == ["waits", "for", "1", "seed(s)"]
+    assert describe_cells(study).splitlines()[-1].split()[1:] == ["waits", "for", "1", "run(s)"]
+
+
+def test_folds_train_each_cell_once_per_fold_and_their_ensemble_is_scored_on_test_only(tmp_path, tiny_dataset):
+    """`folds: 2`: cells bce-f0-s0 and bce-f1-s0 validate on different halves of the non-test
+    ids; results.md averages them (runs 2); the fold ensemble equals evaluate.py --ensemble on
+    test and has no val score (each fold's val images trained the other fold)."""
+    study_file = write_study(tmp_path, tiny_dataset, {"train.loss": "bce"}, seeds=[0], folds=2, ensembles=["none"])
+    text = yaml.safe_load(study_file.read_text())
+    text["settings"]["train"].update(epochs=1, lr=0.01)
+    study_file.write_text(yaml.safe_dump(text))
+    out = tmp_path / "studies"
+    study = load_study(study_file, out)
+    assert [(cell.name, cell.config.data.folds, cell.config.data.fold) for cell in study.cells] == [
+        ("bce-f0-s0", 2, 0), ("bce-f1-s0", 2, 1)]
+    _finish(_compare(study_file, out))
+    folder = out / "tiny"
+    results = pd.read_csv(folder / "results.csv").set_index("cell")
+    assert list(results.index) == ["bce-f0-s0", "bce-f1-s0", "bce-ensemble"]
+    assert list(results["fold"].iloc[:2]) == [0, 1]
+    val_ids = [set(pd.read_csv(folder / "runs" / cell / "eval" / "val" / "per_image.csv")["id"])
+               for cell in ("bce-f0-s0", "bce-f1-s0")]
+    assert val_ids[0] and val_ids[1] and not val_ids[0] & val_ids[1]
+    runs = folder / "runs"
+    summary = evaluate_run(runs / "bce-f0-s0", split="test", ensemble=[runs / "bce-f1-s0"], out_dir=tmp_path / "ens")
+    assert results.loc["bce-ensemble", "test_iou"] == pytest.approx(summary["scores"]["iou"]["mean"], abs=1e-5)
+    assert results.loc["bce-ensemble", ["val_iou", "val_dice"]].isna().all()
+    table = (folder / "results.md").read_text()
+    assert "| bce | unet | bce | 2 |" in table and "2-fold cross-validation" in table
+    assert "| bce-ensemble | unet | bce | 2 | " in table and "| – | – |" in table  # no val scores
 
 
 def test_multiclass_study_reports_each_class_by_name(tmp_path):

@@ -12,7 +12,8 @@ A study file (YAML; examples in configs/studies/) names the shared settings and 
       - {model.name: segnet, train.loss: [bce, dice, focal, tversky]}
       - {model.name: [unet, unet_upsampling], train.loss: bce}
     seeds: [0, 1, 2]                      # default: [settings' train.seed]
-    ensembles: [none, flip]               # also score each cell's seeds as one ensemble, per TTA mode
+    folds: 5                              # k-fold cross-validation: each cell once per fold (default: 0, none)
+    ensembles: [none, flip]               # also score each cell's seeds (and folds) as one ensemble, per TTA mode
     class_names: [lung, heart, clavicle]  # multi-class: names of classes 1..K-1 in the table
 
 Grid keys are the dotted config keys of train.py's YAML (`model.options.depth` reaches
@@ -23,9 +24,12 @@ validation curve to `curves.csv`, and redraws `results.md` and `assets/<out>/<na
 soon as it is done. Cells with a row are skipped; a cell whose run was interrupted
 resumes from its last saved epoch; so a study can be stopped (even killed) and started
 again, on this machine or another with the same files, and finishes with every cell once.
-With `ensembles:`, once every seed of a cell is done, the mean probability of its seeds'
-models is scored the same way (with each listed test-time augmentation) and adds a row
-`<cell>-ensemble` (`<cell>-ensemble-<tta>`).
+With `folds: k`, each combination and seed trains k times (`data.folds: k`, `data.fold`
+0..k-1: fold i validates, the others train; the test split stays), as cells `<cell>-f<i>-s<seed>`.
+With `ensembles:`, once every seed (and fold) of a cell is done, the mean probability of
+their models is scored the same way (with each listed test-time augmentation) and adds a
+row `<cell>-ensemble` (`<cell>-ensemble-<tta>`); a fold ensemble is scored on test only,
+as each fold's validation images trained the other folds' models.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from tfseg.config import Config, apply_overrides, config_from_dict, load_config
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 
-STUDY_KEYS = ("name", "description", "settings", "grid", "seeds", "ensembles", "class_names")
+STUDY_KEYS = ("name", "description", "settings", "grid", "seeds", "folds", "ensembles", "class_names")
 SCORES = ("iou", "dice")
 """The scores of the table, each as mean and std over images, on val and test."""
 SHORT_KEYS = {"model.name": "", "train.loss": ""}
@@ -79,7 +83,9 @@ class Study:
     cells: list[Cell]
     class_names: list[str] = field(default_factory=list)
     ensembles: list[str] = field(default_factory=list)
-    """Test-time augmentations with which each cell's seeds are scored as an ensemble."""
+    """Test-time augmentations with which each cell's seeds (and folds) are scored as an ensemble."""
+    folds: int = 0
+    """k-fold cross-validation: every combination and seed trains once per fold (0: no folds)."""
 
     @property
     def results_csv(self) -> Path:
@@ -99,8 +105,8 @@ class Study:
     def run_dir(self, cell: Cell) -> Path:
         return self.folder / "runs" / cell.name
 
-    def seed_groups(self) -> dict[str, list[Cell]]:
-        """The cells by their name without the seed, for the groups with several seeds."""
+    def run_groups(self) -> dict[str, list[Cell]]:
+        """The cells by their name without fold and seed, for the groups with several runs."""
         groups: dict[str, list[Cell]] = {}
         for cell in self.cells:
             groups.setdefault(group_name(cell.name), []).append(cell)
@@ -108,8 +114,9 @@ class Study:
 
 
 def group_name(cell_name: str) -> str:
-    """A cell's name without its `-s<seed>`: the row of results.md its seeds are summarised in."""
-    return re.sub(r"-s-?\d+$", "", cell_name)
+    """A cell's name without its `-f<fold>-s<seed>`: the row of results.md its seeds (and
+    folds) are summarised in."""
+    return re.sub(r"(-f\d+)?-s-?\d+$", "", cell_name)
 
 
 def ensemble_name(group: str, tta: str) -> str:
@@ -126,6 +133,8 @@ def _cell_name(values: dict[str, Any], varied: list[str]) -> str:
     for key in varied:
         if key in values:
             parts.append(SHORT_KEYS.get(key, key.rsplit(".", 1)[-1]) + _text(values[key]))
+    if "data.fold" in values:
+        parts.append(f"f{values['data.fold']}")
     parts.append(f"s{values['train.seed']}")
     return re.sub(r"[^A-Za-z0-9._+=-]", "_", "-".join(parts))
 
@@ -195,14 +204,19 @@ def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
     if not seeds or not all(isinstance(seed, int) and not isinstance(seed, bool) for seed in seeds):
         raise TfsegError(f"study file {source}: seeds: expected an integer or a list of integers, got {raw['seeds']!r}")
     combinations = _expand_grid(raw["grid"], source)
-    if any("train.seed" in values or "train.run_dir" in values for values in combinations):
-        raise TfsegError(f"study file {source}: grid: train.seed and train.run_dir are set by the study (use seeds:)")
+    folds = raw.get("folds", 0)
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds == 1 or folds < 0:
+        raise TfsegError(f"study file {source}: folds: expected an integer k >= 2 (or 0 for no folds), got {folds!r}")
+    own_keys = ("train.seed", "train.run_dir", "data.folds", "data.fold")
+    if any(key in values for values in combinations for key in own_keys):
+        raise TfsegError(f"study file {source}: grid: {', '.join(own_keys)} are set by the study (use seeds: and folds:)")
     keys = list(dict.fromkeys(key for values in combinations for key in values))
     varied = [key for key in keys if len({repr(values.get(key)) for values in combinations}) > 1] or keys[:1]
     folder = Path(out_root) / name
     cells = []
-    for values, seed in itertools.product(combinations, seeds):
-        values = {**values, "train.seed": seed}
+    fold_values = [{"data.folds": folds, "data.fold": fold} for fold in range(folds)] or [{}]
+    for values, fold, seed in itertools.product(combinations, fold_values, seeds):
+        values = {**values, **fold, "train.seed": seed}
         cell_name = _cell_name(values, varied)
         run_dir = {"train.run_dir": str(folder / "runs" / cell_name)}
         raw_config = apply_overrides(copy.deepcopy(settings), {**values, **run_dir}, skip_none=False)
@@ -216,14 +230,14 @@ def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
     if not set(ensembles) <= set(TTA_FLIPS) or len(set(ensembles)) != len(ensembles):
         raise TfsegError(f"study file {source}: ensembles: expected distinct test-time augmentations out of "
                          f"{list(TTA_FLIPS)}, got {raw['ensembles']!r}")
-    if ensembles and len(seeds) < 2:
-        raise TfsegError(f"study file {source}: ensembles: needs two or more seeds, got seeds {seeds}")
+    if ensembles and len(seeds) * max(folds, 1) < 2:
+        raise TfsegError(f"study file {source}: ensembles: needs two or more seeds or folds, got seeds {seeds}")
     class_names = [str(name) for name in _as_list(raw.get("class_names") or [])]
     if class_names and len(class_names) != base.data.classes - 1:
         raise TfsegError(f"study file {source}: class_names: expected {base.data.classes - 1} names (classes 1.."
                          f"{base.data.classes - 1}), got {len(class_names)}")
     return Study(name, source, folder, str(raw.get("description") or ""), settings, varied, cells, class_names,
-                 ensembles)
+                 ensembles, folds)
 
 
 def finished_cells(study: Study) -> set[str]:
@@ -282,14 +296,14 @@ def _descriptive_values(study: Study, cell: Cell) -> dict[str, str]:
 
 
 def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "none",
-            out_dir: Path | None = None) -> dict[str, float]:
-    """IoU and Dice (mean and std over images, per class for multi-class) on val and test of
-    a run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
+            out_dir: Path | None = None, splits: tuple[str, ...] = ("val", "test")) -> dict[str, float]:
+    """IoU and Dice (mean and std over images, per class for multi-class) on `splits` of a
+    run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
     from tfseg.evaluation import evaluate_run
 
     classes = study.cells[0].config.data.classes
     row = {}
-    for split in ("val", "test"):
+    for split in splits:
         summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble,
                                out_dir=None if out_dir is None else out_dir / split)
         scores = summary["scores"]
@@ -310,6 +324,8 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
     monitor = cell.config.train.monitor
     row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss,
            **_descriptive_values(study, cell)}
+    if study.folds:
+        row["fold"] = cell.config.data.fold
     row.update({
         "seed": cell.config.train.seed,
         "params": load_run_model(run.path).count_params(),
@@ -323,36 +339,38 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
 
 
 def ensemble_row(study: Study, name: str, cells: list[Cell], tta: str, finished: pd.DataFrame) -> dict[str, Any]:
-    """Scores the mean probability of a group's seeds (with test-time augmentation `tta`):
+    """Scores the mean probability of a group's runs (seeds, folds; with test-time augmentation `tta`):
     the results row `name`. Its seed is the members' seeds joined by '+', its parameters
     their sum (from `finished`, results.csv by cell); evaluate.py's files go to
-    `runs/<name>/<split>/`."""
+    `runs/<name>/<split>/`. A fold ensemble is scored on test only: each fold's validation
+    images trained the other folds' models."""
     first = cells[0]
     row = {"cell": name, "model": first.config.model.name, "loss": first.config.train.loss,
            **_descriptive_values(study, first), "seed": "+".join(str(cell.config.train.seed) for cell in cells),
            "params": int(finished.loc[[cell.name for cell in cells], "params"].sum())}
     runs = [study.run_dir(cell) for cell in cells]
-    row.update(_scores(study, runs[0], ensemble=runs[1:], tta=tta, out_dir=study.folder / "runs" / name))
+    splits = ("test",) if study.folds else ("val", "test")
+    row.update(_scores(study, runs[0], ensemble=runs[1:], tta=tta, out_dir=study.folder / "runs" / name, splits=splits))
     return row
 
 
 def score_ensembles(study: Study) -> None:
-    """Adds the rows of the study's `ensembles` whose seeds are all done and that have no row yet."""
+    """Adds the rows of the study's `ensembles` whose runs are all done and that have no row yet."""
     if not study.ensembles or not study.results_csv.is_file():
         return
     finished = read_results(study).set_index("cell")
-    for group, cells in study.seed_groups().items():
+    for group, cells in study.run_groups().items():
         todo = [tta for tta in study.ensembles if ensemble_name(group, tta) not in finished.index]
         if not todo or not all(cell.name in finished.index for cell in cells):
             continue
         missing = [study.run_dir(cell) for cell in cells if not (study.run_dir(cell) / "best.keras").is_file()]
         if missing:
             print(f"tfseg: ensembles of {group} not scored: {missing[0]} has no best.keras (run folders are not "
-                  f"committed; delete the seeds' rows from {study.results_csv} to train them again)", flush=True)
+                  f"committed; delete the runs' rows from {study.results_csv} to train them again)", flush=True)
             continue
         for tta in todo:
             name = ensemble_name(group, tta)
-            print(f"tfseg: ensemble {name}: scoring the mean of {len(cells)} seeds", flush=True)
+            print(f"tfseg: ensemble {name}: scoring the mean of {len(cells)} runs", flush=True)
             row = ensemble_row(study, name, cells, tta, finished)
             _append(study.results_csv, pd.DataFrame([row]), name)
             render_results(study)
@@ -380,7 +398,7 @@ def _append(path: Path, rows: pd.DataFrame, cell: str) -> None:
 def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
     """Trains and evaluates every cell (or `cells`) not yet in results.csv, one after the
     other, writing results.csv, curves.csv, results.md and the figure after each; then
-    scores the `ensembles` of every group whose seeds are all done."""
+    scores the `ensembles` of every group whose runs are all done."""
     study.folder.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in (cells or study.cells) if cell.name not in finished_cells(study)]
     print(f"tfseg: study {study.name}: {len(study.cells)} cells, {len(todo)} to run, results in {study.folder}")
@@ -418,9 +436,10 @@ def read_results(study: Study) -> pd.DataFrame:
 
 
 def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell without its seed: the scores' mean and spread (std over seeds where
-    a cell has several, else std over images), seconds per epoch and parameters. An
-    ensemble row counts its members as seeds; its spread is over images."""
+    """One row per cell without its fold and seed: the number of runs (seeds × folds), the
+    scores' mean and spread (std over runs where a cell has several, else std over images),
+    seconds per epoch and parameters. An ensemble row counts its members as runs; its
+    spread is over images."""
     table = table.assign(group=table["cell"].map(group_name))
     order = list(dict.fromkeys(table["group"]))
     scores = _table_columns(table)
@@ -430,8 +449,8 @@ def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         first = runs.iloc[0]
         row = {"cell": group, "model": first["model"], "loss": first["loss"]}
         row.update({key: first[key] for key in study.varied if key in runs and key not in ("model.name", "train.loss")})
-        seeds = sum(seed.count("+") + 1 for seed in runs["seed"])
-        row.update({"seeds": seeds, "params": int(first["params"]), "s/epoch": runs["seconds_per_epoch"].mean(),
+        members = sum(seed.count("+") + 1 for seed in runs["seed"])
+        row.update({"runs": members, "params": int(first["params"]), "s/epoch": runs["seconds_per_epoch"].mean(),
                     "best epoch": runs["best_epoch"].mean()})
         for column in scores:
             spread = runs[column].std() if len(runs) > 1 else runs.get(f"{column}_std", pd.Series([np.nan])).iloc[0]
@@ -444,7 +463,7 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
     """results.md: the summary table, the best mean of each score column in bold."""
     summary = summary_table(study, table)
     scores = _table_columns(table)
-    best = {column: max(value[0] for value in summary[column]) for column in scores}
+    best = {column: np.nanmax([value[0] for value in summary[column]]) for column in scores}
     label = {column: column.replace("_", " ").replace("iou", "IoU").replace("dice", "Dice") for column in scores}
     fixed = [column for column in summary.columns if column not in scores]
     formats = {"params": "{:,}", "s/epoch": "{:.1f}", "best epoch": "{:.3g}"}
@@ -454,14 +473,17 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
         *([study.description, ""] if study.description else []),
         f"Study file `{study.source}`; command: `python compare.py {study.source}`. Data: `{study.settings.get('data', {}).get('dir', 'demo')}`. "
         "Scores are per-image means at the masks' native resolution, threshold 0.5; "
-        "± is the standard deviation over seeds where a cell ran with several (`seeds` > 1), "
+        "± is the standard deviation over runs (seeds, folds) where a cell ran several (`runs` > 1), "
         "else over images. Bold: the best mean of each column. s/epoch: wall-clock seconds per epoch "
         "(training and validation) on the machine that ran the cell; best epoch: the epoch of the "
         "best validation score, whose model was evaluated. results.csv has every cell and seed, "
         "per class on both splits."
-        + (" A `-ensemble` row scores the mean probability of its cell's seeds (`seeds` counts them), "
+        + (" A `-ensemble` row scores the mean probability of its cell's runs (`runs` counts them), "
            "`-ensemble-<tta>` with that test-time augmentation; its ± is over images."
-           if study.ensembles else ""),
+           if study.ensembles else "")
+        + (f" Each cell trained once per fold of {study.folds}-fold cross-validation (fold i validates, the "
+           "others train; the test split is the same); val scores are each fold's own, a fold ensemble has "
+           "test scores only." if study.folds else ""),
         "",
         f"![test scores and validation curves]({os.path.relpath(study.figure, study.folder)})",
         "",
@@ -473,7 +495,7 @@ def render_markdown(study: Study, table: pd.DataFrame) -> str:
                  for column in fixed]
         for column in scores:
             mean, spread = row[column]
-            text = f"{mean:.4f} ± {spread:.4f}" if spread == spread else f"{mean:.4f}"
+            text = "–" if mean != mean else f"{mean:.4f} ± {spread:.4f}" if spread == spread else f"{mean:.4f}"
             cells.append(f"**{text}**" if mean == best[column] else text)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -543,10 +565,10 @@ def describe_cells(study: Study) -> str:
         else:
             state = "to run"
         lines.append(f"{cell.name:<48}{state}")
-    for group, cells in study.seed_groups().items():
+    for group, cells in study.run_groups().items():
         waiting = sum(cell.name not in done for cell in cells)
         for tta in study.ensembles:
             name = ensemble_name(group, tta)
-            state = "done" if name in done else f"waits for {waiting} seed(s)" if waiting else "to score"
+            state = "done" if name in done else f"waits for {waiting} run(s)" if waiting else "to score"
             lines.append(f"{name:<48}{state}")
     return "\n".join(lines)
