@@ -100,6 +100,24 @@ def _ratio(numerator: int, denominator: int, agree: bool) -> float:
     return 1.0 if agree else 0.0
 
 
+def _overlap_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """The pixel-count scores of two bool masks of one shape: dice, iou, precision, recall,
+    specificity, accuracy (0/0 as in the module docstring)."""
+    tp = int(np.count_nonzero(pred & truth))
+    fp = int(np.count_nonzero(pred & ~truth))
+    fn = int(np.count_nonzero(~pred & truth))
+    tn = pred.size - tp - fp - fn
+    agree = fp + fn == 0
+    return {
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn, agree),
+        "iou": _ratio(tp, tp + fp + fn, agree),
+        "precision": _ratio(tp, tp + fp, agree),
+        "recall": _ratio(tp, tp + fn, agree),
+        "specificity": _ratio(tn, tn + fp, agree),
+        "accuracy": (tp + tn) / pred.size,
+    }
+
+
 def segmentation_scores(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (1.0, 1.0)) -> dict[str, float]:
     """Overlap and surface-distance scores of one binary prediction against its truth.
 
@@ -114,19 +132,7 @@ def segmentation_scores(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[f
         (empty masks as in the module docstring).
     """
     pred, truth, spacing = _check_pair(pred, truth, spacing)
-    tp = int(np.count_nonzero(pred & truth))
-    fp = int(np.count_nonzero(pred & ~truth))
-    fn = int(np.count_nonzero(~pred & truth))
-    tn = pred.size - tp - fp - fn
-    agree = fp + fn == 0
-    scores = {
-        "dice": _ratio(2 * tp, 2 * tp + fp + fn, agree),
-        "iou": _ratio(tp, tp + fp + fn, agree),
-        "precision": _ratio(tp, tp + fp, agree),
-        "recall": _ratio(tp, tp + fn, agree),
-        "specificity": _ratio(tn, tn + fp, agree),
-        "accuracy": (tp + tn) / pred.size,
-    }
+    scores = _overlap_scores(pred, truth)
     case = empty_case(pred, truth)
     if case is None:
         distances = surface_distances(pred, truth, spacing)
@@ -172,13 +178,9 @@ def dice_score(pred_labels: np.ndarray, true_labels: np.ndarray, classes: int) -
     foreground classes), without the surface distances: for choosing thresholds and
     comparing exports, where only Dice is needed."""
     pred_labels, true_labels = np.asarray(pred_labels), np.asarray(true_labels)
-    labels = [(pred_labels > 0, true_labels > 0)] if classes == 1 else [
+    masks = [(pred_labels > 0, true_labels > 0)] if classes == 1 else [
         (pred_labels == k, true_labels == k) for k in range(1, classes)]
-    values = []
-    for pred, truth in labels:
-        overlap, total = np.count_nonzero(pred & truth), np.count_nonzero(pred) + np.count_nonzero(truth)
-        values.append(2 * overlap / total if total else 1.0)
-    return float(np.mean(values))
+    return float(np.mean([_overlap_scores(pred, truth)["dice"] for pred, truth in masks]))
 
 
 def image_scores(
