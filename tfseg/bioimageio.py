@@ -216,7 +216,7 @@ def write_bioimageio_package(model: keras.Model, export_dir: Path, card: dict[st
         raise TfsegError("bioimage.io cannot test a package on a black sample image or on one with all probabilities "
                          "below 1e-4: choose a sample with foreground")
     family = models.entry(card["model"]).family
-    paper = PAPERS.get(family)
+    paper, doi = PAPERS[family]  # every family has one (tests/test_bioimageio.py)
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -233,7 +233,7 @@ def write_bioimageio_package(model: keras.Model, export_dir: Path, card: dict[st
                          f"into {', '.join(output_names)}; trained with tfseg."),
             authors=[v0_5.Author(name=author) if isinstance(author, str) else v0_5.Author(**author)
                      for author in authors],
-            cite=[v0_5.CiteEntry(text=paper[0], doi=v0_5.Doi(paper[1]))] if paper else [],
+            cite=[v0_5.CiteEntry(text=paper, doi=v0_5.Doi(doi))],
             license=v0_5.LicenseId(license),
             tags=["segmentation", "semantic-segmentation", "2d", card["input"]["channels"].lower(), family.lower(),
                   "tensorflow", "onnx", "keras", "tfseg"],
