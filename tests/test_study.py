@@ -15,7 +15,7 @@ import yaml
 from tests.conftest import TINY_MODEL, write_label_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import evaluate_run
-from tfseg.study import _append, _descriptive_values, describe_cells, load_study, select_cells
+from tfseg.study import _append, _descriptive_values, describe_cells, load_study, run_study, select_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,6 +192,10 @@ def test_ensembles_add_a_row_scoring_the_mean_of_each_cells_seeds(tmp_path, tiny
     assert describe_cells(study).splitlines()[-1].split() == ["bce-ensemble-flip", "done"]
     (folder / "results.csv").write_text(results.loc[["bce-s0"]].reset_index().to_csv(index=False))
     assert describe_cells(study).splitlines()[-1].split()[1:] == ["waits", "for", "1", "run(s)"]
+    (folder / "results.csv").write_text(results.loc[["bce-s0", "bce-s1"]].reset_index().to_csv(index=False))
+    rescored = run_study(study).set_index("cell")  # every cell done: nothing trains, the ensembles are scored
+    assert list(rescored.index) == list(results.index)
+    assert rescored["test_dice"].tolist() == pytest.approx(results["test_dice"].tolist(), abs=1e-5)
 
 
 def test_folds_train_each_cell_once_per_fold_and_their_ensemble_is_scored_on_test_only(tmp_path, tiny_dataset):
@@ -294,3 +298,26 @@ def test_a_row_gives_the_settings_value_of_a_key_its_block_does_not_vary(tmp_pat
     assert values["unet_resnet18-encoder_weightsimagenet-s42"] == {"data.augment": "none",
                                                                "model.options.encoder_weights": "imagenet"}
     assert values["augmentlight-s42"] == {"data.augment": "light"}  # unet has no encoder_weights option
+
+
+def _tables(text: str) -> dict[str, list[str]]:
+    """The results tables in a Markdown text (header `| cell | model | loss | runs |...`), by the study
+    named in backticks in the heading above each."""
+    tables, study, lines = {}, None, text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith("#"):
+            named = line.split("`")
+            study = named[1] if len(named) > 2 else None
+        elif line.startswith("| cell | model | loss | runs |") and study:
+            end = next((k for k in range(index, len(lines)) if not lines[k].startswith("|")), len(lines))
+            tables[study] = lines[index:end]
+    return tables
+
+
+def test_results_md_tables_are_the_studies_own():
+    """RESULTS.md copies each study's results.md table (rendered by compare.py from results.csv): no copy drifts."""
+    copies = _tables((ROOT / "RESULTS.md").read_text())
+    assert set(copies) >= {"jsrt_multiclass", "ph2_losses", "lung_models"}
+    for study, copy in copies.items():
+        own = _tables((ROOT / "studies" / study / "results.md").read_text())[study]
+        assert copy == own, f"RESULTS.md's {study} table differs from studies/{study}/results.md; copy it from there"

@@ -413,8 +413,9 @@ def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
         print(f"tfseg: cell {cell.name} done in {time.perf_counter() - started:.0f} s: "
               f"test IoU {row['test_iou']:.4f}, Dice {row['test_dice']:.4f}", flush=True)
         score_ensembles(study)
-    score_ensembles(study)
-    render_results(study)
+    if not todo:  # every cell done: ensembles added to the study file since, and a fresh table
+        score_ensembles(study)
+        render_results(study)
     return read_results(study)
 
 

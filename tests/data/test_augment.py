@@ -1,22 +1,18 @@
 """Augmentation: both engines (tf and albumentations), alignment of image and mask, exactness,
 seeds, and train.py with each preset. Transform parsing: tests/test_transforms.py."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
+from tfseg.cli import train_main
 from tfseg.config import DataConfig
 from tfseg.data import load_dataset_table, make_dataset, parse_transforms
 from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
 from tfseg.data.augment import augment_batch
 from tfseg.transforms import MATRIX_TRANSFORMS, PRESETS, TRANSFORM_DEFAULTS
 
-ROOT = Path(__file__).resolve().parents[2]
 SIZE = 48
 GEOMETRIC = [*MATRIX_TRANSFORMS, "elastic"]
 
@@ -178,15 +174,12 @@ def test_seeded_augmented_pipeline_repeats(tiny_dataset, tiny_table, engine):
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_train_py_trains_with_each_preset(preset, tiny_dataset, tmp_path):
-    """train.py, one epoch of batches of 2 (heavy's elastic, p 0.3, draws no image in about half of them)."""
+    """train.py's command line (in this process), one epoch of batches of 2 (heavy's elastic, p 0.3, draws no
+    image in about half of them)."""
     options = tmp_path / "tiny.yaml"
     options.write_text("model:\n  options: {depth: 2, base_filters: 4}\ntrain:\n  tensorboard_images: 0\n")
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--model", "unet", "--config", str(options), "--data", str(tiny_dataset),
-         "--channels", "1", "--image-size", "32", "32", "--epochs", "1", "--batch-size", "2", "--augment", preset,
-         "--run-dir", str(run_dir)],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert train_main(["--model", "unet", "--config", str(options), "--data", str(tiny_dataset), "--channels", "1",
+                       "--image-size", "32", "32", "--epochs", "1", "--batch-size", "2", "--augment", preset,
+                       "--run-dir", str(run_dir)]) == 0
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0]
