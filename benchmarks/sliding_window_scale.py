@@ -22,7 +22,7 @@ import time
 
 import cv2
 
-from tfseg.data import load_table, read_image, read_mask, split_rows
+from tfseg.data import load_table, masks_of, read_image, split_rows
 from tfseg.evaluation import segmentation_scores
 from tfseg.run import load_run_model, read_config
 from tfseg.inference import predict, probabilities_to_labels, window_starts
@@ -39,9 +39,9 @@ def main() -> None:
     rows = split_rows(load_table(config.data, config.train.seed), "test").set_index("id")
     sample_id = args.image or rows.index[0]
     image = read_image(rows.at[sample_id, "image_path"], config.data.channels)
-    mask = read_mask(rows.at[sample_id, "mask_path"])
+    labels = masks_of(config.data).labels(rows.at[sample_id, "mask_path"])
     big = cv2.resize(image, (args.size, args.size), interpolation=cv2.INTER_CUBIC).reshape(args.size, args.size, -1)
-    truth = cv2.resize(mask, (args.size, args.size), interpolation=cv2.INTER_LINEAR) > config.data.mask_threshold
+    truth = cv2.resize(labels * 255, (args.size, args.size), interpolation=cv2.INTER_LINEAR) > 127
     window = config.data.image_size
     fit = window[0] / args.size
     geometries = [("resize", False, None)] + [

@@ -36,7 +36,9 @@ class DataConfig:
         low=1, nargs=2, metavar=("H", "W"))
     channels: int = option(1, "model input channels: 1 reads images as grey, 3 as RGB", choices=(1, 3))
     classes: int = option(1, "1 for a binary mask, K >= 2 for a label map with values 0..K-1", low=1)
-    mask_threshold: int = option(127, "binary masks: a stored value above this is foreground", low=0)
+    mask_threshold: int = option(127, "binary grey masks: a stored value above this is foreground", low=0)
+    mask_suffix: str = option(
+        "", "masks are named <id><suffix>.<ext>, e.g. _segmentation for ISIC's <id>_segmentation.png", metavar="SUFFIX")
     val_fraction: float = option(0.15, "share of ids for validation when there is no splits.csv", low=0, below=1)
     test_fraction: float = option(0.15, "share of ids for test when there is no splits.csv", low=0, below=1)
     augment: str | list = option(

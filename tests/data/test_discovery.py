@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tests.data.conftest import _copy
-from tfseg.data import assign_splits, discover_pairs, load_dataset_table, validate_pairs
+from tfseg.data import MaskReader, assign_splits, discover_pairs, load_dataset_table, validate_pairs
 from tfseg.errors import TfsegError
 
 
@@ -42,7 +42,7 @@ def test_missing_images_folder(tmp_path):
 def test_image_without_mask_and_mask_without_image(tiny_dataset, tmp_path):
     folder = _copy(tiny_dataset, tmp_path)
     (folder / "masks" / "demo_0003.png").unlink()
-    with pytest.raises(TfsegError, match=r"no mask <id>.png for image\(s\) demo_0003.png"):
+    with pytest.raises(TfsegError, match=r"no mask <id>\.<png\|jpg\|\.\.\.> for image\(s\) demo_0003.png"):
         discover_pairs(folder)
     shutil.copy(folder / "masks" / "demo_0004.png", folder / "masks" / "demo_0003.png")
     (folder / "images" / "demo_0005.png").unlink()
@@ -62,10 +62,10 @@ def test_mask_size_mismatch_and_bad_label_are_named(tiny_dataset, tmp_path):
     folder = _copy(tiny_dataset, tmp_path)
     cv2.imwrite(str(folder / "masks" / "demo_0001.png"), np.zeros((10, 12), np.uint8))
     with pytest.raises(TfsegError, match=r"demo_0001.png: mask is 12x10, expected the image's size 64x64"):
-        validate_pairs(discover_pairs(folder), 1, 1)
+        validate_pairs(discover_pairs(folder), 1, MaskReader())
     cv2.imwrite(str(folder / "masks" / "demo_0001.png"), np.full((64, 64), 7, np.uint8))
     with pytest.raises(TfsegError, match="mask value 7 found, expected labels 0..3"):
-        validate_pairs(discover_pairs(folder).query("id == 'demo_0001'"), 1, 4)
+        validate_pairs(discover_pairs(folder).query("id == 'demo_0001'"), 1, MaskReader(classes=4))
 
 
 def test_csv_manifest_with_relative_paths_and_split_column(tiny_dataset, tmp_path):

@@ -87,6 +87,9 @@ def test_classes_txt_threshold_and_empty_split_errors(tmp_path):
     table = load_table(DataConfig(dir=str(folder), classes=4, val_fraction=0.0, test_fraction=0.0), seed=0)
     with pytest.raises(TfsegError, match=r"split 'val' is empty"):
         split_rows(table, "val")
+    with pytest.raises(TfsegError, match=r"classes.txt: 4 class names, expected 2 .*; for 4 classes pass --classes 4"):
+        load_table(DataConfig(dir=str(folder), classes=1), seed=0)
+    (folder / "classes.txt").unlink()
     with pytest.raises(TfsegError, match=r"every mask is empty at data.mask_threshold 127 \(stored values found: \[0, 1, 2, 3\]\)"):
         load_table(DataConfig(dir=str(folder), classes=1), seed=0)
 

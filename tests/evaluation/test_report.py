@@ -112,7 +112,7 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
     model = keras.saving.load_model(crop_run / "best.keras")
     images = [read_image(tiny_dataset / "images" / f"{i}.png", 1) for i in per_image["id"]]
     for sample_id, probability, dice in zip(per_image["id"], predict(model, images, sliding_window=True), per_image["dice"]):
-        truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png") > 127).astype(np.uint8)
+        truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png")[0] > 127).astype(np.uint8)
         assert image_scores(probabilities_to_labels(probability), truth, 1)["dice"] == pytest.approx(dice, abs=1e-6)
 
 
@@ -182,7 +182,7 @@ def test_an_ensemble_is_scored_on_the_mean_of_its_runs_probabilities(binary_run,
     images = [read_image(tiny_dataset / "images" / f"{i}.png", 1) for i in per_image["id"]]
     alone, second = (predict(keras.saving.load_model(run / "best.keras"), images) for run in (binary_run, other))
     for sample_id, first, other_probability, dice in zip(per_image["id"], alone, second, per_image["dice"]):
-        truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png") > 127).astype(np.uint8)
+        truth = (read_mask(tiny_dataset / "masks" / f"{sample_id}.png")[0] > 127).astype(np.uint8)
         mean = (first + other_probability) / 2
         assert image_scores(probabilities_to_labels(mean), truth, 1)["dice"] == pytest.approx(dice, abs=1e-6)
     assert evaluate_main([str(binary_run), "--ensemble", str(tmp_path / "missing")]) == 2

@@ -5,18 +5,20 @@ from tfseg.data.discovery import (
     assign_splits,
     discover_pairs,
     load_dataset_table,
+    mask_reader,
     read_class_names,
     read_manifest,
     validate_pairs,
 )
-from tfseg.data.io import read_image, read_mask, to_label_map, to_model_input, to_model_target
-from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, resolve_data_dir, split_rows
+from tfseg.data.io import MaskReader, read_image, read_mask, resize_labels, to_model_input
+from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, masks_of, resolve_data_dir, split_rows
 from tfseg.data.preview_grid import preview
 from tfseg.data.summary import dataset_summary
 from tfseg.data.synthetic import make_sample, write_demo_dataset
 from tfseg.transforms import PRESETS, TRANSFORM_DEFAULTS, parse_transforms
 
 __all__ = [
+    "MaskReader",
     "PRESETS",
     "TRANSFORM_DEFAULTS",
     "assign_folds",
@@ -28,17 +30,18 @@ __all__ = [
     "load_table",
     "make_dataset",
     "make_sample",
+    "mask_reader",
+    "masks_of",
     "parse_transforms",
     "preview",
     "read_class_names",
     "read_image",
     "read_manifest",
     "read_mask",
+    "resize_labels",
     "resolve_data_dir",
     "split_rows",
-    "to_label_map",
     "to_model_input",
-    "to_model_target",
     "validate_pairs",
     "write_demo_dataset",
 ]

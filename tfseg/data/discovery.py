@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from tfseg.data.io import IMAGE_SUFFIXES, mask_to_labels, read_image, read_mask
+from tfseg.data.io import GREY, IMAGE_SUFFIXES, LOSSY_SUFFIXES, Color, MaskReader, read_image
 from tfseg.errors import TfsegError
 
 SPLITS = ("train", "val", "test")
@@ -32,11 +32,35 @@ def _preview(names: list[str], limit: int = 5) -> str:
     return shown + (f" … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def discover_pairs(data_dir: str | Path) -> pd.DataFrame:
-    """Lists `images/<id>.*` with `masks/<id>.png` pairs in `data_dir` (or reads a CSV manifest).
+def read_table_csv(path: Path) -> pd.DataFrame:
+    """Reads a CSV of text cells as a spreadsheet may write it: a UTF-8 byte-order mark, CRLF
+    line ends and spaces around headers and cells are dropped; empty cells are ""."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    table.columns = [str(column).strip() for column in table.columns]
+    return table.apply(lambda column: column.str.strip())
+
+
+def _suffix_hint(image_ids: set[str], mask_stems: list[str]) -> str:
+    """'; …pass --mask-suffix S' when every mask is named an image id plus the same suffix S."""
+    suffixes = set()
+    for stem in mask_stems:
+        cut = next((k for k in range(len(stem) - 1, 0, -1) if stem[:k] in image_ids), None)
+        if cut is None:
+            return ""
+        suffixes.add(stem[cut:])
+    if len(suffixes) != 1:
+        return ""
+    suffix = suffixes.pop()
+    return f"; the masks are named <id>{suffix}: pass --mask-suffix {suffix} (data.mask_suffix in YAML)"
+
+
+def discover_pairs(data_dir: str | Path, mask_suffix: str = "") -> pd.DataFrame:
+    """Lists `images/<id>.*` with `masks/<id><mask_suffix>.*` pairs in `data_dir` (or reads a CSV manifest).
 
     Args:
         data_dir: str or Path. Dataset folder, or a `.csv` manifest (see `read_manifest`).
+        mask_suffix: str. Masks are named `<id><mask_suffix>.<ext>`, e.g. `_segmentation`
+            for ISIC's `<id>_segmentation.png`. Defaults to "".
 
     Returns:
         DataFrame with columns id, image_path, mask_path, sorted by id (a manifest adds its
@@ -55,13 +79,18 @@ def discover_pairs(data_dir: str | Path) -> pd.DataFrame:
         if not (data_dir / sub).is_dir():
             raise TfsegError(f"{data_dir}: no {sub}/ folder, expected {data_dir}/images/<id>.<png|jpg|...> and {data_dir}/masks/<id>.png")
     images = _list_by_stem(data_dir / "images", IMAGE_SUFFIXES)
-    masks = _list_by_stem(data_dir / "masks", (".png",))
+    mask_files = _list_by_stem(data_dir / "masks", IMAGE_SUFFIXES)
+    masks = {stem[: len(stem) - len(mask_suffix)]: path for stem, path in mask_files.items() if stem.endswith(mask_suffix)}
     no_mask = sorted(set(images) - set(masks))
     if no_mask:
-        raise TfsegError(f"{data_dir}/masks: no mask <id>.png for image(s) {_preview([images[i].name for i in no_mask])}")
-    no_image = sorted(set(masks) - set(images))
-    if no_image:
-        raise TfsegError(f"{data_dir}/images: no image for mask(s) {_preview([masks[i].name for i in no_image])}")
+        hint = "" if mask_suffix else _suffix_hint(set(images), sorted(mask_files))
+        raise TfsegError(
+            f"{data_dir}/masks: no mask <id>{mask_suffix}.<png|jpg|...> for image(s) {_preview([images[i].name for i in no_mask])}{hint}"
+        )
+    unpaired = sorted(path.name for stem, path in mask_files.items()
+                      if not stem.endswith(mask_suffix) or stem[: len(stem) - len(mask_suffix)] not in images)
+    if unpaired:
+        raise TfsegError(f"{data_dir}/images: no image for mask(s) {_preview(unpaired)}")
     if not images:
         raise TfsegError(f"{data_dir}/images: no images found (expected {', '.join(IMAGE_SUFFIXES)})")
     ids = sorted(images)
@@ -86,7 +115,7 @@ def read_manifest(csv_path: str | Path) -> pd.DataFrame:
     """
     csv_path = Path(csv_path)
     try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        table = read_table_csv(csv_path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise TfsegError(f"{csv_path}: not a readable CSV manifest ({str(error).splitlines()[0]})") from None
     if not {"image", "mask"} <= set(table.columns):
@@ -127,7 +156,7 @@ def strata(pairs: pd.DataFrame, stratify: str, data_dir: str | Path) -> pd.Serie
     labels_csv = folder / "labels.csv"
     if not labels_csv.is_file():
         raise TfsegError(f"data.stratify: no column {stratify!r} (no manifest column and no {labels_csv}); or use 'prefix'")
-    labels = pd.read_csv(labels_csv, dtype=str)
+    labels = read_table_csv(labels_csv)
     if "id" not in labels.columns or stratify not in labels.columns:
         raise TfsegError(f"{labels_csv}: expected columns id and {stratify!r} (data.stratify), found {list(labels.columns)}")
     by_id = dict(zip(labels["id"], labels[stratify]))
@@ -199,7 +228,7 @@ def assign_splits(
         if bad:
             raise TfsegError(f"{data_dir}: unknown split value(s) {bad} in column split, expected {list(SPLITS)}")
     elif splits_csv.is_file():
-        splits = pd.read_csv(splits_csv, dtype=str)
+        splits = read_table_csv(splits_csv)
         if not {"id", "split"} <= set(splits.columns):
             raise TfsegError(f"{splits_csv}: expected columns id,split, found {list(splits.columns)}")
         bad = sorted(set(splits["split"]) - set(SPLITS))
@@ -241,62 +270,96 @@ def _image_mode(path: str) -> str:
         return "?"
 
 
-def _check_pair(row: tuple[str, str, str], channels: int, classes: int, mask_threshold: int) -> dict[str, object]:
+def _check_pair(row: tuple[str, str, str], channels: int, masks: MaskReader) -> dict[str, object]:
     """Reads one pair, checks it, and returns its size, image mode and mask statistics."""
     _, image_path, mask_path = row
     image = read_image(image_path, channels)
-    mask = read_mask(mask_path)
-    if mask.shape != image.shape[:2]:
+    values, encoding = masks.read(mask_path)
+    if values.shape != image.shape[:2]:
         raise TfsegError(
-            f"{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, expected the image's size "
+            f"{mask_path}: mask is {values.shape[1]}x{values.shape[0]}, expected the image's size "
             f"{image.shape[1]}x{image.shape[0]} ({Path(image_path).name})"
         )
-    if classes > 1 and mask.max() >= classes:
-        raise TfsegError(f"{mask_path}: mask value {int(mask.max())} found, expected labels 0..{classes - 1} (classes: {classes})")
-    counts = np.bincount(mask.ravel(), minlength=256)
-    labels = mask_to_labels(mask, classes, mask_threshold)
+    if masks.classes > 1 and values.max() >= masks.classes:
+        lossy = Path(mask_path).suffix.lower() in LOSSY_SUFFIXES
+        raise TfsegError(
+            f"{mask_path}: mask value {int(values.max())} found, expected labels 0..{masks.classes - 1} (classes: {masks.classes})"
+            + ("; a lossy JPEG mask cannot hold exact labels, store label maps as PNG" if lossy and encoding == GREY else "")
+        )
+    counts = np.bincount(values.ravel(), minlength=256)
+    labels = masks.to_labels(values, encoding)
     return {
         "height": image.shape[0],
         "width": image.shape[1],
         "mode": _image_mode(image_path),
         "dtype": str(image.dtype),
+        "mask_mode": _image_mode(mask_path),
+        "mask_encoding": encoding,
         "mask_values": " ".join(str(v) for v in np.flatnonzero(counts)),
         "foreground": float(np.count_nonzero(labels)) / labels.size,
     }
 
 
-def validate_pairs(pairs: pd.DataFrame, channels: int, classes: int, mask_threshold: int = 127) -> pd.DataFrame:
+def validate_pairs(pairs: pd.DataFrame, channels: int, masks: MaskReader) -> pd.DataFrame:
     """Reads every pair once and adds its statistics; raises on the first bad file.
 
     Checks that each image and mask decodes, that sizes match, (multi-class) that mask
-    values are below `classes`, and (binary) that some mask has foreground at `mask_threshold`.
+    labels are below `classes`, and (binary) that some mask has foreground.
 
     Args:
         pairs: DataFrame with id, image_path, mask_path.
         channels: int. 1 or 3, as images are read.
-        classes: int. 1 (binary) or K.
-        mask_threshold: int. Binary masks: stored values above it are foreground. Defaults to 127.
+        masks: MaskReader. How masks become labels (classes, threshold, colour table).
 
     Returns:
         `pairs` plus columns height, width, mode (stored pixel format), dtype (uint8/uint16
-        as read), mask_values (stored values found, space-separated) and foreground (share
-        of foreground pixels).
+        as read), mask_mode, mask_encoding (see `tfseg.data.io.read_mask`), mask_values
+        (values found, space-separated) and foreground (share of foreground pixels).
     """
     rows = list(pairs[["id", "image_path", "mask_path"]].itertuples(index=False, name=None))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        stats = list(pool.map(lambda row: _check_pair(row, channels, classes, mask_threshold), rows))
+        stats = list(pool.map(lambda row: _check_pair(row, channels, masks), rows))
     pairs = pd.concat([pairs.reset_index(drop=True), pd.DataFrame(stats)], axis=1)
-    if classes == 1 and len(pairs) and not (pairs["foreground"] > 0).any():
+    if masks.classes == 1 and len(pairs) and not (pairs["foreground"] > 0).any():
         values = sorted({int(v) for text in pairs["mask_values"] for v in text.split()})
         raise TfsegError(
-            f"every mask is empty at data.mask_threshold {mask_threshold} (stored values found: {values}); "
+            f"every mask is empty at data.mask_threshold {masks.threshold} (stored values found: {values}); "
             f"for masks stored as 0/1 set mask_threshold: 0, for label maps set classes"
         )
     return pairs
 
 
+def _class_table(data_dir: str | Path, classes: int) -> tuple[list[str], tuple[Color, ...]] | None:
+    """(names, colours) from `classes.txt` beside the data: one line per label, `name` or
+    `name R G B` (all lines with colours, or none), or None without the file."""
+    folder = Path(data_dir).parent if Path(data_dir).suffix.lower() == ".csv" else Path(data_dir)
+    path = folder / "classes.txt"
+    if not path.is_file():
+        return None
+    lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    expected = max(classes, 2)
+    if len(lines) != expected:
+        hint = f"; for {len(lines)} classes pass --classes {len(lines)} (data.classes)" if classes == 1 and len(lines) > 2 else ""
+        raise TfsegError(
+            f"{path}: {len(lines)} class names, expected {expected} (one per label 0..{expected - 1}; classes: {classes}){hint}"
+        )
+    names, colors = [], []
+    for number, line in enumerate(lines, start=1):
+        words = line.split()
+        rgb = words[-3:] if len(words) >= 4 and all(word.isdigit() and int(word) <= 255 for word in words[-3:]) else None
+        names.append(" ".join(words[:-3]) if rgb else line)
+        if rgb:
+            colors.append(tuple(int(word) for word in rgb))
+    if colors and len(colors) != len(lines):
+        raise TfsegError(f"{path}: {len(colors)} of {len(lines)} lines give a colour; expected 'name R G B' on every line or on none")
+    if len(set(colors)) != len(colors):
+        raise TfsegError(f"{path}: two classes share a colour; expected one colour per label")
+    return names, tuple(colors)
+
+
 def read_class_names(data_dir: str | Path, classes: int) -> list[str] | None:
-    """Class names from `classes.txt` (one per line, in label order) beside the data, if present.
+    """Class names from `classes.txt` (one per line, in label order, optionally followed by
+    the label's mask colour `R G B`) beside the data, if present.
 
     Args:
         data_dir: str or Path. Dataset folder or CSV manifest (its folder is searched).
@@ -305,15 +368,14 @@ def read_class_names(data_dir: str | Path, classes: int) -> list[str] | None:
     Raises:
         TfsegError: the file lists a different number of names than there are classes.
     """
-    folder = Path(data_dir).parent if Path(data_dir).suffix.lower() == ".csv" else Path(data_dir)
-    path = folder / "classes.txt"
-    if not path.is_file():
-        return None
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    expected = max(classes, 2)
-    if len(names) != expected:
-        raise TfsegError(f"{path}: {len(names)} class names, expected {expected} (one per label 0..{expected - 1}; classes: {classes})")
-    return names
+    table = _class_table(data_dir, classes)
+    return table[0] if table else None
+
+
+def mask_reader(data_dir: str | Path, classes: int, threshold: int) -> MaskReader:
+    """The `MaskReader` of a dataset: its classes and threshold, and the colour table of its classes.txt."""
+    table = _class_table(data_dir, classes)
+    return MaskReader(classes, threshold, table[1] if table else ())
 
 
 def check_crop_fits(pairs: pd.DataFrame, crop: int, pad_crops: bool) -> None:
@@ -338,18 +400,19 @@ def load_dataset_table(
     seed: int,
     *,
     mask_threshold: int = 127,
+    mask_suffix: str = "",
     stratify: str | None = None,
     folds: int = 0,
     fold: int = 0,
 ) -> pd.DataFrame:
     """Discovers, splits and validates a dataset folder or CSV manifest.
 
-    Keyword arguments are those of `assign_splits` and `validate_pairs`.
+    Keyword arguments are those of `discover_pairs`, `assign_splits` and `mask_reader`.
 
     Returns:
         DataFrame with columns id, image_path, mask_path, split and the statistics of
-        `validate_pairs` (height, width, mode, dtype, mask_values, foreground).
+        `validate_pairs`.
     """
-    pairs = discover_pairs(data_dir)
+    pairs = discover_pairs(data_dir, mask_suffix)
     pairs = assign_splits(pairs, data_dir, val_fraction, test_fraction, seed, stratify=stratify, folds=folds, fold=fold)
-    return validate_pairs(pairs, channels, classes, mask_threshold)
+    return validate_pairs(pairs, channels, mask_reader(data_dir, classes, mask_threshold))

@@ -6,10 +6,12 @@ and inference, so training and prediction see identical preprocessing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from tfseg.errors import TfsegError
 
@@ -60,16 +62,130 @@ def read_image(path: str | Path, channels: int) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """Reads a mask as a (H, W) uint8 array of stored values (no scaling)."""
-    mask = _imread(path, cv2.IMREAD_UNCHANGED)
-    if mask.ndim == 3:  # an RGB(A) mask: take the first channel's values
-        mask = mask[..., 0]
-    if mask.dtype != np.uint8:
-        if mask.max() > 255:
+GREY, PALETTE, COLOUR_TABLE = "grey levels", "palette indices", "RGB colour table"
+"""The encodings `read_mask` reports: stored grey values, or labels (palette indices, colours of a table)."""
+
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
+"""Mask files whose values a lossy codec has blurred: read as grey (or the nearest table colour)."""
+
+Color = tuple[int, int, int]
+
+
+def _palette_values(path: Path) -> tuple[np.ndarray, str] | None:
+    """A palette file's indices (and GREY when its palette is the identity grey ramp), or None."""
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "PA"):
+                return None
+            indices = np.asarray(image.getchannel(0) if image.mode == "PA" else image, dtype=np.uint8)
+            palette = np.asarray(image.getpalette() or [], dtype=np.int32).reshape(-1, 3)
+    except (OSError, ValueError):  # not a format PIL opens; OpenCV decodes it below
+        return None
+    used = np.unique(indices)
+    identity = used.max() < len(palette) and (palette[used] == used[:, None]).all()
+    return indices, (GREY if identity else PALETTE)
+
+
+def _unpack_rgb(code: int) -> Color:
+    """The (R, G, B) of a colour packed as R << 16 | G << 8 | B."""
+    return (code >> 16) & 255, (code >> 8) & 255, code & 255
+
+
+def _colour_labels(path: Path, rgb: np.ndarray, colors: tuple[Color, ...]) -> np.ndarray:
+    """Labels of an (H, W, 3) RGB mask from its label colours (the nearest one for lossy files)."""
+    table = np.asarray(colors, dtype=np.int32)
+    if path.suffix.lower() in LOSSY_SUFFIXES:
+        distances = ((rgb[:, :, None, :].astype(np.int32) - table) ** 2).sum(axis=-1)
+        return distances.argmin(axis=-1).astype(np.uint8)
+    codes = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    found, inverse = np.unique(codes, return_inverse=True)
+    table_codes = (table[:, 0] << 16) | (table[:, 1] << 8) | table[:, 2]
+    unknown = [_unpack_rgb(int(code)) for code in found if code not in table_codes]
+    if unknown:
+        listed = ", ".join(str(tuple(color)) for color in colors)
+        raise TfsegError(
+            f"{path}: mask colour(s) {', '.join(map(str, unknown[:8]))} not in the colour table of classes.txt ({listed})"
+        )
+    label_of = {int(code): label for label, code in enumerate(table_codes)}
+    return np.array([label_of[int(code)] for code in found], dtype=np.uint8)[inverse].reshape(codes.shape)
+
+
+def read_mask(path: str | Path, colors: tuple[Color, ...] = ()) -> tuple[np.ndarray, str]:
+    """Reads a mask file as (H, W) uint8 values and the encoding they were stored in.
+
+    - Palette files (PNG/GIF/BMP/TIFF mode P, the PASCAL VOC convention): the indices, whatever
+      their colours (PALETTE). A palette that is the grey ramp (index i drawn as grey i) is GREY.
+    - Grey files (8-bit, or 16-bit with values up to 255), and RGB(A) files whose pixels are all
+      grey: the grey values (GREY).
+    - RGB(A) files in colour: the label of each colour in `colors` (COLOUR_TABLE); without a
+      table, or with a colour missing from it, a one-line error lists the colours found.
+    - Lossy files (JPEG): read as grey (GREY), or mapped to the nearest colour of `colors`.
+
+    Args:
+        path: str or Path. The mask file (any format `read_image` reads).
+        colors: tuple of (R, G, B). The colour of label 0, 1, … (classes.txt). Defaults to ().
+
+    Returns:
+        (values, encoding): labels for PALETTE and COLOUR_TABLE; stored grey values for GREY.
+    """
+    path = Path(path)
+    lossy = path.suffix.lower() in LOSSY_SUFFIXES
+    if lossy and not colors:
+        return _imread(path, cv2.IMREAD_GRAYSCALE), GREY
+    if not lossy and path.is_file():
+        palette = _palette_values(path)
+        if palette is not None:
+            return palette
+    stored = _imread(path, cv2.IMREAD_UNCHANGED)
+    if stored.dtype != np.uint8:
+        if stored.max() > 255:
             raise TfsegError(f"{path}: mask values above 255, expected an 8-bit mask")
-        mask = mask.astype(np.uint8)
-    return mask
+        stored = stored.astype(np.uint8)
+    if stored.ndim == 2:
+        return stored, GREY
+    rgb = cv2.cvtColor(stored[..., :3], cv2.COLOR_BGR2RGB) if stored.shape[-1] >= 3 else np.repeat(stored[..., :1], 3, -1)
+    if colors:
+        return _colour_labels(path, rgb, colors), COLOUR_TABLE
+    if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+        return rgb[..., 0].copy(), GREY
+    found = np.unique(rgb.reshape(-1, 3), axis=0)
+    shown = ", ".join(str(tuple(int(c) for c in color)) for color in found[:8])
+    raise TfsegError(
+        f"{path}: RGB mask in colour ({len(found)} colours: {shown}{', …' if len(found) > 8 else ''}); "
+        f"expected grey levels or palette indices, or each label's colour in classes.txt (lines 'name R G B')"
+    )
+
+
+@dataclass(frozen=True)
+class MaskReader:
+    """How a dataset's mask files become labels: {0, 1} for binary, 0..K-1 for K classes.
+
+    Binary (`classes == 1`): a grey value above `threshold` is foreground; for labels (palette
+    indices, table colours) every label above 0 is. Multi-class: values are the labels.
+
+    Attributes:
+        classes: int. 1 (binary) or K.
+        threshold: int. Binary grey masks: a stored value above it is foreground.
+        colors: tuple of (R, G, B). Colour of each label for RGB masks (classes.txt); () for none.
+    """
+
+    classes: int = 1
+    threshold: int = 127
+    colors: tuple[Color, ...] = ()
+
+    def read(self, path: str | Path) -> tuple[np.ndarray, str]:
+        """(values, encoding) of one mask file (see `read_mask`)."""
+        return read_mask(path, self.colors)
+
+    def to_labels(self, values: np.ndarray, encoding: str) -> np.ndarray:
+        """Values read by `read` → (H, W) uint8 labels."""
+        if self.classes > 1:
+            return values
+        return (values > (self.threshold if encoding == GREY else 0)).astype(np.uint8)
+
+    def labels(self, path: str | Path) -> np.ndarray:
+        """The (H, W) uint8 label map of one mask file."""
+        return self.to_labels(*self.read(path))
 
 
 def to_model_input(image: np.ndarray, image_size: tuple[int, int] | list[int]) -> np.ndarray:
@@ -87,32 +203,9 @@ def to_model_input(image: np.ndarray, image_size: tuple[int, int] | list[int]) -
     return (image.astype(np.float32) / scale).reshape(height, width, channels)
 
 
-def to_model_target(mask: np.ndarray, image_size: tuple[int, int] | list[int], classes: int, threshold: int) -> np.ndarray:
-    """Resizes a stored (H, W) mask (nearest) to the model's target, float32.
-
-    Binary (`classes == 1`): (h, w, 1) with 1 where the stored value exceeds `threshold`.
-    Multi-class: (h, w, classes) one-hot of the label values.
-    """
-    labels = to_label_map(mask, image_size, classes, threshold)[..., 0]
-    if classes == 1:
-        return labels[..., None].astype(np.float32)
-    return np.eye(classes, dtype=np.float32)[labels]
-
-
-def to_label_map(mask: np.ndarray, image_size: tuple[int, int] | list[int], classes: int, threshold: int) -> np.ndarray:
-    """Stored (H, W) mask → (h, w, 1) uint8 labels at `image_size` (nearest-neighbour resize).
-
-    Labels are {0, 1} for binary (`classes == 1`, above `threshold` is 1) or 0..K-1.
-    """
+def resize_labels(labels: np.ndarray, image_size: tuple[int, int] | list[int]) -> np.ndarray:
+    """(H, W) labels → (h, w, 1) uint8 labels at `image_size` (nearest-neighbour resize)."""
     height, width = int(image_size[0]), int(image_size[1])
-    labels = mask_to_labels(mask, classes, threshold)
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
     return labels[..., None]
-
-
-def mask_to_labels(mask: np.ndarray, classes: int, threshold: int) -> np.ndarray:
-    """Stored mask values → uint8 labels: {0, 1} for binary, 0..K-1 for multi-class."""
-    if classes == 1:
-        return (mask > threshold).astype(np.uint8)
-    return mask.astype(np.uint8)

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from tfseg.config import DataConfig
 from tfseg.data.augment import augment_batch
-from tfseg.data.discovery import check_crop_fits, load_dataset_table, read_class_names
-from tfseg.data.io import read_image, read_mask, to_label_map, to_model_input
+from tfseg.data.discovery import check_crop_fits, load_dataset_table, mask_reader
+from tfseg.data.io import COLOUR_TABLE, LOSSY_SUFFIXES, MaskReader, read_image, resize_labels, to_model_input
 from tfseg.transforms import parse_transforms
 from tfseg.data.synthetic import demo_dataset_dir, write_demo_dataset
 from tfseg.errors import TfsegError
@@ -25,11 +25,20 @@ def resolve_data_dir(data: DataConfig) -> Path:
     return write_demo_dataset(demo_dataset_dir(data.demo_samples, size), samples=data.demo_samples, size=size)
 
 
+def masks_of(data: DataConfig) -> MaskReader:
+    """How the config's dataset stores its masks (classes, threshold, classes.txt colours)."""
+    return mask_reader(resolve_data_dir(data), data.classes, data.mask_threshold)
+
+
+_LOSSY_NOTED: set[str] = set()
+
+
 def load_table(data: DataConfig, seed: int) -> pd.DataFrame:
     """Discovers, splits and validates the dataset of a config, before anything trains.
 
     Besides `load_dataset_table`'s checks: `classes.txt` (if present) must name every class,
-    and with `crop` and `pad_crops: false` every image must be at least the crop size.
+    and with `crop` and `pad_crops: false` every image must be at least the crop size. Says
+    once per dataset and process when masks were read from a lossy format.
     """
     source = resolve_data_dir(data)
     table = load_dataset_table(
@@ -40,12 +49,22 @@ def load_table(data: DataConfig, seed: int) -> pd.DataFrame:
         data.test_fraction,
         seed,
         mask_threshold=data.mask_threshold,
+        mask_suffix=data.mask_suffix,
         stratify=data.stratify,
         folds=data.folds,
         fold=data.fold,
     )
-    read_class_names(source, data.classes)
     check_crop_fits(table, data.crop, data.pad_crops)
+    lossy = table["mask_path"].str.lower().str.endswith(LOSSY_SUFFIXES)
+    if lossy.any() and str(source) not in _LOSSY_NOTED:
+        _LOSSY_NOTED.add(str(source))
+        if (table.loc[lossy, "mask_encoding"] == COLOUR_TABLE).all():
+            reading = "each pixel takes the label of the nearest classes.txt colour"
+        elif data.classes == 1:
+            reading = f"read as grey, foreground where the value is > {data.mask_threshold} (data.mask_threshold)"
+        else:
+            reading = "read as grey, the values as labels"
+        print(f"tfseg: {int(lossy.sum())} of {len(table)} masks are JPEG, a lossy format: {reading}")
     return table
 
 
@@ -127,17 +146,17 @@ def make_dataset(
     """
     size = tuple(data.image_size)
     crop = data.crop
-    classes, threshold, channels = data.classes, data.mask_threshold, data.channels
+    channels, masks = data.channels, masks_of(data)
     transforms = parse_transforms(data.augment) if training else []
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": data.deterministic}
 
     def load(image_path: bytes, mask_path: bytes) -> tuple[np.ndarray, np.ndarray]:
         image = read_image(image_path.decode(), channels)
-        mask = read_mask(mask_path.decode())
+        labels = masks.labels(mask_path.decode())
         if not crop:
-            return to_model_input(image, size), to_label_map(mask, size, classes, threshold)
+            return to_model_input(image, size), resize_labels(labels, size)
         image = to_model_input(image, image.shape[:2])
-        labels = to_label_map(mask, mask.shape, classes, threshold)
+        labels = labels[..., None]
         if training:
             return image, labels
         return grid_tiles(image, crop), grid_tiles(labels, crop)
@@ -188,9 +207,9 @@ def make_dataset(
         )
 
     def to_targets(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        if classes == 1:
+        if data.classes == 1:
             return images, tf.cast(labels, tf.float32)
-        return images, tf.one_hot(tf.cast(labels[..., 0], tf.int32), classes, dtype=tf.float32)
+        return images, tf.one_hot(tf.cast(labels[..., 0], tf.int32), data.classes, dtype=tf.float32)
 
     dataset = dataset.map(to_targets, **parallel)
     options = tf.data.Options()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from tfseg.config import Config
-from tfseg.data.discovery import SPLITS, read_class_names
+from tfseg.data.discovery import SPLITS, mask_reader, read_class_names
+from tfseg.data.io import COLOUR_TABLE, GREY, LOSSY_SUFFIXES, PALETTE
 from tfseg.data.pipeline import load_table, resolve_data_dir, split_rows
 
 
@@ -32,6 +33,32 @@ def _split_source(source: Path, table_has_manifest_split: bool, config: Config) 
     if data.folds:
         origin += f"; fold {data.fold} of {data.folds} validates (non-test ids dealt into folds)"
     return origin
+
+
+def _mask_encoding_lines(table: pd.DataFrame, source: Path, config: Config) -> list[str]:
+    """How the masks are stored (file names, formats, encodings) and how each encoding is read."""
+    data = config.data
+    suffixes = table["mask_path"].map(lambda path: Path(path).suffix.lower())
+    lines = []
+    if data.mask_suffix:
+        lines.append(f"mask files: masks/<id>{data.mask_suffix}.<ext> (data.mask_suffix {data.mask_suffix!r})")
+    lines.append(f"mask files: {_counted(suffixes)}; stored modes {_counted(table['mask_mode'])}")
+    lossy = int(suffixes.isin(LOSSY_SUFFIXES).sum())
+    if lossy:
+        lines.append(f"  {lossy} mask(s) in a lossy format (JPEG): edges hold in-between values; read as the encoding below says")
+    colors = mask_reader(source, data.classes, data.mask_threshold).colors
+    binary = data.classes == 1
+    meaning = {
+        GREY: (f"foreground is a stored value > {data.mask_threshold} (data.mask_threshold)" if binary
+               else "the stored value is the label"),
+        PALETTE: ("the index is the label, whatever its colour; foreground is index > 0" if binary
+                  else "the index is the label, whatever its colour"),
+        COLOUR_TABLE: "each colour is the label of its classes.txt line: " + ", ".join(
+            f"{tuple(color)} -> {label}" for label, color in enumerate(colors)),
+    }
+    for encoding, count in Counter(table["mask_encoding"]).most_common():
+        lines.append(f"mask encoding: {encoding} ({count}): {meaning[encoding]}")
+    return lines
 
 
 def dataset_summary(config: Config) -> str:
@@ -66,13 +93,17 @@ def dataset_summary(config: Config) -> str:
     sizes = table["width"].astype(str) + "x" + table["height"].astype(str)
     lines.append(f"image sizes (W x H): {_counted(sizes)}")
     lines.append(f"stored image modes: {_counted(table['mode'])}; read as {data.channels} channel(s), {_counted(table['dtype'])}")
+    lines.extend(_mask_encoding_lines(table, source, config))
     values = Counter(int(v) for text in table["mask_values"] for v in text.split())
-    lines.append("mask values (masks containing each): " + ", ".join(f"{v} ({n})" for v, n in sorted(values.items())))
+    if len(values) > 16:
+        lines.append(f"mask values: {len(values)} distinct values from {min(values)} to {max(values)}")
+    else:
+        lines.append("mask values (masks containing each): " + ", ".join(f"{v} ({n})" for v, n in sorted(values.items())))
     share = table["foreground"]
     if data.classes == 1:
         odd = int(sum(len(text.split()) > 2 for text in table["mask_values"]))
         lines.append(
-            f"binary masks: stored value > {data.mask_threshold} is foreground; foreground share per image "
+            f"binary masks: foreground share per image "
             f"mean {share.mean():.3f}, min {share.min():.3f}, max {share.max():.3f}"
             + (f"; {odd} mask(s) hold more than two values (anti-aliased edges?)" if odd else "")
         )

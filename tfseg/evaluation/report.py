@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tfseg.config import Config
-from tfseg.data import load_table, read_image, read_mask, resolve_data_dir, split_rows
-from tfseg.data.io import mask_to_labels
+from tfseg.data import load_table, masks_of, read_image, resolve_data_dir, split_rows
 from tfseg.distribution import resolve_inference_precision
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
@@ -68,7 +67,7 @@ def predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress:
 
 def truth_labels(config: Config, mask_path: str) -> np.ndarray:
     """The reference label map of one mask file, as the run's config reads masks."""
-    return mask_to_labels(read_mask(mask_path), config.data.classes, config.data.mask_threshold)
+    return masks_of(config.data).labels(mask_path)
 
 
 def check_evaluation_options(classes: int, threshold: float | str, postprocess_method: str, spacing: tuple[float, float]) -> None:
