@@ -15,7 +15,9 @@ import yaml
 from tests.conftest import TINY_MODEL, write_label_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import evaluate_run
-from tfseg.study import _append, _descriptive_values, describe_cells, load_study, run_study, select_cells
+from tfseg.study import cell_name, describe_cells, load_study, publish, read_cell_name, run_study, select_cells
+from tfseg.study.results import append_rows
+from tfseg.study.runner import cell_row, descriptive_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -147,8 +149,9 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     assert sorted(curves.groupby("cell").size().to_dict().items()) == [("bce-s42", 4), ("dice-s42", 4)]
     table = (folder / "results.md").read_text()
     assert "| bce |" in table and "| dice |" in table and table.count("**") >= 2 * 4  # a bold best in each score column
-    assert (tmp_path / "assets" / "studies" / "tiny.png").stat().st_size > 10_000  # figures live under assets/
-    assert "![test scores and validation curves](../../assets/studies/tiny.png)" in table
+    assert (folder / "results.png").stat().st_size > 10_000
+    assert "![test scores and validation curves](results.png)" in table
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["studies", "tiny.yaml"]  # writes only under its folder
 
     again = _finish(_compare(study, out))
     assert "2 cells, 0 to run" in again
@@ -273,7 +276,7 @@ def test_rows_appended_at_once_by_several_processes_are_all_kept(tmp_path):
 
     def append_cells(worker):
         for index in range(15):
-            _append(path, pd.DataFrame([{"cell": f"w{worker}-{index}", "test_iou": 0.5}]), f"w{worker}-{index}")
+            append_rows(path, pd.DataFrame([{"cell": f"w{worker}-{index}", "test_iou": 0.5}]), f"w{worker}-{index}")
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(append_cells, range(4)))
@@ -292,7 +295,7 @@ def test_a_row_gives_the_settings_value_of_a_key_its_block_does_not_vary(tmp_pat
     text["settings"]["model"] = {"name": "unet"}  # no options the encoder model lacks
     path.write_text(yaml.safe_dump(text))
     study = load_study(path, tmp_path / "studies")
-    values = {cell.name: _descriptive_values(study, cell) for cell in study.cells}
+    values = {cell.name: descriptive_values(study, cell) for cell in study.cells}
     assert values["dice-s42"] == {"data.augment": "none"}
     assert values["augmentmedium-s42"] == {"data.augment": "medium"}
     assert values["unet_resnet18-encoder_weightsimagenet-s42"] == {"data.augment": "none",
@@ -300,24 +303,87 @@ def test_a_row_gives_the_settings_value_of_a_key_its_block_does_not_vary(tmp_pat
     assert values["augmentlight-s42"] == {"data.augment": "light"}  # unet has no encoder_weights option
 
 
-def _tables(text: str) -> dict[str, list[str]]:
-    """The results tables in a Markdown text (header `| cell | model | loss | runs |...`), by the study
-    named in backticks in the heading above each."""
-    tables, study, lines = {}, None, text.splitlines()
-    for index, line in enumerate(lines):
-        if line.startswith("#"):
-            named = line.split("`")
-            study = named[1] if len(named) > 2 else None
-        elif line.startswith("| cell | model | loss | runs |") and study:
-            end = next((k for k in range(index, len(lines)) if not lines[k].startswith("|")), len(lines))
-            tables[study] = lines[index:end]
-    return tables
+def test_publishing_results_md_changes_nothing():
+    """RESULTS.md's study tables are written by `compare.py --publish RESULTS.md` from each
+    study's results.csv: publishing again gives the committed text."""
+    results_md = ROOT / "RESULTS.md"
+    text = results_md.read_text()
+    assert text.count("<!-- study table: ") >= 3
+    assert publish(results_md, ROOT / "docs" / "assets" / "studies", ROOT / "studies", write=False) == text, (
+        "RESULTS.md's study tables differ from the studies' results: run python compare.py --publish RESULTS.md")
+    for name in ("jsrt_multiclass", "ph2_losses", "lung_models"):
+        assert f"![`{name}`: test scores and validation curves](docs/assets/studies/{name}.png)" in text
+        assert (ROOT / "docs" / "assets" / "studies" / f"{name}.png").is_file()
 
 
-def test_results_md_tables_are_the_studies_own():
-    """RESULTS.md copies each study's results.md table (rendered by compare.py from results.csv): no copy drifts."""
-    copies = _tables((ROOT / "RESULTS.md").read_text())
-    assert set(copies) >= {"jsrt_multiclass", "ph2_losses", "lung_models"}
-    for study, copy in copies.items():
-        own = _tables((ROOT / "studies" / study / "results.md").read_text())[study]
-        assert copy == own, f"RESULTS.md's {study} table differs from studies/{study}/results.md; copy it from there"
+def test_publish_rewrites_the_marked_block_and_draws_its_figure(tmp_path, capsys):
+    from tfseg.cli import compare_main
+
+    studies = tmp_path / "studies" / "tiny"
+    studies.mkdir(parents=True)
+    path = write_study(tmp_path, "demo", {"train.loss": ["bce", "dice"]})
+    rows = [{"cell": f"{loss}-s42", "model": "unet", "loss": loss, "seed": 42, "params": 100, "epochs": 2,
+             "seconds_per_epoch": 1.0, "best_epoch": 2, "val_iou": iou, "val_iou_std": 0.1, "val_dice": iou + 0.05,
+             "val_dice_std": 0.1, "test_iou": iou, "test_iou_std": 0.1, "test_dice": iou + 0.05, "test_dice_std": 0.1}
+            for loss, iou in (("bce", 0.7), ("dice", 0.8))]
+    pd.DataFrame(rows).to_csv(studies / "results.csv", index=False)
+    markdown = tmp_path / "RESULTS.md"
+    markdown.write_text("# Results\n\n<!-- study table: tiny.yaml (published) -->\nold table\n<!-- end of study table -->\n\nend\n")
+    figures = tmp_path / "docs" / "figures"
+    argv = ["--publish", str(markdown), "--figures", str(figures), "--out", str(tmp_path / "studies")]
+    assert compare_main(argv) == 0
+    text = markdown.read_text()
+    assert "old table" not in text and text.endswith("<!-- end of study table -->\n\nend\n")
+    assert "![`tiny`: test scores and validation curves](docs/figures/tiny.png)" in text
+    assert "| dice | unet | dice | 1 | 100 | 1.0 | 2 | **0.8000 ± 0.1000** |" in text
+    assert (figures / "tiny.png").stat().st_size > 10_000
+    assert compare_main(argv) == 0 and markdown.read_text() == text
+    markdown.write_text("<!-- study table: tiny.yaml -->\nno end\n")
+    assert compare_main(argv) == 2
+    assert "RESULTS.md line 1: no <!-- end of study table --> after the study table it opens" in capsys.readouterr().err
+
+
+def test_cell_names_are_built_and_read_by_one_pair():
+    values = {"model.name": "unet", "train.loss": "dice:1.0,bce:0.5", "data.image_size": [96, 128]}
+    varied = ["model.name", "train.loss", "data.image_size"]
+    for fold, seed in ((None, 42), (3, 7), (None, -1), (0, 0)):
+        name = cell_name(values, varied, fold, seed)
+        parsed = read_cell_name(name)
+        assert (parsed.group, parsed.fold, parsed.seed) == ("unet-dice_1.0_bce_0.5-image_size96x128", fold, seed)
+    assert cell_name(values, varied, 3, 7) == "unet-dice_1.0_bce_0.5-image_size96x128-f3-s7"
+    assert read_cell_name("unet-bce-ensemble-flip").group == "unet-bce-ensemble-flip"
+
+
+def test_best_epoch_of_a_loss_monitor_is_its_lowest(tmp_path, tiny_dataset):
+    """A cell monitored on val_loss reports the epoch of the lowest loss (it was the highest)."""
+    import keras
+
+    from tfseg import models
+
+    path = write_study(tmp_path, tiny_dataset, {"train.loss": ["bce", "dice"]})
+    text = yaml.safe_load(path.read_text())
+    text["settings"]["train"]["monitor"] = "val_loss"
+    path.write_text(yaml.safe_dump(text))
+    study = load_study(path, tmp_path / "studies")
+    cell = study.cells[0]
+    run = study.run_dir(cell)
+    run.mkdir(parents=True)
+    cell.config.save(run / "config.yaml")
+    keras.utils.set_random_seed(0)
+    models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run / "best.keras")
+    pd.DataFrame({"epoch": [0, 1, 2], "loss": [0.8, 0.5, 0.4], "val_loss": [0.9, 0.4, 0.6], "iou": [0.3, 0.5, 0.6],
+                  "val_iou": [0.2, 0.5, 0.4], "epoch_seconds": [1.0, 1.0, 1.0]}).to_csv(run / "history.csv", index=False)
+    row, curve = cell_row(study, cell, run)
+    assert row["best_epoch"] == 2
+    assert list(curve["value"]) == [0.9, 0.4, 0.6]
+
+
+def test_train_leaves_the_config_it_is_given_as_it_was(tmp_path, tiny_dataset):
+    from tests.conftest import tiny_config
+    from tfseg.training import train
+
+    config = tiny_config(tiny_dataset, epochs=1)
+    before = config.to_dict()
+    run_dir = train(config)
+    assert config.to_dict() == before
+    assert before["train"]["run_dir"] is None and (run_dir / "config.yaml").is_file()

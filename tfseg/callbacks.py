@@ -30,6 +30,15 @@ def monitor_mode(monitor: str) -> str:
     return "min" if monitor.endswith("loss") else "max"
 
 
+def best_epoch(history: pd.DataFrame | None, monitor: str) -> tuple[int | None, float | None]:
+    """(epoch, value) of the best `monitor` in a history table (lowest for a loss, else highest;
+    epochs count from 0), or (None, None)."""
+    if history is None or monitor not in history or history[monitor].isna().all():
+        return None, None
+    index = history[monitor].idxmin() if monitor_mode(monitor) == "min" else history[monitor].idxmax()
+    return int(history.loc[index, "epoch"]), float(history.loc[index, monitor])
+
+
 class FinalHeadLogNames(keras.callbacks.Callback):
     """Gives a multi-output (deep-supervised) model's epoch metrics the names a
     single-output model's have.

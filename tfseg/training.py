@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import signal
 from pathlib import Path
@@ -13,7 +14,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfseg import losses, metrics, models
-from tfseg.callbacks import GracefulStop, make_callbacks, monitor_mode
+from tfseg.callbacks import GracefulStop, best_epoch, make_callbacks
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
 from tfseg.data import load_table, make_dataset, read_class_names, resolve_data_dir, split_rows
 from tfseg.distribution import (
@@ -84,14 +85,6 @@ def targets_per_head(dataset: tf.data.Dataset, heads: int) -> tf.data.Dataset:
     if heads == 1:
         return dataset
     return dataset.map(lambda image, mask: (image, (mask,) * heads), num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _best_epoch(history: pd.DataFrame | None, monitor: str) -> tuple[int | None, float | None]:
-    """(epoch, value) of the best `monitor` in a history table, or (None, None)."""
-    if history is None or monitor not in history or history[monitor].isna().all():
-        return None, None
-    index = history[monitor].idxmin() if monitor_mode(monitor) == "min" else history[monitor].idxmax()
-    return int(history.loc[index, "epoch"]), float(history.loc[index, monitor])
 
 
 def _validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, np.ndarray] | None:
@@ -194,7 +187,7 @@ def export_best(run: RunDir, config: Config, threshold: float = 0.5, threshold_c
     monitor = config.train.monitor
     if not run.best.exists():
         raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
-    best_epoch, score = _best_epoch(pd.read_csv(run.history), monitor)
+    epoch, score = best_epoch(pd.read_csv(run.history), monitor)
     best = float32_layers(keras.saving.load_model(run.best))
     formats = config.train.export
     representative, sample = [], None
@@ -210,7 +203,7 @@ def export_best(run: RunDir, config: Config, threshold: float = 0.5, threshold_c
             sample_rows = with_foreground if len(with_foreground) else val_rows
             sample = np.round(model_inputs(sample_rows, config, 1)[0] * 255).astype(np.uint8)
     class_names = read_class_names(resolve_data_dir(config.data), config.data.classes)
-    card = model_card(config, monitor, score, best_epoch, threshold, threshold_choice, class_names)
+    card = model_card(config, monitor, score, epoch, threshold, threshold_choice, class_names)
     export_model(models.final_head(best), run.export, card, formats, onnx_batch=config.train.export_batch or None,
                  representative=representative, sample=sample, package=package)
     plot_history(run.history, run.curves)
@@ -238,8 +231,9 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
             run's own. Defaults to None.
 
     Returns:
-        The run directory.
+        The run directory. `config` is left as it was: the run's own copy records its folder.
     """
+    config = copy.deepcopy(config)
     settings = config.train
     strategy = make_strategy(settings.strategy)  # first: multi-worker set-up precedes other TF work
     seed_everything(settings)
@@ -255,7 +249,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
         done, history = restore_run(model, output) if resume else (0, None)
         if chief:
             config.save(run.config)
-        _, best_so_far = _best_epoch(history, settings.monitor)
+        _, best_so_far = best_epoch(history, settings.monitor)
         train_data, val_data = make_training_data(config, train_rows, val_rows, heads=len(model.outputs))
         stop = GracefulStop()
         run_callbacks = make_callbacks(

@@ -132,7 +132,7 @@ def read_mask(path: str | Path, colors: tuple[Color, ...] = ()) -> tuple[np.ndar
     lossy = path.suffix.lower() in LOSSY_SUFFIXES
     if lossy and not colors:
         return _imread(path, cv2.IMREAD_GRAYSCALE), GREY
-    if not lossy and path.is_file():
+    if not lossy:
         palette = _palette_values(path)
         if palette is not None:
             return palette
