@@ -23,9 +23,8 @@ optional parameters in brackets, `focal(alpha=0.25, gamma=1.5):0.5+dice`,
 
 from __future__ import annotations
 
-import ast
+import inspect
 import math
-import re
 
 import keras
 from keras import ops
@@ -291,18 +290,45 @@ def _check_range(loss: str, parameter: str, value, low: float, high: float) -> N
 
 
 class _SegmentationLoss(keras.losses.Loss):
-    """Base of the loss classes: `mode`, `from_logits` and the loss's own `parameters`,
-    one attribute each; `get_config` returns exactly those."""
+    """Base of the loss classes: a thin class around a loss function.
+
+    A subclass names its `function`; the loss's own parameters are that function's
+    keyword arguments after `mode` and `from_logits`, with their defaults, declared there
+    and nowhere else: each becomes an argument of the class, one attribute, a key of
+    `get_config` and a parameter a spec may set in brackets. `ranges` maps a parameter
+    to the closed interval its numbers must lie in (None, where it is the default, is
+    always allowed).
+    """
 
     default_name = ""
     function = None
-    parameters: tuple[str, ...] = ()
+    ranges: dict[str, tuple[float, float]] = {}
+    parameters: dict = {}
+    """Parameter name → default, read from `function` (set for each subclass)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        signature = inspect.signature(cls.function)
+        cls.parameters = {
+            name: parameter.default for name, parameter in signature.parameters.items()
+            if name not in ("y_true", "y_pred", "mode", "from_logits")
+        }
 
     def __init__(self, mode: str = "binary", from_logits: bool = False, name: str | None = None, **kwargs):
         _check_mode(mode)
+        values = {parameter: kwargs.pop(parameter, default) for parameter, default in self.parameters.items()}
         super().__init__(name=name or type(self).default_name, **kwargs)
         self.mode = mode
         self.from_logits = from_logits
+        for parameter, value in self._checked(values).items():
+            setattr(self, parameter, value)
+
+    def _checked(self, values: dict) -> dict:
+        """`values` after the range checks of `ranges`; a subclass may convert them too."""
+        for parameter, (low, high) in self.ranges.items():
+            if values[parameter] is not None or self.parameters[parameter] is not None:
+                _check_range(self.default_name, parameter, values[parameter], low, high)
+        return values
 
     def _parameter_values(self) -> dict:
         return {parameter: getattr(self, parameter) for parameter in self.parameters}
@@ -314,21 +340,23 @@ class _SegmentationLoss(keras.losses.Loss):
         return {**super().get_config(), "mode": self.mode, "from_logits": self.from_logits, **self._parameter_values()}
 
 
+_NON_NEGATIVE = (0.0, math.inf)
+
+
 @keras.saving.register_keras_serializable(package="tfseg")
 class CrossEntropyLoss(_SegmentationLoss):
     """Binary or categorical cross-entropy with optional class weights (`cross_entropy_loss`)."""
 
     default_name = "cross_entropy"
     function = staticmethod(cross_entropy_loss)
-    parameters = ("class_weights",)
 
-    def __init__(self, mode: str = "binary", from_logits: bool = False, class_weights=None, **kwargs):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
+    def _checked(self, values: dict) -> dict:
+        class_weights = values["class_weights"]
         if class_weights is not None:
             if not all(isinstance(w, (int, float)) and w >= 0 for w in class_weights) or not any(class_weights):
                 raise TfsegError(f"loss ce: class_weights must be non-negative numbers, not all 0; got {class_weights!r}")
             class_weights = [float(w) for w in class_weights]
-        self.class_weights = class_weights
+        return {"class_weights": class_weights}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -337,15 +365,7 @@ class FocalLoss(_SegmentationLoss):
 
     default_name = "focal"
     function = staticmethod(focal_loss)
-    parameters = ("alpha", "gamma")
-
-    def __init__(self, mode: str = "binary", from_logits: bool = False, alpha=None, gamma: float = 2.0, **kwargs):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
-        if alpha is not None:
-            _check_range("focal", "alpha", alpha, 0.0, 1.0)
-        _check_range("focal", "gamma", gamma, 0.0, math.inf)
-        self.alpha = alpha
-        self.gamma = gamma
+    ranges = {"alpha": (0.0, 1.0), "gamma": _NON_NEGATIVE}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -354,12 +374,7 @@ class DiceLoss(_SegmentationLoss):
 
     default_name = "dice"
     function = staticmethod(dice_loss)
-    parameters = ("smooth",)
-
-    def __init__(self, mode: str = "binary", from_logits: bool = False, smooth: float = 1.0, **kwargs):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
-        _check_range("dice", "smooth", smooth, 0.0, math.inf)
-        self.smooth = smooth
+    ranges = {"smooth": _NON_NEGATIVE}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -368,12 +383,7 @@ class JaccardLoss(_SegmentationLoss):
 
     default_name = "jaccard"
     function = staticmethod(jaccard_loss)
-    parameters = ("smooth",)
-
-    def __init__(self, mode: str = "binary", from_logits: bool = False, smooth: float = 1.0, **kwargs):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
-        _check_range("jaccard", "smooth", smooth, 0.0, math.inf)
-        self.smooth = smooth
+    ranges = {"smooth": _NON_NEGATIVE}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -382,18 +392,7 @@ class TverskyLoss(_SegmentationLoss):
 
     default_name = "tversky"
     function = staticmethod(tversky_loss)
-    parameters = ("alpha", "beta", "smooth")
-
-    def __init__(
-        self, mode: str = "binary", from_logits: bool = False, alpha: float = 0.3, beta: float = 0.7, smooth: float = 1.0, **kwargs
-    ):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
-        _check_range("tversky", "alpha", alpha, 0.0, math.inf)
-        _check_range("tversky", "beta", beta, 0.0, math.inf)
-        _check_range("tversky", "smooth", smooth, 0.0, math.inf)
-        self.alpha = alpha
-        self.beta = beta
-        self.smooth = smooth
+    ranges = {"alpha": _NON_NEGATIVE, "beta": _NON_NEGATIVE, "smooth": _NON_NEGATIVE}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -402,27 +401,7 @@ class FocalTverskyLoss(_SegmentationLoss):
 
     default_name = "focal_tversky"
     function = staticmethod(focal_tversky_loss)
-    parameters = ("alpha", "beta", "gamma", "smooth")
-
-    def __init__(
-        self,
-        mode: str = "binary",
-        from_logits: bool = False,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        gamma: float = 0.75,
-        smooth: float = 1.0,
-        **kwargs,
-    ):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
-        _check_range("focal_tversky", "alpha", alpha, 0.0, math.inf)
-        _check_range("focal_tversky", "beta", beta, 0.0, math.inf)
-        _check_range("focal_tversky", "gamma", gamma, EPSILON, math.inf)
-        _check_range("focal_tversky", "smooth", smooth, 0.0, math.inf)
-        self.alpha = alpha
-        self.beta = beta
-        self.gamma = gamma
-        self.smooth = smooth
+    ranges = {"alpha": _NON_NEGATIVE, "beta": _NON_NEGATIVE, "gamma": (EPSILON, math.inf), "smooth": _NON_NEGATIVE}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -431,16 +410,7 @@ class SensitivitySpecificityLoss(_SegmentationLoss):
 
     default_name = "sensitivity_specificity"
     function = staticmethod(sensitivity_specificity_loss)
-    parameters = ("sensitivity_weight", "smooth")
-
-    def __init__(
-        self, mode: str = "binary", from_logits: bool = False, sensitivity_weight: float = 0.05, smooth: float = 1e-5, **kwargs
-    ):
-        super().__init__(mode=mode, from_logits=from_logits, **kwargs)
-        _check_range("sensitivity_specificity", "sensitivity_weight", sensitivity_weight, 0.0, 1.0)
-        _check_range("sensitivity_specificity", "smooth", smooth, 0.0, math.inf)
-        self.sensitivity_weight = sensitivity_weight
-        self.smooth = smooth
+    ranges = {"sensitivity_weight": (0.0, 1.0), "smooth": _NON_NEGATIVE}
 
 
 @keras.saving.register_keras_serializable(package="tfseg")
@@ -462,7 +432,6 @@ _LOSSES = {
     "sensitivity_specificity": SensitivitySpecificityLoss,
     "lovasz": LovaszLoss,
 }
-_TERM = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*(?::\s*(.+?))?\s*$", re.DOTALL)
 
 
 def names() -> list[str]:
@@ -470,33 +439,58 @@ def names() -> list[str]:
     return sorted(_LOSSES)
 
 
-def _split_terms(spec: str) -> list[str]:
-    """Splits at `+` and `,` outside brackets."""
-    terms, depth, start = [], 0, 0
-    for position, character in enumerate(spec):
+def _split_outside_brackets(spec: str, text: str, separators: str) -> list[str]:
+    """Splits `text` at each of `separators` outside brackets; raises on unbalanced brackets."""
+    parts, depth, start = [], 0, 0
+    for position, character in enumerate(text):
         if character in "([":
             depth += 1
         elif character in ")]":
             depth -= 1
-        elif character in "+," and depth == 0:
-            terms.append(spec[start:position])
+        elif character in separators and depth == 0:
+            parts.append(text[start:position])
             start = position + 1
         if depth < 0:
             break
     if depth != 0:
         raise TfsegError(f"loss {spec!r}: unbalanced brackets")
-    return [*terms, spec[start:]]
+    return [*parts, text[start:]]
+
+
+def _parse_value(text: str):
+    """A parameter value: a finite number, None, True, False, a quoted string, or a
+    [list] / (tuple) of values. Raises ValueError otherwise."""
+    text = text.strip()
+    if text[:1] + text[-1:] in ("[]", "()"):
+        inner = text[1:-1]
+        values = [_parse_value(part) for part in _split_outside_brackets(text, inner, ",")] if inner.strip() else []
+        return values if text[0] == "[" else tuple(values)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    constants = {"None": None, "True": True, "False": False}
+    if text in constants:
+        return constants[text]
+    for number in (int, float):
+        try:
+            value = number(text)
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            return value
+    raise ValueError(text)
 
 
 def _parse_parameters(spec: str, name: str, text: str) -> dict:
     """`alpha=0.25, gamma=2` → {"alpha": 0.25, "gamma": 2}, checked against the loss's parameters."""
-    valid = _LOSSES[name].parameters
+    valid = list(_LOSSES[name].parameters)
+    parameters = {}
     try:
-        call = ast.parse(f"f({text})", mode="eval").body
-        if call.args:
-            raise ValueError("positional value")
-        parameters = {keyword.arg: ast.literal_eval(keyword.value) for keyword in call.keywords}
-    except (SyntaxError, ValueError):
+        for item in _split_outside_brackets(spec, text, ",") if text.strip() else []:
+            key, equals, value = item.partition("=")
+            if not equals or not key.strip().isidentifier():
+                raise ValueError(item)
+            parameters[key.strip()] = _parse_value(value)
+    except ValueError:
         raise TfsegError(
             f"loss {spec!r}: parameters of {name} must read key=value, e.g. {name}({', '.join(f'{p}=...' for p in valid)})"
         ) from None
@@ -506,6 +500,25 @@ def _parse_parameters(spec: str, name: str, text: str) -> dict:
                 f"loss {spec!r}: {name} has no parameter {parameter!r}; valid: {', '.join(valid) or 'none'}"
             )
     return parameters
+
+
+def _parse_term(spec: str, term: str) -> tuple[str, dict, float]:
+    """`focal(gamma=2):0.5` → ("focal", {"gamma": 2}, 0.5)."""
+    head, *weight = _split_outside_brackets(spec, term, ":")
+    name, bracket, arguments = head.strip().partition("(")
+    name = name.strip().lower()
+    well_formed = name.isidentifier() and (not bracket or arguments.endswith(")"))
+    if not well_formed or name not in _LOSSES:
+        raise TfsegError(f"unknown loss {name if well_formed else term.strip()!r} in {spec!r}; valid: {', '.join(names())}")
+    parameters = _parse_parameters(spec, name, arguments[:-1]) if bracket else {}
+    text = ":".join(weight).strip() if weight else None
+    try:
+        value = float(text) if text is not None else 1.0
+    except ValueError:
+        raise TfsegError(f"loss {spec!r}: weight {text!r} of {name} is not a number") from None
+    if not math.isfinite(value):
+        raise TfsegError(f"loss {spec!r}: weight {text!r} of {name} is not finite")
+    return name, parameters, value
 
 
 def parse_loss_spec(spec: str) -> list[tuple[str, dict, float]]:
@@ -519,22 +532,7 @@ def parse_loss_spec(spec: str) -> list[tuple[str, dict, float]]:
     Returns:
         One (name, parameters, weight) per term.
     """
-    terms = []
-    for part in _split_terms(spec):
-        match = _TERM.match(part)
-        name = match.group(1).lower() if match else part.strip()
-        if not match or name not in _LOSSES:
-            raise TfsegError(f"unknown loss {name!r} in {spec!r}; valid: {', '.join(names())}")
-        parameters = _parse_parameters(spec, name, match.group(2)) if match.group(2) is not None else {}
-        weight = match.group(3)
-        try:
-            value = float(weight) if weight is not None else 1.0
-        except ValueError:
-            raise TfsegError(f"loss {spec!r}: weight {weight!r} of {name} is not a number") from None
-        if not math.isfinite(value):
-            raise TfsegError(f"loss {spec!r}: weight {weight!r} of {name} is not finite")
-        terms.append((name, parameters, value))
-    return terms
+    return [_parse_term(spec, term) for term in _split_outside_brackets(spec, spec, "+,")]
 
 
 def _build_term(spec: str, name: str, parameters: dict, mode: str, from_logits: bool) -> keras.losses.Loss:

@@ -22,6 +22,7 @@ import tensorflow as tf
 from tests.models.conftest import _batch
 from tfseg import losses, models
 from tfseg.errors import TfsegError
+from tfseg.models import registry
 from tfseg.models.encoders import ENCODERS
 from tfseg.models.registry import markdown
 
@@ -120,6 +121,69 @@ def test_every_architecture_documents_itself():
         assert architecture.family and architecture.when and "\n" not in architecture.when
         assert architecture.builder.__doc__, architecture.name
         assert set(architecture.peers) <= {"sm", "smp"}
+
+
+def head_cases() -> list:
+    """(name, input_shape, classes): every architecture (a decoder on MobileNetV3-Small, the
+    smallest encoder) on a non-square 4-class RGB input and a square binary grey one."""
+    cases = []
+    for architecture in models.architectures():
+        name = f"{architecture.name}_mobilenetv3small" if architecture.takes_encoder else architecture.name
+        cases += [(name, (32, 64, 3), 4), (name, (32, 32, 1), 1)]
+    return cases
+
+
+@pytest.mark.parametrize("name, shape, classes", head_cases(), ids=lambda value: str(value).replace(" ", ""))
+def test_every_architecture_outputs_probabilities_from_a_float32_head(name, shape, classes):
+    model = models.build(name, shape, classes, **models.entry(name).architecture.small)
+    activation = "sigmoid" if classes == 1 else "softmax"
+    assert model.name == name and model.output_shape == (None, *shape[:2], classes)
+    assert model.layers[-1].name == f"head_{activation}" and model.layers[-1].dtype_policy.name == "float32"
+    out = keras.ops.convert_to_numpy(model(_batch(shape, classes)[0], training=False))
+    assert out.shape == (2, *shape[:2], classes) and np.isfinite(out).all()
+    if classes == 1:
+        assert 0 <= out.min() and out.max() <= 1
+    else:
+        np.testing.assert_allclose(out.sum(-1), 1, rtol=1e-5)
+    keras.utils.clear_session()
+
+
+def test_build_takes_the_decoder_and_the_encoder_apart():
+    apart = models.build("linknet", encoder="mobilenetv3small", input_shape=(32, 32, 3), classes=2, final_filters=4)
+    named = models.build("linknet_mobilenetv3small", (32, 32, 3), 2, final_filters=4)
+    assert apart.name == named.name == "linknet_mobilenetv3small"
+    assert [layer.name for layer in apart.layers] == [layer.name for layer in named.layers]
+    assert apart.count_params() == named.count_params()
+    assert models.entry("unet", encoder="resnet34") == models.entry("unet_resnet34")
+    assert models.entry("unet").encoder is None  # without an encoder, `unet` is U-Net with its own
+    models.entry("unet").check_options({"encoder": "resnet34", "decoder_filters": (8, 8, 4, 4, 4)})  # as a config sets it
+    with pytest.raises(TfsegError, match="not options of model 'unet_resnet34'"):
+        models.entry("unet").check_options({"encoder": "resnet34", "depth": 3})
+    with pytest.raises(TfsegError, match="model 'segnet' takes no encoder='resnet34'; decoders that do: deeplabv3, .*, upernet$"):
+        models.build("segnet", (32, 32, 3), encoder="resnet34")
+    with pytest.raises(TfsegError, match="model 'unet_resnet34' takes no encoder='resnet34'"):
+        models.build("unet_resnet34", (32, 32, 3), encoder="resnet34")
+    with pytest.raises(TfsegError, match="unknown encoder 'resnet35'; valid: .*resnet34"):
+        models.build("unet", (32, 32, 3), encoder="resnet35")
+    keras.utils.clear_session()
+
+
+def test_registering_a_name_twice_is_an_error(monkeypatch):
+    models.architectures()  # the package's own registrations first
+    monkeypatch.setattr(registry, "_ARCHITECTURES", dict(registry._ARCHITECTURES))
+
+    def build_again(input_shape, classes=1):
+        """A stand-in builder."""
+
+    with pytest.raises(TfsegError, match=r"model 'unet' is registered twice: by tfseg\.models\.unet\.build_unet and "
+                                         r"tests\.models\.test_registry\..*build_again$"):
+        registry.register_model("unet", family="U-Net", when="again")(build_again)
+    with pytest.raises(TfsegError, match=r"model 'fpn_<encoder>' is registered twice"):
+        registry.register_decoder("fpn", family="FPN", when="again")(build_again)
+    registry.register_model("fpn_resnet34", family="FPN", when="a name a decoder on an encoder has")(build_again)
+    with pytest.raises(TfsegError, match="model 'fpn_resnet34' is registered twice: as decoder 'fpn' on encoder "
+                                         "'resnet34' and as model 'fpn_resnet34'"):
+        models.names()
 
 
 @pytest.mark.parametrize("name, shape, classes", cover(), ids=lambda value: str(value).replace(" ", ""))

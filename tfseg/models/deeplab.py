@@ -34,29 +34,11 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import segmentation_head
+from tfseg.models.blocks import check_fixed_size, conv_bn_relu, segmentation_model, upsample_bilinear
 from tfseg.models.encoders import encoder_input_and_features
 from tfseg.models.registry import register_decoder
 
 DEEPLAB_OUTPUT_STRIDES = (8, 16)
-
-
-def atrous_conv_bn_relu(x, filters: int, name: str, kernel_size: int = 1, dilation: int = 1, separable: bool = False):
-    """Conv2D or depthwise-separable SeparableConv2D (same padding, no bias, dilated by
-    `dilation`) → BatchNorm → ReLU, layers named `{name}_conv|bn|relu`."""
-    if separable:
-        conv = keras.layers.SeparableConv2D(
-            filters, kernel_size, padding="same", dilation_rate=dilation, use_bias=False,
-            depthwise_initializer="he_normal", pointwise_initializer="he_normal", name=f"{name}_conv",
-        )
-    else:
-        conv = keras.layers.Conv2D(
-            filters, kernel_size, padding="same", dilation_rate=dilation, use_bias=False,
-            kernel_initializer="he_normal", name=f"{name}_conv",
-        )
-    x = conv(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def aspp(x, filters: int, atrous_rates, separable: bool, dropout: float, name: str = "aspp"):
@@ -68,15 +50,15 @@ def aspp(x, filters: int, atrous_rates, separable: bool, dropout: float, name: s
     (`{name}_concat`) → 1×1 conv-BN-ReLU (`{name}_project`) → `{name}_dropout`.
     """
     height, width = x.shape[1:3]
-    branches = [atrous_conv_bn_relu(x, filters, f"{name}_0")]
+    branches = [conv_bn_relu(x, filters, f"{name}_0", kernel_size=1)]
     for index, rate in enumerate(atrous_rates, start=1):
-        branches.append(atrous_conv_bn_relu(x, filters, f"{name}_{index}", 3, rate, separable))
+        branches.append(conv_bn_relu(x, filters, f"{name}_{index}", dilation=rate, separable=separable))
     pooled = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool_gap")(x)
-    pooled = atrous_conv_bn_relu(pooled, filters, f"{name}_pool")
+    pooled = conv_bn_relu(pooled, filters, f"{name}_pool", kernel_size=1)
     pooled = keras.layers.UpSampling2D((height, width), interpolation="nearest", name=f"{name}_pool_up")(pooled)
     branches.append(pooled)
     x = keras.layers.Concatenate(name=f"{name}_concat")(branches)
-    x = atrous_conv_bn_relu(x, filters, f"{name}_project")
+    x = conv_bn_relu(x, filters, f"{name}_project", kernel_size=1)
     return keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
 
 
@@ -91,8 +73,7 @@ def _deeplab_features(
         raise TfsegError(f"{name}: decoder_atrous_rates needs 3 positive integers, got {list(rates)}")
     if not 0 <= dropout < 1:
         raise TfsegError(f"{name}: decoder_aspp_dropout must be in [0, 1), got {dropout!r}")
-    if len(input_shape) == 3 and None in tuple(input_shape)[:2]:
-        raise TfsegError(f"{name}: needs a fixed input height and width, got {tuple(input_shape)}")
+    check_fixed_size(input_shape, name)
     return encoder_input_and_features(
         name, input_shape, encoder, encoder_weights, encoder_freeze, output_stride=output_stride
     )
@@ -119,14 +100,8 @@ def build_deeplabv3(
     3×3 conv-BN-ReLU → bilinear upsampling by the output stride → 1×1 head.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            fixed multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         encoder_output_stride: 8 or 16. Stride of the dilated encoder's deepest feature.
             Defaults to 8 (smp).
         decoder_channels: int. Channels of every ASPP branch and of the decoder. Defaults to 256.
@@ -147,10 +122,9 @@ def build_deeplabv3(
         decoder_atrous_rates, decoder_aspp_dropout,
     )
     x = aspp(features[32], decoder_channels, decoder_atrous_rates, decoder_aspp_separable, decoder_aspp_dropout)
-    x = atrous_conv_bn_relu(x, decoder_channels, "decoder", kernel_size=3)
-    x = keras.layers.UpSampling2D(encoder_output_stride, interpolation="bilinear", name="decoder_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = conv_bn_relu(x, decoder_channels, "decoder")
+    x = upsample_bilinear(x, encoder_output_stride, "decoder_up")
+    return segmentation_model(inputs, x, classes, activation, name)
 
 
 @register_decoder(
@@ -175,28 +149,11 @@ def build_deeplabv3plus(
     the stride-4 feature reduced to 48 channels (1×1 conv-BN-ReLU) → 3×3 separable
     conv-BN-ReLU → bilinear ×4 → 1×1 head.
 
-    Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            fixed multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
-        encoder_output_stride: 8 or 16. Stride of the dilated encoder's deepest feature.
-            Defaults to 16 (smp).
-        decoder_channels: int. Channels of every ASPP branch and of the decoder. Defaults to 256.
-        decoder_atrous_rates: three ints, the dilation rates of the atrous ASPP branches.
-            Defaults to (12, 24, 36).
-        decoder_aspp_separable: bool. Depthwise-separable atrous convolutions. Defaults to True.
-        decoder_aspp_dropout: float. Dropout after the ASPP projection. Defaults to 0.5.
+    Args: as `build_deeplabv3`, but `encoder_output_stride` defaults to 16 and
+    `decoder_aspp_separable` to True (smp).
 
     Returns:
         A functional `keras.Model` named "deeplabv3plus_<encoder>" with a nested "encoder" model.
-
-    Raises:
-        TfsegError: encoder_output_stride not 8 or 16, bad atrous rates or dropout.
     """
     name = f"deeplabv3plus_{encoder}"
     inputs, features = _deeplab_features(
@@ -204,11 +161,10 @@ def build_deeplabv3plus(
         decoder_atrous_rates, decoder_aspp_dropout,
     )
     x = aspp(features[32], decoder_channels, decoder_atrous_rates, decoder_aspp_separable, decoder_aspp_dropout)
-    x = atrous_conv_bn_relu(x, decoder_channels, "aspp_out", kernel_size=3, separable=True)
-    x = keras.layers.UpSampling2D(encoder_output_stride // 4, interpolation="bilinear", name="decoder_up")(x)
-    high_res = atrous_conv_bn_relu(features[4], 48, "decoder_highres")  # 48: the paper's choice
+    x = conv_bn_relu(x, decoder_channels, "aspp_out", separable=True)
+    x = upsample_bilinear(x, encoder_output_stride // 4, "decoder_up")
+    high_res = conv_bn_relu(features[4], 48, "decoder_highres", kernel_size=1)  # 48: the paper's choice
     x = keras.layers.Concatenate(name="decoder_concat")([x, high_res])
-    x = atrous_conv_bn_relu(x, decoder_channels, "decoder_fuse", kernel_size=3, separable=True)
-    x = keras.layers.UpSampling2D(4, interpolation="bilinear", name="final_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = conv_bn_relu(x, decoder_channels, "decoder_fuse", separable=True)
+    x = upsample_bilinear(x, 4, "final_up")
+    return segmentation_model(inputs, x, classes, activation, name)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import segmentation_head
+from tfseg.models.blocks import segmentation_model, upsample_bilinear
 from tfseg.models.encoders import encoder_input_and_features
 from tfseg.models.registry import register_decoder
 
@@ -63,7 +63,7 @@ def fpn_decoder(
         for step in range(max(steps, 1)):
             x = conv_gn_relu(x, segmentation_channels, f"fpn_s{stride}_{step + 1}")
             if steps:
-                x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"fpn_s{stride}_{step + 1}_up")(x)
+                x = upsample_bilinear(x, 2, f"fpn_s{stride}_{step + 1}_up")
         levels.append(x)
     if merge_policy == "add":
         x = keras.layers.Add(name="fpn_merge")(levels)
@@ -95,14 +95,8 @@ def build_fpn(
     """Builds the Panoptic-FPN semantic head on a keras.applications encoder, as smp.FPN.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         decoder_pyramid_channels: int. Channels of the pyramid (lateral convs). Defaults to 256.
         decoder_segmentation_channels: int. Channels of the segmentation blocks; must be
             ≤ 32 or a multiple of 32 (GroupNorm groups). Defaults to 128.
@@ -133,6 +127,5 @@ def build_fpn(
         features, decoder_pyramid_channels, decoder_segmentation_channels, decoder_merge_policy,
         decoder_dropout, decoder_interpolation,
     )
-    x = keras.layers.UpSampling2D(4, interpolation="bilinear", name="fpn_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = upsample_bilinear(x, 4, "fpn_up")
+    return segmentation_model(inputs, x, classes, activation, name)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_head
+from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_model
 from tfseg.models.registry import register_decoder, register_model
 from tfseg.models.encoders import encoder_input_and_features
 
@@ -41,8 +41,7 @@ def _basic_block(x, filters: int, strides: int, name: str):
         shortcut = keras.layers.Conv2D(filters, 1, strides=strides, use_bias=False, name=f"{name}_proj_conv")(x)
         shortcut = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_proj_bn")(shortcut)
     x = conv_bn_relu(x, filters, f"{name}_1", strides=strides)
-    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal", name=f"{name}_2_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_2_bn")(x)
+    x = conv_bn_relu(x, filters, f"{name}_2", relu=False)
     x = keras.layers.Add(name=f"{name}_add")([x, shortcut])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -64,9 +63,7 @@ def build_linknet(
 
     Args:
         input_shape: (height, width, channels); height and width must be multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
+        classes, activation: as in `tfseg.models.build`.
         base_filters: int. Filters of the stem and first stage; the paper (ResNet-18) used
             64. Defaults to 16.
 
@@ -84,8 +81,7 @@ def build_linknet(
         x = _basic_block(x, filters, 1, f"enc{stage + 1}_block2")
         features[stride] = x
     x = linknet_decoder(features, base_filters)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name="linknet")
+    return segmentation_model(inputs, x, classes, activation, "linknet")
 
 
 @register_decoder(
@@ -104,14 +100,8 @@ def build_linknet_with_encoder(
     """Builds the LinkNet decoder (`linknet_decoder`) on a keras.applications encoder.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "effb3".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         final_filters: int. Filters of the last decoder block (full resolution). Defaults to 32.
 
     Returns:
@@ -120,5 +110,4 @@ def build_linknet_with_encoder(
     name = f"linknet_{encoder}"
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = linknet_decoder(features, final_filters)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    return segmentation_model(inputs, x, classes, activation, name)

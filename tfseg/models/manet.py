@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.errors import TfsegError
-from tfseg.models.blocks import conv_bn_relu, double_conv, segmentation_head
+from tfseg.models.blocks import check_five_strides, check_fixed_size, conv_bn_relu, double_conv, segmentation_model
 from tfseg.models.encoders import encoder_input_and_features
 from tfseg.models.registry import register_decoder
 
@@ -100,14 +99,8 @@ def build_manet(
     decoder block to full resolution and a 1×1 head.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            fixed multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         decoder_channels: five ints, the filters of the decoder blocks from stride 16 to 1.
             Defaults to (256, 128, 64, 32, 16).
         decoder_pab_channels: int. Query and key channels of the position attention.
@@ -120,15 +113,12 @@ def build_manet(
         TfsegError: decoder_channels not five values, or an input size that is not fixed.
     """
     name = f"manet_{encoder}"
-    if len(decoder_channels) != 5:
-        raise TfsegError(f"{name}: decoder_channels needs 5 values (strides 16 to 1), got {list(decoder_channels)}")
-    if len(input_shape) == 3 and None in tuple(input_shape)[:2]:
-        raise TfsegError(f"{name}: needs a fixed input height and width, got {tuple(input_shape)}")
+    check_five_strides(decoder_channels, "decoder_channels", name)
+    check_fixed_size(input_shape, name)
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = position_attention_block(features[32], decoder_pab_channels)
     for stride, filters in zip((16, 8, 4, 2), decoder_channels):
         x = mfab_block(x, features[stride], filters, f"dec{stride}")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="dec1_up")(x)
     x = double_conv(x, decoder_channels[-1], "dec1")
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    return segmentation_model(inputs, x, classes, activation, name)

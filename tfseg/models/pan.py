@@ -31,20 +31,14 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import segmentation_head
+from tfseg.models.blocks import conv_bn_relu, resize_to, segmentation_model, static_size, upsample_bilinear
 from tfseg.models.encoders import encoder_input_and_features
-from tfseg.models.pspnet import resize_to, static_size
 from tfseg.models.registry import register_decoder
 
 
 def conv_bias_bn(x, filters: int, kernel_size: int, name: str, relu: bool = True):
-    """Conv2D with bias (same padding) → BatchNorm → optional ReLU, as smp's PAN `ConvBnRelu`
-    (layers `{name}_conv|bn|relu`)."""
-    x = keras.layers.Conv2D(
-        filters, kernel_size, padding="same", kernel_initializer="he_normal", name=f"{name}_conv"
-    )(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
-    return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+    """smp's PAN `ConvBnRelu`: `conv_bn_relu` with a bias in the conv (layers `{name}_conv|bn|relu`)."""
+    return conv_bn_relu(x, filters, name, kernel_size=kernel_size, use_bias=True, relu=relu)
 
 
 def feature_pyramid_attention(x, channels: int, name: str, model: str):
@@ -99,14 +93,8 @@ def build_pan(
     """Builds PAN (FPA + GAU decoder) on a keras.applications encoder, as smp.PAN.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         encoder_depth: int. 3, 4 or 5: the encoder is cut at stride 8, 16 or 32, where the
             FPA runs; GAU blocks follow at each stride down to 4. Defaults to 5.
         encoder_output_stride: int. 16: the encoder's last stage is dilated (no stride 2)
@@ -133,6 +121,5 @@ def build_pan(
     while stride >= 4:
         x = global_attention_upsample(features[stride], x, decoder_channels, f"pan_gau{stride}", name)
         stride //= 2
-    x = keras.layers.UpSampling2D(4, interpolation="bilinear", name="pan_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = upsample_bilinear(x, 4, "pan_up")
+    return segmentation_model(inputs, x, classes, activation, name)

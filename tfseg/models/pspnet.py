@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import conv_bn_relu, segmentation_head
+from tfseg.models.blocks import conv_bn_relu, resize_to, segmentation_model, static_size, upsample_bilinear
 from tfseg.models.encoders import encoder_input_and_features
 from tfseg.models.registry import register_decoder
 
@@ -69,20 +69,6 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         return {**super().get_config(), "bins": list(self.bins)}
 
 
-def static_size(x, model: str) -> tuple[int, int]:
-    """(height, width) of a feature map; these decoders resize to exact sizes, so they need
-    a fixed input size."""
-    height, width = x.shape[1], x.shape[2]
-    if height is None or width is None:
-        raise TfsegError(f"{model}: needs a fixed input height and width, got a feature of shape {tuple(x.shape)}")
-    return int(height), int(width)
-
-
-def resize_to(x, size: tuple[int, int], name: str):
-    """Bilinear resize of `x` to `size` (a `Resizing` layer named `name`)."""
-    return keras.layers.Resizing(*size, interpolation="bilinear", name=name)(x)
-
-
 def pyramid_pooling_branches(x, filters: int, name: str, model: str, bins=PSP_BINS, batch_norm=lambda b: True):
     """The pyramid pooling branches: for each bin b, `AdaptiveAveragePooling2D(b)` → 1×1
     conv(-BN)-ReLU to `filters` → bilinear resize back to x's size (layers `{name}_bin{b}_*`).
@@ -115,14 +101,8 @@ def build_pspnet(
     """Builds PSPNet (pyramid pooling on the encoder's deepest used feature) as smp.PSPNet.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         encoder_depth: int. 3, 4 or 5: the encoder is cut at stride 8, 16 or 32 and the
             pyramid pooling runs there. Defaults to 3 (smp's default).
         psp_out_channels: int. Filters of the 1×1 conv after the pyramid. Defaults to 512.
@@ -148,6 +128,5 @@ def build_pspnet(
     x = conv_bn_relu(x, psp_out_channels, "psp_out", batch_norm=psp_use_batchnorm, kernel_size=1)
     if psp_dropout:
         x = keras.layers.SpatialDropout2D(psp_dropout, name="psp_dropout")(x)
-    x = keras.layers.UpSampling2D(stride, interpolation="bilinear", name="psp_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = upsample_bilinear(x, stride, "psp_up")
+    return segmentation_model(inputs, x, classes, activation, name)

@@ -15,7 +15,6 @@ import importlib
 import inspect
 import pkgutil
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Callable
 
 import keras
@@ -62,7 +61,11 @@ class ModelEntry:
         return self.architecture.family
 
     def check_options(self, options: dict) -> None:
-        """Raises `TfsegError` when `options` has a key the builder does not take (without building)."""
+        """Raises `TfsegError` when `options` has a key the builder does not take (without
+        building); an `encoder` option checks the rest against decoder `name` on it, as `build`."""
+        if options.get("encoder") is not None:
+            options = dict(options)
+            return entry(self.name, options.pop("encoder")).check_options(options)
         taken = set(inspect.signature(self.architecture.builder).parameters) - {"input_shape", "classes", "encoder"}
         unknown = sorted(set(options) - taken)
         if unknown:
@@ -70,10 +73,8 @@ class ModelEntry:
 
     def build(self, input_shape, classes: int, **options) -> keras.Model:
         """The model, its batch norms through the fused kernel (`tfseg.models.batch_norm`)."""
-        builder = self.architecture.builder
-        if self.encoder is not None:
-            builder = partial(builder, encoder=self.encoder)
-        return use_fused_batch_norm(builder(tuple(input_shape), classes, **options))
+        encoder = {} if self.encoder is None else {"encoder": self.encoder}
+        return use_fused_batch_norm(self.architecture.builder(tuple(input_shape), classes, **encoder, **options))
 
 
 _ARCHITECTURES: dict[str, Architecture] = {}
@@ -85,7 +86,11 @@ def _register(name: str, family: str, when: str, small, peers, takes_encoder: bo
 
     def decorator(builder):
         if key in _ARCHITECTURES:
-            raise ValueError(f"model {key!r} is registered twice")
+            first = _ARCHITECTURES[key].builder
+            raise TfsegError(
+                f"model {key!r} is registered twice: by {first.__module__}.{first.__qualname__} "
+                f"and {builder.__module__}.{builder.__qualname__}"
+            )
         _ARCHITECTURES[key] = Architecture(name, family, when, builder, dict(small or {}), dict(peers or {}), takes_encoder)
         return builder
 
@@ -123,18 +128,33 @@ def architectures() -> list[Architecture]:
 
 def entries() -> dict[str, ModelEntry]:
     """Every model name → its entry: each model with its own encoder, each decoder on
-    each encoder."""
+    each encoder.
+
+    Raises:
+        TfsegError: a name given twice, e.g. a model registered as `fpn_resnet34` beside
+            the decoder `fpn` on the encoder `resnet34`.
+    """
     from tfseg.models.encoders import ENCODERS
 
     table = {}
     for architecture in architectures():
-        if architecture.takes_encoder:
-            for encoder in ENCODERS:
-                name = f"{architecture.name}_{encoder}"
-                table[name] = ModelEntry(name, architecture, encoder)
-        else:
-            table[architecture.name] = ModelEntry(architecture.name, architecture)
+        encoders = ENCODERS if architecture.takes_encoder else [None]
+        for encoder in encoders:
+            name = architecture.name if encoder is None else f"{architecture.name}_{encoder}"
+            if name in table:
+                raise TfsegError(
+                    f"model {name!r} is registered twice: as {_registered_as(table[name])} "
+                    f"and as {_registered_as(ModelEntry(name, architecture, encoder))}"
+                )
+            table[name] = ModelEntry(name, architecture, encoder)
     return table
+
+
+def _registered_as(model_entry: ModelEntry) -> str:
+    """How an entry came to be: "model 'x'" or "decoder 'fpn' on encoder 'resnet34'"."""
+    if model_entry.encoder is None:
+        return f"model {model_entry.name!r}"
+    return f"decoder {model_entry.architecture.name!r} on encoder {model_entry.encoder!r}"
 
 
 def names() -> list[str]:
@@ -142,32 +162,60 @@ def names() -> list[str]:
     return sorted(entries())
 
 
-def entry(name: str) -> ModelEntry:
-    """The entry of model `name`; an unknown name's error lists the valid ones."""
+def entry(name: str, encoder: str | None = None) -> ModelEntry:
+    """The entry of model `name`, or of decoder `name` on `encoder` (`entry("unet",
+    "resnet34")` is `entry("unet_resnet34")`); an unknown name's error lists the valid ones.
+    """
     table = entries()
+    if encoder is not None:
+        decoders = sorted(a.name for a in architectures() if a.takes_encoder)
+        if name not in decoders:
+            raise TfsegError(f"model {name!r} takes no encoder={encoder!r}; decoders that do: {', '.join(decoders)}")
+        from tfseg.models.encoders import get_spec
+
+        get_spec(encoder)  # an unknown encoder's error lists the valid ones
+        name = f"{name}_{encoder}"
     if name not in table:
         raise TfsegError(f"unknown model {name!r}; valid: {', '.join(sorted(table))}")
     return table[name]
 
 
-def build(name: str, input_shape: tuple[int, int, int], classes: int = 1, **options: Any) -> keras.Model:
-    """Builds the registered model `name`.
+def build(
+    name: str, input_shape: tuple[int, int, int], classes: int = 1, encoder: str | None = None, **options: Any
+) -> keras.Model:
+    """Builds the registered model `name`, or decoder `name` on `encoder`.
+
+    `build("unet", (256, 256, 1), encoder="resnet34")` is `build("unet_resnet34", (256, 256, 1))`,
+    as segmentation_models.pytorch's `Unet(encoder_name="resnet34")`.
 
     Args:
-        name: str. One of `names()`.
-        input_shape: (height, width, channels).
-        classes: int. 1 for binary, K for K classes. Defaults to 1.
-        **options: the builder's keyword arguments (see each `build_*` docstring).
+        name: str. One of `names()`, or with `encoder` a decoder (`unet`, `fpn`, …).
+        input_shape: (height, width, channels), images in [0, 1]. Height and width must be
+            multiples of the model's output stride (32 on a pretrained encoder, 2**depth
+            for U-Net); DeepLab, MA-Net, PAN and PSPNet need them fixed (not None).
+        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
+        encoder: str or None. With a decoder's `name`, a key of
+            `tfseg.models.encoders.ENCODERS` to build it on. Defaults to None.
+        **options: the builder's keyword arguments (see each `build_*` docstring); these
+            every builder takes:
+            activation: str or None. The output activation: "auto" (sigmoid for one class,
+                softmax otherwise), "sigmoid", "softmax" or None for logits. Defaults to "auto".
+            and a builder on a pretrained encoder:
+            encoder_weights: None, "imagenet" or a weights file path (see
+                `tfseg.models.encoders.build_encoder`). Defaults to None.
+            encoder_freeze: bool. Build with the encoder frozen (unfreeze later with
+                `set_encoder_trainable`). Defaults to False.
 
     Raises:
-        TfsegError: unknown name (the message lists the valid ones) or unknown option.
+        TfsegError: unknown name or encoder (the message lists the valid ones), an encoder
+            for a model that takes none, or an unknown option.
     """
-    model_entry = entry(name)
+    model_entry = entry(name, encoder)
     try:
         return model_entry.build(input_shape, classes, **options)
     except TypeError as error:
         if "unexpected keyword argument" in str(error):
-            raise TfsegError(f"model {name!r}: {error}") from None
+            raise TfsegError(f"model {model_entry.name!r}: {error}") from None
         raise
 
 

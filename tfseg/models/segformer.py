@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import conv_bn_relu, segmentation_head
+from tfseg.models.blocks import conv_bn_relu, segmentation_model, upsample_bilinear
 from tfseg.models.encoders import encoder_input_and_features
 from tfseg.models.registry import register_decoder
 
@@ -35,7 +35,7 @@ def segformer_head(features: dict, channels: int):
     for stride in SEGFORMER_STRIDES:
         x = keras.layers.Conv2D(channels, 1, name=f"mlp{stride}")(features[stride])
         if stride != 4:
-            x = keras.layers.UpSampling2D(stride // 4, interpolation="bilinear", name=f"mlp{stride}_up")(x)
+            x = upsample_bilinear(x, stride // 4, f"mlp{stride}_up")
         levels.append(x)
     x = keras.layers.Concatenate(name="fuse_concat")(levels)
     return conv_bn_relu(x, channels, "fuse", kernel_size=1)
@@ -57,14 +57,8 @@ def build_segformer(
     """Builds the SegFormer all-MLP head (smp `Segformer`) on a keras.applications encoder.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         decoder_segmentation_channels: int. Channels of each level's linear layer and of the
             fused feature. Defaults to 256.
 
@@ -74,6 +68,5 @@ def build_segformer(
     name = f"segformer_{encoder}"
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = segformer_head(features, decoder_segmentation_channels)
-    x = keras.layers.UpSampling2D(4, interpolation="bilinear", name="final_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = upsample_bilinear(x, 4, "final_up")
+    return segmentation_model(inputs, x, classes, activation, name)

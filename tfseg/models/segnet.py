@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_head
+from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_model
 from tfseg.models.registry import register_model
 from tfseg.models.encoders import encoder_input_and_features
 
@@ -73,9 +73,7 @@ def build_segnet(
 
     Args:
         input_shape: (height, width, channels); height and width must be multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
+        classes, activation: as in `tfseg.models.build`.
         base_filters: int. Filters of the first stage (stages: ×1, 2, 4, 8, 8); the paper
             used 64. Defaults to 16.
 
@@ -91,8 +89,7 @@ def build_segnet(
         before_pool.append(x)
         x = keras.layers.MaxPooling2D(2, name=f"enc{stage + 1}_pool")(x)
     x = segnet_decoder(x, before_pool)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name="segnet")
+    return segmentation_model(inputs, x, classes, activation, "segnet")
 
 
 @register_model(
@@ -110,13 +107,8 @@ def build_segnet_vgg16(
     paper, which initialised them from ImageNet), with the mirrored unpooling decoder.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
 
     Returns:
         A functional `keras.Model` named "segnet_vgg16" with a nested "encoder" model.
@@ -126,5 +118,4 @@ def build_segnet_vgg16(
         "segnet_vgg16", input_shape, "vgg16", encoder_weights, encoder_freeze, strides
     )
     x = segnet_decoder(features[32], [features[stride] for stride in strides[:-1]])
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name="segnet_vgg16")
+    return segmentation_model(inputs, x, classes, activation, "segnet_vgg16")

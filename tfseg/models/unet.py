@@ -5,76 +5,57 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.errors import TfsegError
-from tfseg.models.blocks import check_input_shape, conv_bn_relu, double_conv, segmentation_head
+from tfseg.models.blocks import check_five_strides, check_input_shape, conv_bn_relu, double_conv, segmentation_model
 from tfseg.models.registry import register_decoder, register_model
 from tfseg.models.encoders import ENCODERS, encoder_input_and_features
 
 
-def _build_unet_variant(
-    name: str,
-    input_shape: tuple[int, int, int],
-    classes: int,
-    activation: str | None,
-    depth: int,
-    base_filters: int,
-    batch_norm: bool,
-    dropout: float,
-    downsampling: str,
-    upsampling: str,
-) -> keras.Model:
-    """The U-Net graph shared by the variants; `downsampling` is "maxpool" or "conv",
-    `upsampling` is "transpose" or "nearest"."""
-    check_input_shape(input_shape, 2**depth, name)
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    skips = []
-    for level in range(depth):
-        filters = base_filters * 2**level
-        x = double_conv(x, filters, f"enc{level + 1}", batch_norm)
-        skips.append(x)
-        if downsampling == "maxpool":
-            x = keras.layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
-        else:
-            x = conv_bn_relu(x, filters, f"enc{level + 1}_down", batch_norm, strides=2)
-    x = double_conv(x, base_filters * 2**depth, "bottleneck", batch_norm)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
-    for level in reversed(range(depth)):
-        filters = base_filters * 2**level
-        if upsampling == "transpose":
-            x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level + 1}_up")(x)
-        else:
-            x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"dec{level + 1}_up")(x)
-            x = conv_bn_relu(x, filters, f"dec{level + 1}_upconv", batch_norm, kernel_size=2)
-        x = keras.layers.Concatenate(name=f"dec{level + 1}_concat")([x, skips[level]])
-        x = double_conv(x, filters, f"dec{level + 1}", batch_norm)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+def _unet_variant(name: str, downsampling: str, upsampling: str, summary: str):
+    """The builder of U-Net variant `name`: `downsampling` is "maxpool" or "conv",
+    `upsampling` is "transpose" or "nearest"; `summary` opens its docstring."""
 
+    def build(
+        input_shape: tuple[int, int, int],
+        classes: int = 1,
+        activation: str | None = "auto",
+        depth: int = 4,
+        base_filters: int = 16,
+        batch_norm: bool = True,
+        dropout: float = 0.0,
+    ) -> keras.Model:
+        check_input_shape(input_shape, 2**depth, name)
+        inputs = keras.Input(input_shape, name="image")
+        x = inputs
+        skips = []
+        for level in range(depth):
+            filters = base_filters * 2**level
+            x = double_conv(x, filters, f"enc{level + 1}", batch_norm)
+            skips.append(x)
+            if downsampling == "maxpool":
+                x = keras.layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
+            else:
+                x = conv_bn_relu(x, filters, f"enc{level + 1}_down", batch_norm, strides=2)
+        x = double_conv(x, base_filters * 2**depth, "bottleneck", batch_norm)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="bottleneck_dropout")(x)
+        for level in reversed(range(depth)):
+            filters = base_filters * 2**level
+            if upsampling == "transpose":
+                x = keras.layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level + 1}_up")(x)
+            else:
+                x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"dec{level + 1}_up")(x)
+                x = conv_bn_relu(x, filters, f"dec{level + 1}_upconv", batch_norm, kernel_size=2)
+            x = keras.layers.Concatenate(name=f"dec{level + 1}_concat")([x, skips[level]])
+            x = double_conv(x, filters, f"dec{level + 1}", batch_norm)
+        return segmentation_model(inputs, x, classes, activation, name)
 
-@register_model(
-    "unet", family="U-Net", small=dict(depth=2, base_filters=4),
-    when="the baseline: small data, training from scratch, any input size that is a multiple of 2**depth",
-)
-def build_unet(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    depth: int = 4,
-    base_filters: int = 16,
-    batch_norm: bool = True,
-    dropout: float = 0.0,
-) -> keras.Model:
-    """Builds the original U-Net: two 3×3 convs per level, max-pooling down,
-    2×2 transposed convolutions up, skip concatenation.
+    build.__name__ = build.__qualname__ = f"build_{name}"
+    build.__doc__ = f"""{summary}
 
     Args:
         input_shape: (height, width, channels). Height and width must be multiples of 2**depth.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. Output activation: "auto" (sigmoid for 1 class, softmax
-            otherwise), "sigmoid", "softmax" or None for logits. Defaults to "auto".
-        depth: int. Number of pooling stages. Defaults to 4 (as in the paper).
+        classes, activation: as in `tfseg.models.build`.
+        depth: int. Number of downsampling stages. Defaults to 4 (as in the paper).
         base_filters: int. Filters of the first level, doubled at each level. The paper
             used 64 (16x the compute); 16 trains on a laptop CPU. Defaults to 16.
         batch_norm: bool. BatchNorm after every conv. Defaults to True.
@@ -82,82 +63,37 @@ def build_unet(
             0 disables it. Defaults to 0.0.
 
     Returns:
-        A functional `keras.Model` named "unet".
+        A functional `keras.Model` named "{name}".
     """
-    return _build_unet_variant(
-        "unet", input_shape, classes, activation, depth, base_filters, batch_norm, dropout,
-        downsampling="maxpool", upsampling="transpose",
-    )
+    return build
 
 
-@register_model(
+build_unet = register_model(
+    "unet", family="U-Net", small=dict(depth=2, base_filters=4),
+    when="the baseline: small data, training from scratch, any input size that is a multiple of 2**depth",
+)(_unet_variant(
+    "unet", "maxpool", "transpose",
+    "Builds the original U-Net: two 3×3 convs per level, max-pooling down, 2×2 transposed\n"
+    "    convolutions up, skip concatenation.",
+))
+
+build_unet_upsample = register_model(
     "unet_upsample", family="U-Net", small=dict(depth=2, base_filters=4),
     when="U-Net without the checkerboard artefacts of transposed convolutions",
-)
-def build_unet_upsample(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    depth: int = 4,
-    base_filters: int = 16,
-    batch_norm: bool = True,
-    dropout: float = 0.0,
-) -> keras.Model:
-    """Builds U-Net with nearest-neighbour UpSampling2D followed by a 2×2 conv in place of
-    the transposed convolutions (no checkerboard artefacts); max-pooling down.
+)(_unet_variant(
+    "unet_upsample", "maxpool", "nearest",
+    "Builds U-Net with nearest-neighbour UpSampling2D followed by a 2×2 conv in place of\n"
+    "    the transposed convolutions (no checkerboard artefacts); max-pooling down.",
+))
 
-    Args:
-        input_shape: (height, width, channels). Height and width must be multiples of 2**depth.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        depth: int. Number of pooling stages. Defaults to 4.
-        base_filters: int. Filters of the first level, doubled at each level. Defaults to 16.
-        batch_norm: bool. BatchNorm after every conv. Defaults to True.
-        dropout: float. Dropout rate after the bottleneck; 0 disables it. Defaults to 0.0.
-
-    Returns:
-        A functional `keras.Model` named "unet_upsample".
-    """
-    return _build_unet_variant(
-        "unet_upsample", input_shape, classes, activation, depth, base_filters, batch_norm, dropout,
-        downsampling="maxpool", upsampling="nearest",
-    )
-
-
-@register_model(
+build_unet_convpool = register_model(
     "unet_convpool", family="U-Net", small=dict(depth=2, base_filters=4),
     when="U-Net that learns its downsampling (strided convolutions instead of max-pooling)",
-)
-def build_unet_convpool(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    depth: int = 4,
-    base_filters: int = 16,
-    batch_norm: bool = True,
-    dropout: float = 0.0,
-) -> keras.Model:
-    """Builds U-Net with a strided 3×3 conv (stride 2) in place of each max-pooling;
-    2×2 transposed convolutions up.
-
-    Args:
-        input_shape: (height, width, channels). Height and width must be multiples of 2**depth.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        depth: int. Number of downsampling stages. Defaults to 4.
-        base_filters: int. Filters of the first level, doubled at each level. Defaults to 16.
-        batch_norm: bool. BatchNorm after every conv. Defaults to True.
-        dropout: float. Dropout rate after the bottleneck; 0 disables it. Defaults to 0.0.
-
-    Returns:
-        A functional `keras.Model` named "unet_convpool".
-    """
-    return _build_unet_variant(
-        "unet_convpool", input_shape, classes, activation, depth, base_filters, batch_norm, dropout,
-        downsampling="conv", upsampling="transpose",
-    )
+)(_unet_variant(
+    "unet_convpool", "conv", "transpose",
+    "Builds U-Net with a strided 3×3 conv (stride 2) in place of each max-pooling; 2×2\n"
+    "    transposed convolutions up.",
+))
 
 
 @register_decoder(
@@ -180,14 +116,8 @@ def build_unet_with_encoder(
     conv-BN-ReLU, 512 filters) comes first.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "effb3".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         decoder_filters: five ints, the filters of the decoder blocks from stride 16 to 1.
             Defaults to (256, 128, 64, 32, 16).
 
@@ -195,8 +125,7 @@ def build_unet_with_encoder(
         A functional `keras.Model` named "unet_<encoder>" with a nested "encoder" model.
     """
     name = f"unet_{encoder}"
-    if len(decoder_filters) != 5:
-        raise TfsegError(f"{name}: decoder_filters needs 5 values (strides 16 to 1), got {list(decoder_filters)}")
+    check_five_strides(decoder_filters, "decoder_filters", name)
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = features[32]
     if ENCODERS[encoder].pooled_bottom:
@@ -206,5 +135,4 @@ def build_unet_with_encoder(
         if stride in features:
             x = keras.layers.Concatenate(name=f"dec{stride}_concat")([x, features[stride]])
         x = double_conv(x, filters, f"dec{stride}")
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    return segmentation_model(inputs, x, classes, activation, name)

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.errors import TfsegError
-from tfseg.models.blocks import check_input_shape, double_conv, segmentation_head
+from tfseg.models.blocks import check_five_strides, check_input_shape, double_conv, segmentation_head
 from tfseg.models.registry import register_decoder, register_model
 from tfseg.models.encoders import encoder_input_and_features
 
@@ -57,9 +56,7 @@ def build_unetpp(
 
     Args:
         input_shape: (height, width, channels); height and width must be multiples of 2**depth.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
+        classes, activation: as in `tfseg.models.build`.
         depth: int. Number of pooling stages. Defaults to 4 (as in the paper).
         base_filters: int. Filters of level 0, doubled per level (the paper used 32).
             Defaults to 16.
@@ -106,14 +103,8 @@ def build_unetpp_with_encoder(
     level has that level's filters (smp gives intermediate nodes the encoder's width).
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "effb3".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         decoder_filters: five ints: the filters of the levels at strides 16, 8, 4, 2 and of
             the full-resolution block. Defaults to (256, 128, 64, 32, 16).
         deep_supervision: bool. One output per top-row node (see the module docstring).
@@ -123,8 +114,7 @@ def build_unetpp_with_encoder(
         A functional `keras.Model` named "unetpp_<encoder>" with a nested "encoder" model.
     """
     name = f"unetpp_{encoder}"
-    if len(decoder_filters) != 5:
-        raise TfsegError(f"{name}: decoder_filters needs 5 values (strides 16 to 1), got {list(decoder_filters)}")
+    check_five_strides(decoder_filters, "decoder_filters", name)
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     rows = [features[stride] for stride in (2, 4, 8, 16, 32)]
     filters = [decoder_filters[3], decoder_filters[2], decoder_filters[1], decoder_filters[0]]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import conv_bn_relu, segmentation_head
+from tfseg.models.blocks import conv_bn_relu, segmentation_model, upsample_bilinear
 from tfseg.models.encoders import encoder_input_and_features
 from tfseg.models.pspnet import pyramid_pooling_branches
 from tfseg.models.registry import register_decoder
@@ -45,13 +45,12 @@ def upernet_decoder(features: dict, channels: int, model: str):
     state = levels[32]
     for stride in (16, 8, 4):
         lateral = conv_bn_relu(normed[stride], channels, f"upernet_lateral{stride}", kernel_size=1)
-        top = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"upernet_top{stride}")(state)
+        top = upsample_bilinear(state, 2, f"upernet_top{stride}")
         state = keras.layers.Add(name=f"upernet_add{stride}")([top, lateral])
         levels[stride] = conv_bn_relu(state, channels, f"upernet_fpn{stride}")
     fused = [levels[4]]
     for stride in (8, 16, 32):
-        up = keras.layers.UpSampling2D(stride // 4, interpolation="bilinear", name=f"upernet_fuse_up{stride}")
-        fused.append(up(levels[stride]))
+        fused.append(upsample_bilinear(levels[stride], stride // 4, f"upernet_fuse_up{stride}"))
     x = keras.layers.Concatenate(name="upernet_fuse_concat")(fused)
     return conv_bn_relu(x, channels, "upernet_fuse")
 
@@ -72,14 +71,8 @@ def build_upernet(
     """Builds UPerNet (PPM + FPN fused at stride 4) on a keras.applications encoder, as smp.UPerNet.
 
     Args:
-        input_shape: (height, width, channels), images in [0, 1]; height and width must be
-            multiples of 32.
-        classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
-        activation: str or None. "auto", "sigmoid", "softmax" or None for logits.
-            Defaults to "auto".
-        encoder: str. A key of `tfseg.models.encoders.ENCODERS`. Defaults to "resnet50".
-        encoder_weights: None, "imagenet" or a weights file path. Defaults to None.
-        encoder_freeze: bool. Build with the encoder frozen. Defaults to False.
+        input_shape, classes, activation, encoder, encoder_weights, encoder_freeze: as in
+            `tfseg.models.build`.
         decoder_channels: int. Channels of every decoder conv (PPM branches, pyramid,
             fusion). Defaults to 256.
 
@@ -89,6 +82,5 @@ def build_upernet(
     name = f"upernet_{encoder}"
     inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = upernet_decoder(features, decoder_channels, name)
-    x = keras.layers.UpSampling2D(4, interpolation="bilinear", name="upernet_up")(x)
-    outputs = segmentation_head(x, classes, activation)
-    return keras.Model(inputs, outputs, name=name)
+    x = upsample_bilinear(x, 4, "upernet_up")
+    return segmentation_model(inputs, x, classes, activation, name)
