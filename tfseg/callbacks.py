@@ -12,6 +12,7 @@ import math
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import tensorflow as tf
 
 from tfseg import models
 from tfseg.config import TrainConfig
+from tfseg.distribution import float32_while
 from tfseg.files import atomic_path, write_atomically
 from tfseg.run import RunDir, save_state
 
@@ -167,11 +169,16 @@ class SaveModel(keras.callbacks.Callback):
         monitor: str or None. The log to watch; None saves every epoch. Defaults to None.
         mode: str. "max" or "min". Defaults to "max".
         best_so_far: float or None. The best value of the epochs already done. Defaults to None.
+        float32: bool. Save the model with float32 layers (`tfseg.distribution.float32_while`),
+            so that it loads and predicts as the exports do whatever the training precision;
+            training goes on in its own. False saves the training precision. Defaults to False.
     """
 
-    def __init__(self, path: Path, monitor: str | None = None, mode: str = "max", best_so_far: float | None = None) -> None:
+    def __init__(self, path: Path, monitor: str | None = None, mode: str = "max", best_so_far: float | None = None,
+                 float32: bool = False) -> None:
         super().__init__()
         self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, best_so_far
+        self.float32 = float32
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Saves when due."""
@@ -183,7 +190,7 @@ class SaveModel(keras.callbacks.Callback):
             if self.best is not None and not (value > self.best if self.mode == "max" else value < self.best):
                 return
             self.best = value
-        with atomic_path(self.path) as temporary:
+        with atomic_path(self.path) as temporary, float32_while(self.model) if self.float32 else nullcontext():
             self.model.save(temporary)
 
 
@@ -255,7 +262,8 @@ def make_callbacks(
     """The callbacks of a run writing into `run`, in the order they run at the end of an epoch.
 
     Metric names as for one output (FinalHeadLogNames), FreezeEncoder as configured,
-    TerminateOnNaN, `history.csv`, `best.keras` (best `train.monitor`), `last.keras`, the
+    TerminateOnNaN, `history.csv`, `best.keras` (best `train.monitor`, saved as the float32 model that
+    prediction and export run), `last.keras` (in the training precision), the
     saved state for resuming (kept after training, so a finished run can be extended with
     a larger `--epochs`), TensorBoard scalars and validation images, EarlyStopping and
     ReduceLROnPlateau as configured, and last the signal check.
@@ -276,7 +284,7 @@ def make_callbacks(
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         HistoryLog(run.history, history),
-        SaveModel(run.best, train.monitor, mode, best_so_far),
+        SaveModel(run.best, train.monitor, mode, best_so_far, float32=True),
         SaveModel(run.last),
         SaveState(run),
         keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)),
