@@ -22,7 +22,8 @@ from tests.conftest import finish, run_script, tiny_config
 from tfseg import cli
 from tfseg.distribution import float32_layers
 from tfseg.errors import TfsegError
-from tfseg.export import OnnxModel, TfliteModel
+from tfseg.export.onnx import OnnxModel
+from tfseg.export.tflite import TfliteModel
 from tfseg.files import WRITE_DELAY_VARIABLE, WRITE_LOG_VARIABLE
 from tfseg.run import completed_epochs
 from tfseg.training import build_model, resume_run, train

@@ -25,12 +25,7 @@ from tfseg import models
 from tfseg.config import TrainConfig
 from tfseg.distribution import float32_while
 from tfseg.files import atomic_path, write_atomically
-from tfseg.run import RunDir, save_state
-
-def monitor_mode(monitor: str) -> str:
-    """`min` for losses (`val_loss`, `val_dice_loss`, …), `max` for scores."""
-    return "min" if monitor.endswith("loss") else "max"
-
+from tfseg.run import RunDir, monitor_mode, save_state
 
 class FinalHeadLogNames(keras.callbacks.Callback):
     """Gives a multi-output (deep-supervised) model's epoch metrics the names a

@@ -21,7 +21,8 @@ from tfseg.options import Option, check_value, declared_options, option, referen
 from tfseg.transforms import SQUARE_ONLY, parse_transforms
 
 EXPORT_FORMATS = ("tflite", "tflite-float16", "tflite-int8", "onnx", "bioimageio")
-"""Export formats besides best.keras and the SavedModel (`train.export`; written by `tfseg.export.export_model`)."""
+"""Export formats besides best.keras and the SavedModel (`train.export`: the option's
+allowed values; each is an entry of `tfseg.export.folder.FORMATS`, which writes it)."""
 
 
 @dataclass

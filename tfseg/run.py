@@ -32,9 +32,7 @@ import keras
 import pandas as pd
 
 from tfseg.config import Config, load_config
-from tfseg.distribution import inference_layers
 from tfseg.errors import TfsegError
-from tfseg.export import SAVED_MODEL_ENDPOINT, OnnxModel, TfliteModel
 from tfseg.files import atomic_dir, write_atomically
 
 
@@ -125,107 +123,6 @@ def read_config(run_dir: str | Path, overrides: dict[str, Any] | None = None) ->
     if not run.config.is_file():
         raise TfsegError(f"{run.path}: no config.yaml there; expected a run directory written by train.py")
     return load_config(run.config, overrides)
-
-
-def load_run_model(run_dir: str | Path, precision: str = "float32") -> keras.Model:
-    """Loads a run's `best.keras` for inference (no custom_objects needed).
-
-    Loaded with `compile=False`: prediction needs neither the optimizer nor the loss; in
-    `precision` whatever the training precision (`tfseg.distribution.inference_layers`;
-    default float32).
-    """
-    run = RunDir(run_dir)
-    if not run.best.is_file():
-        raise TfsegError(f"{run.path}: no best.keras, the run did not finish its first epoch")
-    return inference_layers(keras.saving.load_model(run.best, compile=False), precision)
-
-
-MODEL_FILES = "a run directory, a .keras file, a SavedModel folder, a .onnx file or a .tflite file"
-"""What `load_predictor` takes, in words (for messages)."""
-
-
-def load_model_file(path: str | Path, precision: str = "float32") -> keras.Model | OnnxModel | TfliteModel:
-    """Loads a model for prediction from a `.keras` file, a SavedModel folder, a `.onnx` or a `.tflite` file.
-
-    A `.onnx` file runs in onnxruntime (`tfseg.export.OnnxModel`), a `.tflite` file in the
-    LiteRT interpreter (`tfseg.export.TfliteModel`). A SavedModel (e.g. a run's `export/`)
-    is wrapped as `keras.layers.TFSMLayer` calling its `serve` endpoint, inside a
-    `keras.Model` with the endpoint's input shape, so it predicts exactly like the `.keras`
-    model (in float32, as it was exported).
-
-    Args:
-        path: str or Path. A `.keras` file, a folder holding `saved_model.pb`, a `.onnx` or a `.tflite` file.
-        precision: str. Of a `.keras` model (`tfseg.distribution.inference_layers`).
-            Defaults to "float32".
-
-    Returns:
-        A keras.Model (an `OnnxModel` or `TfliteModel` for those files) that outputs probabilities.
-    """
-    path = Path(path)
-    if path.is_file() and path.suffix == ".onnx":
-        return OnnxModel(path)  # float32, as exported
-    if path.is_file() and path.suffix == ".tflite":
-        return TfliteModel(path)
-    if path.is_file() and path.suffix == ".keras":
-        return inference_layers(keras.saving.load_model(path, compile=False), precision)  # no optimizer or loss
-    if (path / "saved_model.pb").is_file():
-        import tensorflow as tf
-
-        endpoint = tf.saved_model.load(str(path)).signatures.get(SAVED_MODEL_ENDPOINT)
-        if endpoint is None:
-            raise TfsegError(f"{path}: SavedModel has no {SAVED_MODEL_ENDPOINT!r} endpoint, expected one written by model.export")
-        (spec,) = endpoint.structured_input_signature[1].values()
-        inputs = keras.Input(shape=tuple(spec.shape[1:]), dtype=spec.dtype.name)
-        outputs = keras.layers.TFSMLayer(str(path), call_endpoint=SAVED_MODEL_ENDPOINT)(inputs)
-        return keras.Model(inputs, outputs, name=path.name)
-    raise TfsegError(f"{path}: not a model, expected {MODEL_FILES.removeprefix('a run directory, ')}")
-
-
-def load_predictor(path: str | Path, precision: str = "float32") -> tuple[keras.Model | OnnxModel | TfliteModel, Config | None]:
-    """A model to predict with and, for a run directory, its config.
-
-    Args:
-        path: str or Path. A run directory (best.keras + config.yaml), a `.keras` file,
-            a SavedModel folder (e.g. a run's `export/`), a `.onnx` or a `.tflite` file.
-        precision: str. See `tfseg.distribution.inference_layers`. Defaults to "float32".
-    """
-    path = Path(path)
-    if RunDir(path).config.is_file():
-        return load_run_model(path, precision), read_config(path)
-    if not path.exists():
-        raise TfsegError(f"{path}: does not exist, expected {MODEL_FILES}")
-    return load_model_file(path, precision), None
-
-
-def read_model_card(path: str | Path) -> dict[str, Any] | None:
-    """The model card that describes the model at `path`, or None.
-
-    A run directory's card is `export/model_card.json`; an export folder holds its own;
-    a model file (`.keras`, `.onnx`, `.tflite`) is described by the card in its folder
-    (a run's `best.keras` by the run's export card).
-    """
-    path = Path(path)
-    if RunDir(path).config.is_file():
-        candidate = RunDir(path).export / "model_card.json"
-    elif path.is_dir():
-        candidate = path / "model_card.json"
-    elif path.name == "best.keras" and RunDir(path.parent).config.is_file():
-        candidate = RunDir(path.parent).export / "model_card.json"
-    else:
-        candidate = path.parent / "model_card.json"
-    if not candidate.is_file():
-        return None
-    try:
-        return json.loads(candidate.read_text())
-    except json.JSONDecodeError as error:
-        raise TfsegError(f"{candidate}: not a model card, expected JSON ({error})") from None
-
-
-def card_threshold(card: dict[str, Any] | None) -> float:
-    """The binary threshold a model card gives: its `threshold`, else 0.5 (no card, or a
-    multi-class card, whose arg-max needs none)."""
-    value = (card or {}).get("threshold")
-    return float(value) if isinstance(value, (int, float)) else 0.5
 
 
 STATE_GENERATIONS = 2
@@ -443,6 +340,19 @@ def trim_history(history_csv: Path, epochs: int) -> pd.DataFrame | None:
     return history
 
 
+def monitor_mode(monitor: str) -> str:
+    """`min` for losses (`val_loss`, `val_dice_loss`, …), `max` for scores."""
+    return "min" if monitor.endswith("loss") else "max"
+
+
+def best_epoch(history: pd.DataFrame | None, monitor: str) -> tuple[int | None, float | None]:
+    """(epoch, value) of the best `monitor` in a history table, or (None, None)."""
+    if history is None or monitor not in history or history[monitor].isna().all():
+        return None, None
+    index = history[monitor].idxmin() if monitor_mode(monitor) == "min" else history[monitor].idxmax()
+    return int(history.loc[index, "epoch"]), float(history.loc[index, monitor])
+
+
 def is_crop_trained(config: Config) -> bool:
     """True when a run trained on native-resolution crops (`data.crop` > 0): it saw
     native pixels in model-sized crops, so it predicts by sliding window at scale 1. A
@@ -460,61 +370,3 @@ def describe_geometry(config: Config) -> str:
             "(the model trained on random crops of that size)"
         )
     return f"resize to {height}x{width} (height x width; area when shrinking, bilinear when enlarging)"
-
-
-def model_card(
-    config: Config,
-    monitor: str,
-    score: float | None,
-    best_epoch: int | None,
-    threshold: float = 0.5,
-    threshold_choice: str = "fixed",
-    class_names: list[str] | None = None,
-) -> dict[str, Any]:
-    """Everything a runtime needs to reproduce `predict.py` with an export: input,
-    preprocessing, geometry, output, threshold, class names, and the validation score.
-
-    Args:
-        config: Config. The run's resolved config.
-        monitor: str. The validation metric the best model was chosen by.
-        score: float or None. Its value at the best epoch.
-        best_epoch: int or None. That epoch (0-based).
-        threshold: float. Binary threshold on the foreground probability (ignored for
-            K classes: arg-max). Defaults to 0.5.
-        threshold_choice: str. How the threshold was chosen. Defaults to "fixed".
-        class_names: list of str or None. Names of labels 0.. (`classes.txt`); None:
-            background and foreground, or class_0..class_K-1.
-    """
-    data = config.data
-    height, width = data.image_size
-    colour = "grey" if data.channels == 1 else "RGB"
-    binary = data.classes == 1
-    if class_names is None:
-        class_names = ["background", "foreground"] if binary else [f"class_{k}" for k in range(data.classes)]
-    return {
-        "model": config.model.name,
-        "model_options": config.model.options,
-        "input": {"shape": [None, height, width, data.channels], "dtype": "float32", "channels": colour},
-        "preprocessing": (
-            f"read as {colour}, {describe_geometry(config)}, scale to [0, 1] (divide 8-bit images by 255, "
-            "16-bit by 65535)"
-        ),
-        "classes": data.classes,
-        "output": (
-            "sigmoid foreground probability, shape (N, H, W, 1)"
-            if data.classes == 1
-            else f"softmax probabilities of {data.classes} classes, shape (N, H, W, {data.classes})"
-        ),
-        "scale": {"uint8": 255, "uint16": 65535},
-        "geometry": {
-            "mode": "sliding_window" if is_crop_trained(config) else "resize",
-            "size": [height, width],
-            "overlap": 0.5 if is_crop_trained(config) else None,
-        },
-        "activation": "sigmoid" if binary else "softmax",
-        "class_names": class_names,
-        "threshold": float(threshold) if binary else "argmax",
-        "threshold_choice": threshold_choice if binary else "arg-max over the classes",
-        "validation": {"metric": monitor, "value": score, "epoch": best_epoch},
-        "saved_model_endpoint": SAVED_MODEL_ENDPOINT,
-    }

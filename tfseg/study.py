@@ -317,7 +317,8 @@ def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "
 
 def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """Evaluates a trained cell on val and test: its results row and its validation curve."""
-    from tfseg.run import RunDir, load_run_model
+    from tfseg.export.loading import load_run_model
+    from tfseg.run import RunDir
 
     run = RunDir(run_dir)
     history = pd.read_csv(run.history)

@@ -23,7 +23,8 @@ from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots
 from tfseg.evaluation.scores import EMPTY_CASES, dice_score, empty_case, image_scores
 from tfseg.inference import check_postprocess, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
-from tfseg.run import RunDir, describe_geometry, is_crop_trained, load_run_model, read_config
+from tfseg.export.loading import load_run_model
+from tfseg.run import RunDir, describe_geometry, is_crop_trained, read_config
 
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 """Thresholds tried by `--threshold auto`."""
