@@ -4,8 +4,8 @@ Layers, top to bottom; a module may import only modules of lower layers, and any
 of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each other):
 
     cli → study, export.command, export.checks → training, evaluation, prediction → callbacks,
-    export → run → inference, optim, distribution → models, losses, metrics, data, dicom, plots
-    → config → options, transforms → errors, files
+    export → run_state → run → inference, optim, distribution → models, losses, metrics, data,
+    dicom, plots → config → options, transforms → errors, files
 
 `tfseg.export.command` and `tfseg.export.checks` are units of their own above the rest of
 their package: they predict and tune thresholds as evaluation does, and evaluation and
@@ -26,6 +26,7 @@ LAYERS = [
     ["study", "export.command", "export.checks"],
     ["training", "evaluation", "prediction"],
     ["callbacks", "export"],
+    ["run_state"],
     ["run"],
     ["inference", "optim", "distribution"],
     ["models", "losses", "metrics", "data", "dicom", "plots"],

@@ -25,7 +25,7 @@ from tfseg.errors import TfsegError
 from tfseg.export.onnx import OnnxModel
 from tfseg.export.tflite import TfliteModel
 from tfseg.files import WRITE_DELAY_VARIABLE, WRITE_LOG_VARIABLE
-from tfseg.run import completed_epochs
+from tfseg.run_state import completed_epochs
 from tfseg.training import build_model, resume_run, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,8 @@ from tfseg import models
 from tfseg.config import TrainConfig
 from tfseg.distribution import float32_while
 from tfseg.files import atomic_path, write_atomically
-from tfseg.run import RunDir, monitor_mode, save_state
+from tfseg.run import RunDir
+from tfseg.run_state import monitor_mode, save_state
 
 class FinalHeadLogNames(keras.callbacks.Callback):
     """Gives a multi-output (deep-supervised) model's epoch metrics the names a
@@ -191,7 +192,7 @@ class SaveModel(keras.callbacks.Callback):
 
 class SaveState(keras.callbacks.Callback):
     """Saves the weights and optimizer state after every epoch into the run's `backup/`
-    (`tfseg.run.save_state`: a new generation, the previous one kept until it is complete).
+    (`tfseg.run_state.save_state`: a new generation, the previous one kept until it is complete).
 
     Args:
         run: RunDir. The run directory (or a worker's folder).

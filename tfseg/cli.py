@@ -102,8 +102,6 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             _list_models()
             return
         overrides = overrides_from_flags(args, OPTIONS)
-        if overrides["data.crop"] and overrides["data.image_size"] is None:  # the crop is the model input
-            overrides["data.image_size"] = [overrides["data.crop"]] * 2
         if args.inspect or args.preview:
             _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
             return

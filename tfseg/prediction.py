@@ -25,7 +25,6 @@ from tfseg.inference import check_postprocess, normalise_scale, postprocess, pre
 from tfseg.plots import label_overlay
 from tfseg.export.card import card_threshold, read_model_card
 from tfseg.export.loading import load_predictor
-from tfseg.run import is_crop_trained
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -117,7 +116,7 @@ def predict_paths(
     if threshold is None:
         threshold = card_threshold(card)
     if config is not None:
-        crop_trained = is_crop_trained(config)
+        crop_trained = config.data.is_crop_trained()
     elif card is not None and "geometry" in card:
         crop_trained = card["geometry"]["mode"] == "sliding_window"
     else:

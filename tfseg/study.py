@@ -554,7 +554,7 @@ def render_results(study: Study) -> None:
 def describe_cells(study: Study) -> str:
     """One line per cell, then per ensemble row: its name and state (done, started with k
     epochs, to run; an ensemble waits for its seeds, or is to score)."""
-    from tfseg.run import completed_epochs
+    from tfseg.run_state import completed_epochs
 
     done = finished_cells(study)
     lines = []

@@ -24,9 +24,8 @@ from tfseg.export import MODEL_CARD, export_run
 from tfseg.files import remove_leftovers
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
-from tfseg.run import (
-    RunDir, RunLock, best_epoch, completed_epochs, create_run_dir, read_config, restore_state, trim_history,
-)
+from tfseg.run import RunDir, create_run_dir, read_config
+from tfseg.run_state import RunLock, best_epoch, completed_epochs, restore_state, trim_history
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:

@@ -9,7 +9,7 @@ from typing import Any
 from tfseg.config import Config
 from tfseg.errors import TfsegError
 from tfseg.export.saved_model import SAVED_MODEL_ENDPOINT
-from tfseg.run import RunDir, describe_geometry, is_crop_trained
+from tfseg.run import RunDir
 
 MODEL_CARD = "model_card.json"
 """The model card's file in an export folder; an export is complete when it is there."""
@@ -49,7 +49,7 @@ def model_card(
         "model_options": config.model.options,
         "input": {"shape": [None, height, width, data.channels], "dtype": "float32", "channels": colour},
         "preprocessing": (
-            f"read as {colour}, {describe_geometry(config)}, scale to [0, 1] (divide 8-bit images by 255, "
+            f"read as {colour}, {data.describe_geometry()}, scale to [0, 1] (divide 8-bit images by 255, "
             "16-bit by 65535)"
         ),
         "classes": data.classes,
@@ -60,9 +60,9 @@ def model_card(
         ),
         "scale": {"uint8": 255, "uint16": 65535},
         "geometry": {
-            "mode": "sliding_window" if is_crop_trained(config) else "resize",
+            "mode": "sliding_window" if data.is_crop_trained() else "resize",
             "size": [height, width],
-            "overlap": 0.5 if is_crop_trained(config) else None,
+            "overlap": 0.5 if data.is_crop_trained() else None,
         },
         "activation": "sigmoid" if binary else "softmax",
         "class_names": class_names,

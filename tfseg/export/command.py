@@ -14,7 +14,8 @@ from tfseg.evaluation.report import check_evaluation_options, tune_threshold
 from tfseg.export.card import card_threshold, read_model_card
 from tfseg.export.folder import FORMATS, export_run
 from tfseg.export.loading import load_run_model
-from tfseg.run import RunDir, RunLock, read_config
+from tfseg.run import RunDir, read_config
+from tfseg.run_state import RunLock
 
 
 def export_again(run_dir: str | Path, formats: Sequence[str] = (), batch: int | None = None,

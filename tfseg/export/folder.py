@@ -22,7 +22,8 @@ from tfseg.export.card import MODEL_CARD, model_card
 from tfseg.export.formats import ExportFormat, ExportJob
 from tfseg.export.saved_model import write_saved_model
 from tfseg.files import atomic_dir
-from tfseg.run import RunDir, best_epoch
+from tfseg.run import RunDir
+from tfseg.run_state import best_epoch
 
 FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (*tflite.FORMATS, onnx.FORMAT, bioimageio.FORMAT)}
 """The formats of `train.export` (`tfseg.config.EXPORT_FORMATS`, in that order), by name."""
