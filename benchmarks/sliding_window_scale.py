@@ -24,7 +24,8 @@ import cv2
 
 from tfseg.data import load_table, masks_of, read_image, split_rows
 from tfseg.evaluation import segmentation_scores
-from tfseg.run import load_run_model, read_config
+from tfseg.export.loading import load_run_model
+from tfseg.run import read_config
 from tfseg.inference import predict, probabilities_to_labels, window_starts
 
 

@@ -65,3 +65,16 @@ def test_save_model_keeps_the_best_and_ignores_nan(tmp_path):
     best.on_epoch_end(3, {"val_iou": 0.6})  # equal is not better
     assert (tmp_path / "best.keras").stat().st_mtime_ns == saved and best.best == 0.6
     keras.saving.load_model(tmp_path / "best.keras")
+
+
+def test_save_model_in_float32_leaves_the_training_precision_to_the_model(tmp_path):
+    from tfseg.callbacks import SaveModel
+
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3, dtype="mixed_bfloat16"),
+                              keras.layers.Conv2D(1, 1, dtype="float32")])
+    saver = SaveModel(tmp_path / "best.keras", float32=True)
+    saver.set_model(model)
+    saver.on_epoch_end(0, {})
+    loaded = keras.saving.load_model(tmp_path / "best.keras")
+    assert [layer.dtype_policy.name for layer in loaded.layers] == ["float32", "float32"]
+    assert [layer.dtype_policy.name for layer in model.layers] == ["mixed_bfloat16", "float32"]

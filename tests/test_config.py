@@ -71,7 +71,7 @@ def test_config_accepts_a_transform_list_and_checks_square_transforms(tmp_path):
 
 def test_config_checks_crop_and_folds():
     with pytest.raises(TfsegError, match=r"data.image_size \(the model input\) must be \[64, 64\]"):
-        load_config(None, {"data.crop": 64})
+        load_config(None, {"data.crop": 64, "data.image_size": [32, 32]})
     with pytest.raises(TfsegError, match="data.folds: expected 0"):
         load_config(None, {"data.folds": 1})
     with pytest.raises(TfsegError, match=r"data.fold: expected 0..4"):
@@ -91,3 +91,22 @@ def test_config_checks_crop_and_folds():
 def test_bad_train_options_name_the_key(train_options, message):
     with pytest.raises(TfsegError, match=message):
         config_from_dict({"train": train_options})
+
+
+def test_crop_sets_the_model_input_in_yaml_and_on_the_command_line(tmp_path):
+    path = tmp_path / "crop.yaml"
+    path.write_text("data: {crop: 48}\n")
+    assert load_config(path).data.image_size == [48, 48]
+    assert load_config(None, {"data.crop": 40, "data.image_size": None}).data.image_size == [40, 40]
+    path.write_text("data: {crop: 48, image_size: [64, 64]}\n")
+    assert load_config(path, {"data.crop": 32}).data.image_size == [32, 32]  # the flag's crop wins
+    with pytest.raises(TfsegError, match=r"must be \[48, 48\], got \[64, 64\]"):
+        load_config(path)
+
+
+def test_geometry_says_how_the_model_sees_an_image_height_first():
+    resized, cropped = Config().data, Config().data
+    resized.image_size, cropped.image_size, cropped.crop = [48, 64], [32, 32], 32
+    assert not resized.is_crop_trained() and cropped.is_crop_trained()
+    assert resized.describe_geometry().startswith("resize to 48x64 (height x width")
+    assert cropped.describe_geometry().startswith("sliding window of 32x32 (height x width) windows at native resolution")

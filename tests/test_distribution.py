@@ -119,7 +119,8 @@ def test_auto_precision_is_bfloat16_convolutions_exactly_where_the_cpu_has_bfloa
 
 def test_bfloat16_convolutions_train_and_export_in_float32(tmp_path):
     from tfseg.distribution import float32_layers
-    from tfseg.export import write_saved_model, write_tflite
+    from tfseg.export.saved_model import write_saved_model
+    from tfseg.export.tflite import write_tflite
 
     config = tiny_config(tmp_path, precision="mixed_bfloat16_convs")
     with dtype_policy("mixed_bfloat16_convs"):

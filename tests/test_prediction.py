@@ -13,7 +13,7 @@ from tests.conftest import conv_models, write_dicom
 from tfseg.cli import predict_main
 from tfseg.errors import TfsegError
 from tfseg.prediction import predict_paths
-from tfseg.run import load_model_file
+from tfseg.export.loading import load_model_file
 
 
 @pytest.fixture(scope="module")

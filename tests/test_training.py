@@ -22,9 +22,10 @@ from tests.conftest import finish, run_script, tiny_config
 from tfseg import cli
 from tfseg.distribution import float32_layers
 from tfseg.errors import TfsegError
-from tfseg.export import TfliteModel
+from tfseg.export.onnx import OnnxModel
+from tfseg.export.tflite import TfliteModel
 from tfseg.files import WRITE_DELAY_VARIABLE, WRITE_LOG_VARIABLE
-from tfseg.run import completed_epochs
+from tfseg.run_state import completed_epochs
 from tfseg.training import build_model, resume_run, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +96,32 @@ def test_saved_model_and_tflite_match_best_keras(resumed_run):
     np.testing.assert_allclose(output.numpy(), expected, atol=1e-5)
     lite = TfliteModel(run_dir / "export" / "model.tflite").predict_on_batch(images)  # LiteRT
     np.testing.assert_allclose(lite, expected, atol=1e-4)
+
+
+def test_best_keras_predicts_what_the_exports_predict(small_data, tmp_path):
+    """A run trained in mixed precision saves best.keras as the float32 model its exports are, so
+    plain `keras.saving.load_model(best.keras)` predicts what the SavedModel, ONNX and TFLite files do."""
+    run_dir = tmp_path / "mixed"
+    assert cli.train_main([
+        "--data", str(small_data), "--model", "unet", "--config", str(ROOT / "tests" / "tiny_unet.yaml"),
+        "--image-size", "32", "32", "--epochs", "1", "--batch-size", "4", "--augment", "none",
+        "--tensorboard-images", "0", "--precision", "mixed_bfloat16_convs", "--export", "onnx", "tflite",
+        "--run-dir", str(run_dir),
+    ]) == 0
+    best = keras.saving.load_model(run_dir / "best.keras")
+    images = np.random.default_rng(2).random((3, 32, 32, 1), dtype=np.float32)
+    expected = best.predict(images, verbose=0)
+    served = tf.saved_model.load(str(run_dir / "export")).signatures["serving_default"]
+    (saved_model,) = served(tf.constant(images)).values()
+    exports = {
+        "SavedModel": saved_model.numpy(),
+        "ONNX": OnnxModel(run_dir / "export" / "model.onnx").predict_on_batch(images),
+        "TFLite": TfliteModel(run_dir / "export" / "model.tflite").predict_on_batch(images),
+    }
+    for name, predicted in exports.items():
+        np.testing.assert_allclose(predicted, expected, atol=1e-4, err_msg=name)
+    assert {layer.dtype_policy.name for layer in best.layers} == {"float32"}
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["precision"] == "mixed_bfloat16_convs"
 
 
 def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path):

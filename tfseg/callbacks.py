@@ -12,6 +12,7 @@ import math
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +23,10 @@ import tensorflow as tf
 
 from tfseg import models
 from tfseg.config import TrainConfig
+from tfseg.distribution import float32_while
 from tfseg.files import atomic_path, write_atomically
-from tfseg.run import RunDir, save_state
-
-def monitor_mode(monitor: str) -> str:
-    """`min` for losses (`val_loss`, `val_dice_loss`, …), `max` for scores."""
-    return "min" if monitor.endswith("loss") else "max"
-
-
-def best_epoch(history: pd.DataFrame | None, monitor: str) -> tuple[int | None, float | None]:
-    """(epoch, value) of the best `monitor` in a history table (lowest for a loss, else highest;
-    epochs count from 0), or (None, None)."""
-    if history is None or monitor not in history or history[monitor].isna().all():
-        return None, None
-    index = history[monitor].idxmin() if monitor_mode(monitor) == "min" else history[monitor].idxmax()
-    return int(history.loc[index, "epoch"]), float(history.loc[index, monitor])
+from tfseg.run import RunDir
+from tfseg.run_state import monitor_mode, save_state
 
 
 class FinalHeadLogNames(keras.callbacks.Callback):
@@ -176,11 +166,16 @@ class SaveModel(keras.callbacks.Callback):
         monitor: str or None. The log to watch; None saves every epoch. Defaults to None.
         mode: str. "max" or "min". Defaults to "max".
         best_so_far: float or None. The best value of the epochs already done. Defaults to None.
+        float32: bool. Save the model with float32 layers (`tfseg.distribution.float32_while`),
+            so that it loads and predicts as the exports do whatever the training precision;
+            training goes on in its own. False saves the training precision. Defaults to False.
     """
 
-    def __init__(self, path: Path, monitor: str | None = None, mode: str = "max", best_so_far: float | None = None) -> None:
+    def __init__(self, path: Path, monitor: str | None = None, mode: str = "max", best_so_far: float | None = None,
+                 float32: bool = False) -> None:
         super().__init__()
         self.path, self.monitor, self.mode, self.best = Path(path), monitor, mode, best_so_far
+        self.float32 = float32
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Saves when due."""
@@ -192,13 +187,13 @@ class SaveModel(keras.callbacks.Callback):
             if self.best is not None and not (value > self.best if self.mode == "max" else value < self.best):
                 return
             self.best = value
-        with atomic_path(self.path) as temporary:
+        with atomic_path(self.path) as temporary, float32_while(self.model) if self.float32 else nullcontext():
             self.model.save(temporary)
 
 
 class SaveState(keras.callbacks.Callback):
     """Saves the weights and optimizer state after every epoch into the run's `backup/`
-    (`tfseg.run.save_state`: a new generation, the previous one kept until it is complete).
+    (`tfseg.run_state.save_state`: a new generation, the previous one kept until it is complete).
 
     Args:
         run: RunDir. The run directory (or a worker's folder).
@@ -264,7 +259,8 @@ def make_callbacks(
     """The callbacks of a run writing into `run`, in the order they run at the end of an epoch.
 
     Metric names as for one output (FinalHeadLogNames), FreezeEncoder as configured,
-    TerminateOnNaN, `history.csv`, `best.keras` (best `train.monitor`), `last.keras`, the
+    TerminateOnNaN, `history.csv`, `best.keras` (best `train.monitor`, saved as the float32 model that
+    prediction and export run), `last.keras` (in the training precision), the
     saved state for resuming (kept after training, so a finished run can be extended with
     a larger `--epochs`), TensorBoard scalars and validation images, EarlyStopping and
     ReduceLROnPlateau as configured, and last the signal check.
@@ -285,7 +281,7 @@ def make_callbacks(
     callbacks += [
         keras.callbacks.TerminateOnNaN(),
         HistoryLog(run.history, history),
-        SaveModel(run.best, train.monitor, mode, best_so_far),
+        SaveModel(run.best, train.monitor, mode, best_so_far, float32=True),
         SaveModel(run.last),
         SaveState(run),
         keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)),

@@ -95,15 +95,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         from tfseg.config import OPTIONS, load_config
         from tfseg.errors import TfsegError
         from tfseg.options import overrides_from_flags
-        from tfseg.run import read_model_card
+        from tfseg.export.card import read_model_card
         from tfseg.training import resume_run, train
 
         if args.list_models:
             _list_models()
             return
         overrides = overrides_from_flags(args, OPTIONS)
-        if overrides["data.crop"] and overrides["data.image_size"] is None:  # the crop is the model input
-            overrides["data.image_size"] = [overrides["data.crop"]] * 2
         if args.inspect or args.preview:
             _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
             return
@@ -121,8 +119,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_export_checks(run_dir) -> None:
-    """Checks a run's exports on its val split (`tfseg.evaluation.check_exports`) and prints the table."""
-    from tfseg.evaluation import check_exports
+    """Checks a run's exports on its val split (`tfseg.export.checks.check_exports`) and prints the table."""
+    from tfseg.export.checks import check_exports
 
     table = check_exports(run_dir, "val")
     print(f"tfseg: exports of {run_dir} on the val split, each in its own runtime, against best.keras "
@@ -151,38 +149,13 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def main() -> None:
-        from tfseg.config import validate_config
-        from tfseg.data import load_table, resolve_data_dir
-        from tfseg.errors import TfsegError
-        from tfseg.evaluation.report import check_evaluation_options, tune_threshold
-        from tfseg.run import RunDir, RunLock, card_threshold, load_run_model, read_config, read_model_card
-        from tfseg.training import export_best
+        from tfseg.export.command import export_again
+        from tfseg.run import RunDir
 
-        run = RunDir(args.run_dir)
-        if not run.config.is_file():
-            raise TfsegError(f"{run.path}: not a run directory, expected config.yaml written by train.py")
-        config = read_config(run.path)
-        card = read_model_card(run.path) or {}
-        earlier = [name for name in card.get("files", {}) if name in EXPORT_FORMATS]
-        config.train.export = [name for name in EXPORT_FORMATS if name in earlier or name in args.format]
-        if args.batch is not None:
-            if args.batch < 0:
-                raise TfsegError(f"--batch {args.batch}: expected 0 (dynamic) or a positive batch size")
-            config.train.export_batch = args.batch
-        validate_config(config)
-        threshold, choice = card_threshold(card), card.get("threshold_choice", "fixed")
-        if args.threshold is not None:
-            check_evaluation_options(config.data.classes, args.threshold, "none", (1.0, 1.0))
-            threshold, choice = args.threshold, "fixed"
-            if args.threshold == "auto":
-                config.data.dir = str(resolve_data_dir(config.data))
-                table = load_table(config.data, config.train.seed)
-                threshold, choice = tune_threshold([(load_run_model(run.path), config)], table, "none", "none", True)
-        with RunLock(run.path):
-            package = {"license": args.license, **({"authors": args.author} if args.author else {})}
-            export_best(run, config, threshold, choice, package)
-        _print_export_checks(run.path)
-        print(f"tfseg: exported {', '.join(['savedmodel', *config.train.export])} into {run.export}")
+        package = {"license": args.license, **({"authors": args.author} if args.author else {})}
+        written = export_again(args.run_dir, args.format, args.batch, args.threshold, package)
+        _print_export_checks(args.run_dir)
+        print(f"tfseg: exported {', '.join(['savedmodel', *written])} into {RunDir(args.run_dir).export}")
 
     return _run(main)
 

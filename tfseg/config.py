@@ -21,7 +21,8 @@ from tfseg.options import Option, check_value, declared_options, option, referen
 from tfseg.transforms import SQUARE_ONLY, parse_transforms
 
 EXPORT_FORMATS = ("tflite", "tflite-float16", "tflite-int8", "onnx", "bioimageio")
-"""Export formats besides best.keras and the SavedModel (`train.export`; written by `tfseg.export.export_model`)."""
+"""Export formats besides best.keras and the SavedModel (`train.export`: the option's
+allowed values; each is an entry of `tfseg.export.folder.FORMATS`, which writes it)."""
 
 
 @dataclass
@@ -49,7 +50,7 @@ class DataConfig:
         choices=("tf", "albumentations"))
     crop: int = option(
         0, "0 resizes every image to image_size; N > 0 trains on random NxN crops at native resolution "
-        "(image_size must be [N, N]) and validates on a grid of NxN crops", low=0, metavar="N")
+        "(image_size is then [N, N], set from the crop when not given) and validates on a grid of NxN crops", low=0, metavar="N")
     pad_crops: bool = option(True, "zero-pad images smaller than crop (masks with background); false makes it an error")
     cache: bool = option(False, "keep decoded images in memory after the first epoch (augmentation still differs)")
     deterministic: bool = option(
@@ -61,6 +62,24 @@ class DataConfig:
     folds: int = option(0, "k-fold cross-validation over the non-test ids when >= 2; 0 turns it off", low=0, metavar="K")
     fold: int = option(0, "which fold (0..folds-1) validates", low=0, metavar="I")
     demo_samples: int = option(240, "number of images in the synthetic demo dataset", low=1)
+
+    def is_crop_trained(self) -> bool:
+        """True when the model trains on native-resolution crops (`crop` > 0): it sees native
+        pixels in model-sized crops, so it predicts by sliding window at scale 1. A
+        resize-trained model sees each whole image resized to its input and predicts by
+        whole-image resize."""
+        return self.crop > 0
+
+    def describe_geometry(self) -> str:
+        """How the model sees an image, in words, height x width (model card, dataset summary,
+        evaluation summary, report)."""
+        height, width = self.image_size
+        if self.is_crop_trained():
+            return (
+                f"sliding window of {height}x{width} (height x width) windows at native resolution "
+                "(the model trained on random crops of that size)"
+            )
+        return f"resize to {height}x{width} (height x width; area when shrinking, bilinear when enlarging)"
 
 
 @dataclass
@@ -185,6 +204,8 @@ def options_reference() -> str:
 def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Config:
     """Builds a `Config` from nested dicts, rejecting unknown keys and wrong types.
 
+    `data.crop` N without `data.image_size` sets the model input to [N, N].
+
     Args:
         raw: dict. `{"data": {...}, "model": {...}, "train": {...}}`, any subset.
         source: str. Where the dict came from, for error messages. Defaults to "config".
@@ -205,6 +226,8 @@ def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Conf
         if bad:
             raise TfsegError(f"{source}: unknown key(s) {name}.{sorted(bad)}; valid: {sorted(fields)}")
         checked = {key: check_value(_BY_KEY[f"{name}.{key}"], value) for key, value in values.items()}
+        if name == "data" and checked.get("crop") and "image_size" not in checked:  # the crop is the model input
+            checked["image_size"] = [checked["crop"]] * 2
         sections[name] = cls(**checked)
     config = Config(**sections)
     validate_config(config)
@@ -252,7 +275,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         path: str or Path or None. YAML file; None starts from the defaults.
         overrides: dict. `{"train.epochs": 5, "model.options.encoder_freeze": True}` (a dotted
             key may reach into `model.options`); None values are
-            ignored, so unset command-line flags leave the file's values alone.
+            ignored, so unset command-line flags leave the file's values alone. A
+            `data.crop` override without a `data.image_size` one sets the model input
+            to the crop, whatever the file's `data.image_size`.
 
     Returns:
         The validated `Config`.
@@ -271,6 +296,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise TfsegError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(raw, dict):
             raise TfsegError(f"config file {path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    overrides = dict(overrides or {})
+    if overrides.get("data.crop") and overrides.get("data.image_size") is None:  # the crop is the model input
+        overrides["data.image_size"] = [overrides["data.crop"]] * 2
     return config_from_dict(apply_overrides(raw, overrides), source)
 
 

@@ -125,6 +125,20 @@ def float32_layers(model: keras.Model) -> keras.Model:
     return model
 
 
+@contextlib.contextmanager
+def float32_while(model: keras.Model) -> Iterator[keras.Model]:
+    """Gives every layer of `model` and of its nested models the float32 policy inside the
+    block (`float32_layers`) and each its own policy back after: how a model in training
+    is saved as the float32 model prediction and export run (`best.keras`)."""
+    policies = [(layer, layer.dtype_policy) for layer in leaf_layers(model)]
+    float32_layers(model)
+    try:
+        yield model
+    finally:
+        for layer, policy in policies:
+            layer.dtype_policy = policy
+
+
 INFERENCE_PRECISIONS = ("float32", CONVS_IN_BFLOAT16, "auto")
 """What prediction and evaluation may run in (`--precision` of predict.py and evaluate.py)."""
 

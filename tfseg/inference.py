@@ -157,7 +157,7 @@ def predict(
     """Predicts probability maps at each image's own resolution.
 
     Args:
-        model: keras.Model. A tfseg model (probability outputs), e.g. from `tfseg.run.load_predictor`;
+        model: keras.Model. A tfseg model (probability outputs), e.g. from `tfseg.export.loading.load_predictor`;
             a deep-supervised model predicts with its last, full-depth head.
         images: sequence of (H, W, C) uint8 or uint16 arrays, C = the model's channels.
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.

@@ -23,7 +23,8 @@ from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.plots import label_overlay
-from tfseg.run import card_threshold, is_crop_trained, load_predictor, read_model_card
+from tfseg.export.card import card_threshold, read_model_card
+from tfseg.export.loading import load_predictor
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -81,7 +82,7 @@ def predict_paths(
 
     Args:
         model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
-            or `.tflite` file. Its model card (`tfseg.run.read_model_card`), if any,
+            or `.tflite` file. Its model card (`tfseg.export.card.read_model_card`), if any,
             gives the threshold and, for a bare model file, the geometry.
         inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
         out_dir: str or Path. Output folder (created).
@@ -115,7 +116,7 @@ def predict_paths(
     if threshold is None:
         threshold = card_threshold(card)
     if config is not None:
-        crop_trained = is_crop_trained(config)
+        crop_trained = config.data.is_crop_trained()
     elif card is not None and "geometry" in card:
         crop_trained = card["geometry"]["mode"] == "sliding_window"
     else:

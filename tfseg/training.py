@@ -14,19 +14,19 @@ import pandas as pd
 import tensorflow as tf
 
 from tfseg import losses, metrics, models
-from tfseg.callbacks import GracefulStop, best_epoch, make_callbacks
+from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
-from tfseg.data import load_table, make_dataset, read_class_names, resolve_data_dir, split_rows
+from tfseg.data import load_table, make_dataset, split_rows
 from tfseg.distribution import (
-    apply_layer_precision, dtype_policy, float32_layers, is_chief, make_strategy, resolve_jit_compile, resolve_precision,
-    worker_name,
+    apply_layer_precision, dtype_policy, is_chief, make_strategy, resolve_jit_compile, resolve_precision, worker_name,
 )
 from tfseg.errors import TfsegError, TrainingStopped
-from tfseg.export import export_model
+from tfseg.export import MODEL_CARD, export_run
 from tfseg.files import remove_leftovers
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
-from tfseg.run import RunDir, RunLock, completed_epochs, create_run_dir, model_card, read_config, restore_state, trim_history
+from tfseg.run import RunDir, create_run_dir, read_config
+from tfseg.run_state import RunLock, best_epoch, completed_epochs, restore_state, trim_history
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
@@ -160,52 +160,9 @@ def make_training_data(
     return tuple(_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
 
 
-CALIBRATION_IMAGES = 100
-"""Training images (or crops), drawn at random, that calibrate int8 quantisation (`--export tflite-int8`)."""
-
-
-def model_inputs(rows: pd.DataFrame, config: Config, count: int) -> list[np.ndarray]:
-    """The first `count` model inputs of `rows` as the model sees them in validation:
-    (H, W, C) float32 in [0, 1], resized to the input, or the grid of crops of a crop-trained run."""
-    dataset = make_dataset(rows, config.data, batch_size=1, training=False).unbatch().take(count)
-    return [image.numpy() for image, _ in dataset]
-
-
-def export_best(run: RunDir, config: Config, threshold: float = 0.5, threshold_choice: str = "fixed",
-                package: dict[str, Any] | None = None) -> None:
-    """Exports the best epoch's last head (SavedModel, model card, the formats of
-    `train.export`) and plots the curves.
-
-    Args:
-        run: RunDir. A trained run.
-        config: Config. Its config; `train.export` and `train.export_batch` say what to write.
-        threshold: float. The binary threshold the model card gives predict.py. Defaults to 0.5.
-        threshold_choice: str. How it was chosen, for the card. Defaults to "fixed".
-        package: dict or None. The bioimage.io package's `license` and `authors`
-            (`tfseg.bioimageio.write_bioimageio_package`). Defaults to None: its defaults.
-    """
-    monitor = config.train.monitor
-    if not run.best.exists():
-        raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
-    epoch, score = best_epoch(pd.read_csv(run.history), monitor)
-    best = float32_layers(keras.saving.load_model(run.best))
-    formats = config.train.export
-    representative, sample = [], None
-    if "tflite-int8" in formats or "bioimageio" in formats:
-        table = load_table(config.data, config.train.seed)
-        if "tflite-int8" in formats:
-            train_rows = split_rows(table, "train")
-            drawn = train_rows.sample(min(CALIBRATION_IMAGES, len(train_rows)), random_state=config.train.seed)
-            representative = model_inputs(drawn, config, CALIBRATION_IMAGES)
-        if "bioimageio" in formats:  # the package's test image: one with foreground if there is one
-            val_rows = split_rows(table, "val")
-            with_foreground = val_rows[val_rows["foreground"] > 0]
-            sample_rows = with_foreground if len(with_foreground) else val_rows
-            sample = np.round(model_inputs(sample_rows, config, 1)[0] * 255).astype(np.uint8)
-    class_names = read_class_names(resolve_data_dir(config.data), config.data.classes)
-    card = model_card(config, monitor, score, epoch, threshold, threshold_choice, class_names)
-    export_model(models.final_head(best), run.export, card, formats, onnx_batch=config.train.export_batch or None,
-                 representative=representative, sample=sample, package=package)
+def finish_run(run: RunDir, config: Config) -> None:
+    """Exports the best epoch (`tfseg.export.export_run`) and plots the curves of a trained run."""
+    export_run(run, config)
     plot_history(run.history, run.curves)
 
 
@@ -275,7 +232,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
             f"stopped by {stop.signal_name} after epoch {finished} of {settings.epochs}, its state saved; continue with: "
             f"python train.py --resume {run.path}", 128 + signal.Signals[stop.signal_name].value)
     if chief:
-        export_best(run, config)
+        finish_run(run, config)
     return run.path
 
 
@@ -301,10 +258,10 @@ def resume_run(
     done = completed_epochs(run_dir)
     if done >= config.train.epochs:
         run = RunDir(run_dir)
-        if not (run.export / "model_card.json").is_file():  # killed while exporting: finish that
+        if not (run.export / MODEL_CARD).is_file():  # killed while exporting: finish that
             with RunLock(run.path):
                 remove_leftovers(run.path)
-                export_best(run, config)
+                finish_run(run, config)
         print(f"tfseg: {run_dir} is complete ({done} of {config.train.epochs} epochs); nothing to do. "
               f"Pass --epochs N (N > {done}) to train it further.")
         return Path(run_dir)

@@ -14,7 +14,6 @@ from tfseg import models
 from tfseg.cli import evaluate_main
 from tfseg.config import Config
 from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, evaluate_run
-from tfseg.run import describe_geometry
 
 
 def test_auto_threshold_maximises_mean_dice():
@@ -106,7 +105,7 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
     config.save(crop_run / "config.yaml")
     (crop_run / "best.keras").write_bytes((binary_run / "best.keras").read_bytes())
     summary = evaluate_run(crop_run, split="test")
-    assert summary["geometry"] == describe_geometry(config)
+    assert summary["geometry"] == config.data.describe_geometry()
     assert summary["geometry"].startswith("sliding window of 32x32 (height x width) windows at native resolution")
     per_image = pd.read_csv(crop_run / "eval" / "test" / "per_image.csv", dtype={"id": str})
     model = keras.saving.load_model(crop_run / "best.keras")

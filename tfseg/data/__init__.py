@@ -11,7 +11,7 @@ from tfseg.data.discovery import (
     validate_pairs,
 )
 from tfseg.data.io import MaskReader, read_image, read_mask, resize_labels, to_model_input
-from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, masks_of, resolve_data_dir, split_rows
+from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, masks_of, model_inputs, resolve_data_dir, split_rows
 from tfseg.data.preview_grid import preview
 from tfseg.data.summary import dataset_summary
 from tfseg.data.synthetic import make_sample, write_demo_dataset
@@ -29,6 +29,7 @@ __all__ = [
     "load_dataset_table",
     "load_table",
     "make_dataset",
+    "model_inputs",
     "make_sample",
     "mask_reader",
     "masks_of",

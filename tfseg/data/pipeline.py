@@ -215,3 +215,10 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = data.deterministic
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def model_inputs(rows: pd.DataFrame, data: DataConfig, count: int) -> list[np.ndarray]:
+    """The first `count` model inputs of `rows` as the model sees them in validation:
+    (H, W, C) float32 in [0, 1], resized to the input, or the grid of crops of a crop-trained run."""
+    dataset = make_dataset(rows, data, batch_size=1, training=False).unbatch().take(count)
+    return [image.numpy() for image, _ in dataset]

@@ -112,11 +112,6 @@ def dataset_summary(config: Config) -> str:
     names = read_class_names(source, data.classes)
     if names:
         lines.append("class names (classes.txt): " + ", ".join(f"{i} {name}" for i, name in enumerate(names)))
-    geometry = (
-        f"random {data.crop}x{data.crop} crops at native resolution, validation on a grid of crops"
-        if data.crop
-        else f"resize to {data.image_size[1]}x{data.image_size[0]} (W x H)"
-    )
-    lines.append(f"training geometry: {geometry}; augment: {data.augment} (engine {data.engine})")
+    lines.append(f"geometry: {data.describe_geometry()}; augment: {data.augment} (engine {data.engine})")
     lines.append("no problems found")
     return "\n".join(lines)

@@ -1,6 +1,5 @@
 """Evaluation: per-image scores (`scores.py`) and whole-run reports (`report.py`)."""
 
-from tfseg.evaluation.exports import check_exports
 from tfseg.evaluation.report import evaluate_run, summarize
 from tfseg.evaluation.scores import (
     EMPTY_CASES,
@@ -16,7 +15,6 @@ from tfseg.evaluation.scores import (
 __all__ = [
     "EMPTY_CASES",
     "SCORE_NAMES",
-    "check_exports",
     "dice_score",
     "empty_case",
     "evaluate_run",

@@ -23,7 +23,8 @@ from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots
 from tfseg.evaluation.scores import EMPTY_CASES, dice_score, empty_case, image_scores
 from tfseg.inference import check_postprocess, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
-from tfseg.run import RunDir, describe_geometry, is_crop_trained, load_run_model, read_config
+from tfseg.export.loading import load_run_model
+from tfseg.run import RunDir, read_config
 
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 """Thresholds tried by `--threshold auto`."""
@@ -60,7 +61,7 @@ def predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress:
     """Probability maps of the split's images, at their stored resolution."""
     images = [read_image(path, config.data.channels) for path in rows["image_path"]]
     return predict(
-        model, images, batch_size=config.train.batch_size, tta=tta, sliding_window=is_crop_trained(config),
+        model, images, batch_size=config.train.batch_size, tta=tta, sliding_window=config.data.is_crop_trained(),
         progress=progress,
     )
 
@@ -224,7 +225,7 @@ def evaluate_run(
         "precision": resolve_inference_precision(precision),
         "postprocess": postprocess_method,
         "spacing": list(spacing),
-        "geometry": describe_geometry(config),
+        "geometry": config.data.describe_geometry(),
         "empty_cases": empty_counts,
         "scores": summarize(per_image).to_dict(orient="index"),
     }

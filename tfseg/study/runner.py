@@ -76,8 +76,9 @@ def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "
 
 def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """Evaluates a trained cell on val and test: its results row and its validation curve."""
-    from tfseg.callbacks import best_epoch
-    from tfseg.run import RunDir, load_run_model
+    from tfseg.export.loading import load_run_model
+    from tfseg.run import RunDir
+    from tfseg.run_state import best_epoch
 
     run = RunDir(run_dir)
     history = pd.read_csv(run.history)
@@ -166,7 +167,7 @@ def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
 def describe_cells(study: Study) -> str:
     """One line per cell, then per ensemble row: its name and state (done, started with k
     epochs, to run; an ensemble waits for its seeds, or is to score)."""
-    from tfseg.run import completed_epochs
+    from tfseg.run_state import completed_epochs
 
     done = finished_cells(study)
     lines = []

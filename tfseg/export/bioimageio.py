@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfseg import models
 from tfseg.errors import TfsegError
+from tfseg.export.formats import ExportFormat, ExportJob
 from tfseg.files import atomic_path
 
 PAPERS = {
@@ -172,7 +173,7 @@ def write_bioimageio_package(model: keras.Model, export_dir: Path, card: dict[st
         model: keras.Model. The exported float32 model: images (N, H, W, C) in [0, 1] to probabilities (N, H, W, K).
         export_dir: Path. The export folder: its `model.onnx` becomes the ONNX weights. The SavedModel
             weights are `model` written again with a dict output (see `_write_saved_model_zip`).
-        card: dict. The model card (see `tfseg.run.model_card`) with its `onnx` entry; `class_names`
+        card: dict. The model card (see `tfseg.export.card.model_card`) with its `onnx` entry; `class_names`
             (names of the labels 0..) is optional.
         image: ndarray. A sample image at the model's input size as read from disk (uint8, (H, W, C)
             or (H, W)): the test input, the sample tensors and the cover.
@@ -288,3 +289,14 @@ def write_bioimageio_package(model: keras.Model, export_dir: Path, card: dict[st
         "spec": bioimageio.spec.__version__,
         "validated_with": f"bioimageio.core {bioimageio.core.__version__}",
     }
+
+
+def _write(job: ExportJob) -> dict[str, Any]:
+    if job.sample is None:
+        raise TfsegError(f"{job.folder}: the bioimage.io package needs a sample image, got none")
+    return write_bioimageio_package(job.model, job.folder, job.card, job.sample, job.folder / "bioimageio.zip", **job.package)
+
+
+FORMAT = ExportFormat("bioimageio", "bioimageio.zip", _write, needs=("onnx",))
+"""`train.export: bioimageio`; the package holds the ONNX and SavedModel weights, and bioimage.io's
+own test runs it when it is written (so it has no runtime here). The card records it under `bioimageio`."""

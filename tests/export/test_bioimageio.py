@@ -12,12 +12,13 @@ import tensorflow as tf
 import yaml
 
 from tfseg import models
-from tfseg.bioimageio import PAPERS, write_bioimageio_package
+from tfseg.export.bioimageio import PAPERS, write_bioimageio_package
 from tfseg.config import Config
 from tfseg.distribution import float32_layers
 from tfseg.errors import TfsegError
-from tfseg.export import ONNX_OPSET, write_onnx, write_saved_model
-from tfseg.run import model_card
+from tfseg.export.card import model_card
+from tfseg.export.onnx import ONNX_OPSET, write_onnx
+from tfseg.export.saved_model import write_saved_model
 
 pytest.importorskip("bioimageio.core", reason='bioimageio.core is not installed (pip install -e ".[bioimageio]")')
 import bioimageio.core  # noqa: E402

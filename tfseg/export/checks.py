@@ -12,17 +12,13 @@ from tfseg.data import load_table, resolve_data_dir, split_rows
 from tfseg.errors import TfsegError
 from tfseg.evaluation.report import predict_split, truth_labels
 from tfseg.evaluation.scores import dice_score
+from tfseg.export.card import MODEL_CARD, card_threshold, read_model_card
+from tfseg.export.folder import FORMATS
+from tfseg.export.loading import load_model_file, load_run_model
+from tfseg.export.saved_model import SAVED_MODEL_PARTS
 from tfseg.files import write_atomically
 from tfseg.inference import probabilities_to_labels
-from tfseg.run import RunDir, card_threshold, load_model_file, load_run_model, read_config, read_model_card
-
-UNCHECKED_FORMATS = ("bioimageio",)
-"""Formats checked elsewhere: the bioimage.io package holds the ONNX and SavedModel files
-checked here, and bioimage.io's own test runs it when it is written."""
-
-
-SAVED_MODEL_PARTS = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
-"""What of an export folder is the SavedModel."""
+from tfseg.run import RunDir, read_config
 
 
 def _megabytes(path: Path) -> float:
@@ -42,7 +38,7 @@ def check_exports(run_dir: str | Path, split: str = "val", progress: bool = Fals
     TensorFlow, `.onnx` in onnxruntime, `.tflite` in LiteRT.
 
     Args:
-        run_dir: str or Path. A trained run with an export (`model_card.json`).
+        run_dir: str or Path. A trained run with a complete export (its model card).
         split: str. The split to predict. Defaults to "val".
         progress: bool. Show progress bars. Defaults to False.
 
@@ -55,14 +51,14 @@ def check_exports(run_dir: str | Path, split: str = "val", progress: bool = Fals
     config = read_config(run.path)
     card = read_model_card(run.path)
     if card is None:
-        raise TfsegError(f"{run.export}: no model_card.json, the run has no complete export")
+        raise TfsegError(f"{run.export}: no {MODEL_CARD}, the run has no complete export")
     config.data.dir = str(resolve_data_dir(config.data))
     rows = split_rows(load_table(config.data, config.train.seed), split)
     truths = [truth_labels(config, path) for path in rows["mask_path"]]
     threshold = card_threshold(card)
     models = {"keras": run.best} | {
-        name: run.export / file for name, file in card["files"].items() if name not in UNCHECKED_FORMATS
-    }
+        name: run.export / file for name, file in card["files"].items() if name not in FORMATS or FORMATS[name].runtime
+    }  # the SavedModel, and each format with a runtime here (bioimage.io's own test ran its package)
     reference = None
     records = []
     for name, path in models.items():

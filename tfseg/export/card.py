@@ -1,0 +1,104 @@
+"""The model card of an export folder: everything a runtime needs to reproduce `predict.py`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tfseg.config import Config
+from tfseg.errors import TfsegError
+from tfseg.export.saved_model import SAVED_MODEL_ENDPOINT
+from tfseg.run import RunDir
+
+MODEL_CARD = "model_card.json"
+"""The model card's file in an export folder; an export is complete when it is there."""
+
+
+def model_card(
+    config: Config,
+    monitor: str,
+    score: float | None,
+    best_epoch: int | None,
+    threshold: float = 0.5,
+    threshold_choice: str = "fixed",
+    class_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Everything a runtime needs to reproduce `predict.py` with an export: input,
+    preprocessing, geometry, output, threshold, class names, and the validation score.
+
+    Args:
+        config: Config. The run's resolved config.
+        monitor: str. The validation metric the best model was chosen by.
+        score: float or None. Its value at the best epoch.
+        best_epoch: int or None. That epoch (0-based).
+        threshold: float. Binary threshold on the foreground probability (ignored for
+            K classes: arg-max). Defaults to 0.5.
+        threshold_choice: str. How the threshold was chosen. Defaults to "fixed".
+        class_names: list of str or None. Names of labels 0.. (`classes.txt`); None:
+            background and foreground, or class_0..class_K-1.
+    """
+    data = config.data
+    height, width = data.image_size
+    colour = "grey" if data.channels == 1 else "RGB"
+    binary = data.classes == 1
+    if class_names is None:
+        class_names = ["background", "foreground"] if binary else [f"class_{k}" for k in range(data.classes)]
+    return {
+        "model": config.model.name,
+        "model_options": config.model.options,
+        "input": {"shape": [None, height, width, data.channels], "dtype": "float32", "channels": colour},
+        "preprocessing": (
+            f"read as {colour}, {data.describe_geometry()}, scale to [0, 1] (divide 8-bit images by 255, "
+            "16-bit by 65535)"
+        ),
+        "classes": data.classes,
+        "output": (
+            "sigmoid foreground probability, shape (N, H, W, 1)"
+            if data.classes == 1
+            else f"softmax probabilities of {data.classes} classes, shape (N, H, W, {data.classes})"
+        ),
+        "scale": {"uint8": 255, "uint16": 65535},
+        "geometry": {
+            "mode": "sliding_window" if data.is_crop_trained() else "resize",
+            "size": [height, width],
+            "overlap": 0.5 if data.is_crop_trained() else None,
+        },
+        "activation": "sigmoid" if binary else "softmax",
+        "class_names": class_names,
+        "threshold": float(threshold) if binary else "argmax",
+        "threshold_choice": threshold_choice if binary else "arg-max over the classes",
+        "validation": {"metric": monitor, "value": score, "epoch": best_epoch},
+        "saved_model_endpoint": SAVED_MODEL_ENDPOINT,
+    }
+
+
+def read_model_card(path: str | Path) -> dict[str, Any] | None:
+    """The model card that describes the model at `path`, or None.
+
+    A run directory's card is `export/model_card.json`; an export folder holds its own;
+    a model file (`.keras`, `.onnx`, `.tflite`) is described by the card in its folder
+    (a run's `best.keras` by the run's export card).
+    """
+    path = Path(path)
+    if RunDir(path).config.is_file():
+        candidate = RunDir(path).export / MODEL_CARD
+    elif path.is_dir():
+        candidate = path / MODEL_CARD
+    elif path.name == "best.keras" and RunDir(path.parent).config.is_file():
+        candidate = RunDir(path.parent).export / MODEL_CARD
+    else:
+        candidate = path.parent / MODEL_CARD
+    if not candidate.is_file():
+        return None
+    try:
+        return json.loads(candidate.read_text())
+    except json.JSONDecodeError as error:
+        raise TfsegError(f"{candidate}: not a model card, expected JSON ({error})") from None
+
+
+def card_threshold(card: dict[str, Any] | None) -> float:
+    """The binary threshold a model card gives: its `threshold`, else 0.5 (no card, or a
+    multi-class card, whose arg-max needs none)."""
+    value = (card or {}).get("threshold")
+    return float(value) if isinstance(value, (int, float)) else 0.5
