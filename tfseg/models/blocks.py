@@ -134,5 +134,10 @@ def segmentation_head(x, classes: int, activation: str | None, name: str = "head
 
 
 def segmentation_model(inputs, x, classes: int, activation: str | None, name: str) -> keras.Model:
-    """The functional model from `inputs` to `segmentation_head(x)`, named `name`."""
-    return keras.Model(inputs, segmentation_head(x, classes, activation), name=name)
+    """The functional model from `inputs` to `segmentation_head(x)`, named `name`; for a
+    list of maps (deep supervision), one output per map, heads named `head1`, `head2`, …"""
+    if isinstance(x, (list, tuple)):
+        outputs = [segmentation_head(y, classes, activation, name=f"head{j}") for j, y in enumerate(x, 1)]
+    else:
+        outputs = segmentation_head(x, classes, activation)
+    return keras.Model(inputs, outputs, name=name)

@@ -34,8 +34,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import check_fixed_size, conv_bn_relu, segmentation_model, upsample_bilinear
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import check_fixed_size, conv_bn_relu, upsample_bilinear
+from tfseg.models.decoder import Decoded, EncoderFeatures
 from tfseg.models.registry import register_decoder
 
 DEEPLAB_OUTPUT_STRIDES = (8, 16)
@@ -62,10 +62,10 @@ def aspp(x, filters: int, atrous_rates, separable: bool, dropout: float, name: s
     return keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
 
 
-def _deeplab_features(
-    name, input_shape, encoder, encoder_weights, encoder_freeze, output_stride, atrous_rates, dropout
-):
-    """Checks the DeepLab options, then builds the dilated encoder: (inputs, features)."""
+def _deeplab_aspp(encoder: EncoderFeatures, output_stride, channels, atrous_rates, separable, dropout):
+    """Checks the DeepLab options, then builds the dilated encoder and the ASPP on its
+    deepest feature: (features, ASPP output)."""
+    name = encoder.model
     if output_stride not in DEEPLAB_OUTPUT_STRIDES:
         raise TfsegError(f"{name}: encoder_output_stride must be 8 or 16, got {output_stride!r}")
     rates = tuple(atrous_rates)
@@ -73,10 +73,9 @@ def _deeplab_features(
         raise TfsegError(f"{name}: decoder_atrous_rates needs 3 positive integers, got {list(rates)}")
     if not 0 <= dropout < 1:
         raise TfsegError(f"{name}: decoder_aspp_dropout must be in [0, 1), got {dropout!r}")
-    check_fixed_size(input_shape, name)
-    return encoder_input_and_features(
-        name, input_shape, encoder, encoder_weights, encoder_freeze, output_stride=output_stride
-    )
+    check_fixed_size(encoder.input_shape, name)
+    features = encoder.features(output_stride=output_stride)
+    return features, aspp(features[32], channels, atrous_rates, separable, dropout)
 
 
 @register_decoder(
@@ -84,18 +83,13 @@ def _deeplab_features(
     when="large objects and context: multi-scale atrous pyramid at stride 8, coarse boundaries",
 )
 def build_deeplabv3(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     encoder_output_stride: int = 8,
     decoder_channels: int = 256,
     decoder_atrous_rates: tuple[int, int, int] = (12, 24, 36),
     decoder_aspp_separable: bool = False,
     decoder_aspp_dropout: float = 0.5,
-) -> keras.Model:
+) -> Decoded:
     """Builds DeepLabV3 (smp `DeepLabV3`): ASPP on the dilated encoder's deepest feature →
     3×3 conv-BN-ReLU → bilinear upsampling by the output stride → 1×1 head.
 
@@ -116,15 +110,12 @@ def build_deeplabv3(
     Raises:
         TfsegError: encoder_output_stride not 8 or 16, bad atrous rates or dropout.
     """
-    name = f"deeplabv3_{encoder}"
-    inputs, features = _deeplab_features(
-        name, input_shape, encoder, encoder_weights, encoder_freeze, encoder_output_stride,
-        decoder_atrous_rates, decoder_aspp_dropout,
+    _, x = _deeplab_aspp(
+        encoder, encoder_output_stride, decoder_channels, decoder_atrous_rates, decoder_aspp_separable,
+        decoder_aspp_dropout,
     )
-    x = aspp(features[32], decoder_channels, decoder_atrous_rates, decoder_aspp_separable, decoder_aspp_dropout)
     x = conv_bn_relu(x, decoder_channels, "decoder")
-    x = upsample_bilinear(x, encoder_output_stride, "decoder_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return Decoded(x, upsampling=encoder_output_stride, upsampling_name="decoder_up")
 
 
 @register_decoder(
@@ -132,18 +123,13 @@ def build_deeplabv3(
     when="context of DeepLabV3 with sharper boundaries from a stride-4 skip; a strong general default",
 )
 def build_deeplabv3plus(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     encoder_output_stride: int = 16,
     decoder_channels: int = 256,
     decoder_atrous_rates: tuple[int, int, int] = (12, 24, 36),
     decoder_aspp_separable: bool = True,
     decoder_aspp_dropout: float = 0.5,
-) -> keras.Model:
+) -> Decoded:
     """Builds DeepLabV3+ (smp `DeepLabV3Plus`): ASPP on the dilated encoder's deepest
     feature → 3×3 separable conv-BN-ReLU → bilinear up to stride 4 → concatenation with
     the stride-4 feature reduced to 48 channels (1×1 conv-BN-ReLU) → 3×3 separable
@@ -155,16 +141,13 @@ def build_deeplabv3plus(
     Returns:
         A functional `keras.Model` named "deeplabv3plus_<encoder>" with a nested "encoder" model.
     """
-    name = f"deeplabv3plus_{encoder}"
-    inputs, features = _deeplab_features(
-        name, input_shape, encoder, encoder_weights, encoder_freeze, encoder_output_stride,
-        decoder_atrous_rates, decoder_aspp_dropout,
+    features, x = _deeplab_aspp(
+        encoder, encoder_output_stride, decoder_channels, decoder_atrous_rates, decoder_aspp_separable,
+        decoder_aspp_dropout,
     )
-    x = aspp(features[32], decoder_channels, decoder_atrous_rates, decoder_aspp_separable, decoder_aspp_dropout)
     x = conv_bn_relu(x, decoder_channels, "aspp_out", separable=True)
     x = upsample_bilinear(x, encoder_output_stride // 4, "decoder_up")
     high_res = conv_bn_relu(features[4], 48, "decoder_highres", kernel_size=1)  # 48: the paper's choice
     x = keras.layers.Concatenate(name="decoder_concat")([x, high_res])
     x = conv_bn_relu(x, decoder_channels, "decoder_fuse", separable=True)
-    x = upsample_bilinear(x, 4, "final_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return Decoded(x, upsampling=4)

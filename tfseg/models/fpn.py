@@ -24,8 +24,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import segmentation_model, upsample_bilinear
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import upsample_bilinear
+from tfseg.models.decoder import Decoded, EncoderFeatures
 from tfseg.models.registry import register_decoder
 
 FPN_STRIDES = (32, 16, 8, 4)
@@ -80,18 +80,13 @@ def fpn_decoder(
     when="objects at many scales: a light multi-scale pyramid merged at stride 4",
 )
 def build_fpn(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     decoder_pyramid_channels: int = 256,
     decoder_segmentation_channels: int = 128,
     decoder_merge_policy: str = "add",
     decoder_dropout: float = 0.2,
     decoder_interpolation: str = "nearest",
-) -> keras.Model:
+) -> Decoded:
     """Builds the Panoptic-FPN semantic head on a keras.applications encoder, as smp.FPN.
 
     Args:
@@ -110,7 +105,7 @@ def build_fpn(
     Returns:
         A functional `keras.Model` named "fpn_<encoder>" with a nested "encoder" model.
     """
-    name = f"fpn_{encoder}"
+    name = encoder.model
     if decoder_merge_policy not in ("add", "cat"):
         raise TfsegError(f"{name}: decoder_merge_policy must be 'add' or 'cat', got {decoder_merge_policy!r}")
     if decoder_interpolation not in ("nearest", "bilinear"):
@@ -122,10 +117,8 @@ def build_fpn(
             f"{name}: decoder_segmentation_channels must be at most 32 or a multiple of 32 "
             f"(GroupNorm with 32 groups), got {decoder_segmentation_channels}"
         )
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
     x = fpn_decoder(
-        features, decoder_pyramid_channels, decoder_segmentation_channels, decoder_merge_policy,
+        encoder.features(), decoder_pyramid_channels, decoder_segmentation_channels, decoder_merge_policy,
         decoder_dropout, decoder_interpolation,
     )
-    x = upsample_bilinear(x, 4, "fpn_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return Decoded(x, upsampling=4, upsampling_name="fpn_up")

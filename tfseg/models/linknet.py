@@ -7,8 +7,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_model
+from tfseg.models.decoder import EncoderFeatures
 from tfseg.models.registry import register_decoder, register_model
-from tfseg.models.encoders import encoder_input_and_features
 
 LINKNET_STRIDE = 32
 
@@ -87,16 +87,12 @@ def build_linknet(
 @register_decoder(
     "linknet", family="LinkNet", small=dict(final_filters=4), peers={"sm": "Linknet", "smp": "Linknet"},
     when="the fastest decoder on a pretrained encoder, for real-time or large images",
+    default_encoder="effb3",
 )
 def build_linknet_with_encoder(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "effb3",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     final_filters: int = 32,
-) -> keras.Model:
+) -> keras.KerasTensor:
     """Builds the LinkNet decoder (`linknet_decoder`) on a keras.applications encoder.
 
     Args:
@@ -107,7 +103,4 @@ def build_linknet_with_encoder(
     Returns:
         A functional `keras.Model` named "linknet_<encoder>" with a nested "encoder" model.
     """
-    name = f"linknet_{encoder}"
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
-    x = linknet_decoder(features, final_filters)
-    return segmentation_model(inputs, x, classes, activation, name)
+    return linknet_decoder(encoder.features(), final_filters)

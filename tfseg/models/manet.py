@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import check_five_strides, check_fixed_size, conv_bn_relu, double_conv, segmentation_model
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import check_five_strides, check_fixed_size, conv_bn_relu, double_conv
+from tfseg.models.decoder import EncoderFeatures
 from tfseg.models.registry import register_decoder
 
 MANET_SE_REDUCTION = 16
@@ -85,15 +85,10 @@ def mfab_block(x, skip, filters: int, name: str, reduction: int = MANET_SE_REDUC
     when="U-Net-like skips with global position attention and channel attention, e.g. organs and lesions",
 )
 def build_manet(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16),
     decoder_pab_channels: int = 64,
-) -> keras.Model:
+) -> keras.KerasTensor:
     """Builds MA-Net (smp `MAnet`): a position attention block on the stride-32 feature,
     four multi-scale fusion attention blocks with the skips at strides 16 to 2, a last
     decoder block to full resolution and a 1×1 head.
@@ -112,13 +107,11 @@ def build_manet(
     Raises:
         TfsegError: decoder_channels not five values, or an input size that is not fixed.
     """
-    name = f"manet_{encoder}"
-    check_five_strides(decoder_channels, "decoder_channels", name)
-    check_fixed_size(input_shape, name)
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
+    check_five_strides(decoder_channels, "decoder_channels", encoder.model)
+    check_fixed_size(encoder.input_shape, encoder.model)
+    features = encoder.features()
     x = position_attention_block(features[32], decoder_pab_channels)
     for stride, filters in zip((16, 8, 4, 2), decoder_channels):
         x = mfab_block(x, features[stride], filters, f"dec{stride}")
     x = keras.layers.UpSampling2D(2, interpolation="nearest", name="dec1_up")(x)
-    x = double_conv(x, decoder_channels[-1], "dec1")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return double_conv(x, decoder_channels[-1], "dec1")

@@ -31,8 +31,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import conv_bn_relu, resize_to, segmentation_model, static_size, upsample_bilinear
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import conv_bn_relu, resize_to, static_size
+from tfseg.models.decoder import Decoded, EncoderFeatures
 from tfseg.models.registry import register_decoder
 
 
@@ -80,16 +80,11 @@ def global_attention_upsample(low, high, channels: int, name: str, model: str):
     when="a very light attention decoder (32 channels) with global context, when memory is tight",
 )
 def build_pan(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     encoder_depth: int = 5,
     encoder_output_stride: int = 16,
     decoder_channels: int = 32,
-) -> keras.Model:
+) -> Decoded:
     """Builds PAN (FPA + GAU decoder) on a keras.applications encoder, as smp.PAN.
 
     Args:
@@ -105,7 +100,7 @@ def build_pan(
     Returns:
         A functional `keras.Model` named "pan_<encoder>" with a nested "encoder" model.
     """
-    name = f"pan_{encoder}"
+    name = encoder.model
     if encoder_depth not in (3, 4, 5):
         raise TfsegError(f"{name}: encoder_depth must be 3, 4 or 5 (stride 8, 16 or 32), got {encoder_depth!r}")
     if encoder_output_stride not in (16, 32):
@@ -113,13 +108,10 @@ def build_pan(
     deepest = 2**encoder_depth
     strides = tuple(2**level for level in range(1, encoder_depth + 1))
     output_stride = encoder_output_stride if encoder_output_stride < deepest else 32  # 32: no dilation needed
-    inputs, features = encoder_input_and_features(
-        name, input_shape, encoder, encoder_weights, encoder_freeze, strides, output_stride=output_stride
-    )
+    features = encoder.features(strides, output_stride=output_stride)
     x = feature_pyramid_attention(features[deepest], decoder_channels, "pan_fpa", name)
     stride = deepest // 2
     while stride >= 4:
         x = global_attention_upsample(features[stride], x, decoder_channels, f"pan_gau{stride}", name)
         stride //= 2
-    x = upsample_bilinear(x, 4, "pan_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return Decoded(x, upsampling=4, upsampling_name="pan_up")

@@ -22,8 +22,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.errors import TfsegError
-from tfseg.models.blocks import conv_bn_relu, resize_to, segmentation_model, static_size, upsample_bilinear
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import conv_bn_relu, resize_to, static_size
+from tfseg.models.decoder import Decoded, EncoderFeatures
 from tfseg.models.registry import register_decoder
 
 PSP_BINS = (1, 2, 3, 6)
@@ -87,17 +87,12 @@ def pyramid_pooling_branches(x, filters: int, name: str, model: str, bins=PSP_BI
     when="scene-level context on large objects from a shallow, cheap encoder cut; coarse boundaries",
 )
 def build_pspnet(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     encoder_depth: int = 3,
     psp_out_channels: int = 512,
     psp_use_batchnorm: bool = True,
     psp_dropout: float = 0.2,
-) -> keras.Model:
+) -> Decoded:
     """Builds PSPNet (pyramid pooling on the encoder's deepest used feature) as smp.PSPNet.
 
     Args:
@@ -114,13 +109,12 @@ def build_pspnet(
     Returns:
         A functional `keras.Model` named "pspnet_<encoder>" with a nested "encoder" model.
     """
-    name = f"pspnet_{encoder}"
+    name = encoder.model
     if encoder_depth not in (3, 4, 5):
         raise TfsegError(f"{name}: encoder_depth must be 3, 4 or 5 (stride 8, 16 or 32), got {encoder_depth!r}")
     stride = 2**encoder_depth
     strides = tuple(2**level for level in range(1, encoder_depth + 1))  # the encoder is cut at `stride`
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze, strides)
-    x = features[stride]
+    x = encoder.features(strides)[stride]
     branches = pyramid_pooling_branches(
         x, max(x.shape[-1] // len(PSP_BINS), 1), "psp", name, batch_norm=lambda b: psp_use_batchnorm and b != 1
     )
@@ -128,5 +122,4 @@ def build_pspnet(
     x = conv_bn_relu(x, psp_out_channels, "psp_out", batch_norm=psp_use_batchnorm, kernel_size=1)
     if psp_dropout:
         x = keras.layers.SpatialDropout2D(psp_dropout, name="psp_dropout")(x)
-    x = upsample_bilinear(x, stride, "psp_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return Decoded(x, upsampling=stride, upsampling_name="psp_up")

@@ -1,8 +1,9 @@
 """The model registry: every architecture registers itself where it is defined.
 
 A builder with its own encoder registers under one name (`@register_model("unet", ...)`);
-a decoder registers once (`@register_decoder("fpn", ...)`) and is then a model on every
-encoder of `tfseg.models.encoders.ENCODERS`, named `<decoder>_<encoder>`. Each entry
+a decoder registers once (`@register_decoder("fpn", ...)`, the decoder base of
+`tfseg.models.decoder` gives it the encoder, the head and its builder) and is then a model
+on every encoder of `tfseg.models.encoders.ENCODERS`, named `<decoder>_<encoder>`. Each entry
 carries its family, a one-line "when to use it", its small test options and its peers'
 names, which `train.py --list-models`, the docs' model table, the tests and the
 benchmarks read. The modules of `tfseg.models` are imported on the first lookup, so a
@@ -81,16 +82,17 @@ _ARCHITECTURES: dict[str, Architecture] = {}
 _loaded = False
 
 
-def _register(name: str, family: str, when: str, small, peers, takes_encoder: bool):
+def _register(name: str, family: str, when: str, small, peers, takes_encoder: bool, make_builder=None):
     key = f"{name}_<encoder>" if takes_encoder else name
 
-    def decorator(builder):
+    def decorator(function):
         if key in _ARCHITECTURES:
             first = _ARCHITECTURES[key].builder
             raise TfsegError(
                 f"model {key!r} is registered twice: by {first.__module__}.{first.__qualname__} "
-                f"and {builder.__module__}.{builder.__qualname__}"
+                f"and {function.__module__}.{function.__qualname__}"
             )
+        builder = function if make_builder is None else make_builder(function)
         _ARCHITECTURES[key] = Architecture(name, family, when, builder, dict(small or {}), dict(peers or {}), takes_encoder)
         return builder
 
@@ -102,9 +104,31 @@ def register_model(name: str, *, family: str, when: str, small: dict | None = No
     return _register(name, family, when, small, peers, takes_encoder=False)
 
 
-def register_decoder(name: str, *, family: str, when: str, small: dict | None = None, peers: dict | None = None):
-    """Decorator: registers a decoder builder as `<name>_<encoder>` for every encoder."""
-    return _register(name, family, when, small, peers, takes_encoder=True)
+def register_decoder(
+    name: str,
+    *,
+    family: str,
+    when: str,
+    small: dict | None = None,
+    peers: dict | None = None,
+    default_encoder: str = "resnet50",
+):
+    """Decorator: registers a decoder as `<name>_<encoder>` for every encoder and returns
+    its builder.
+
+    The decorated function is the decoder, `(encoder, **options)`: given a
+    `tfseg.models.decoder.EncoderFeatures` and its own keyword options, it returns its
+    output feature map, or a `Decoded` with the upsampling to full resolution (see
+    `tfseg.models.decoder`). The decorator returns the builder
+    `(input_shape, classes=1, activation="auto", encoder=default_encoder,
+    encoder_weights=None, encoder_freeze=False, **options)` of the same name and docstring.
+    """
+    from tfseg.models.decoder import decoder_builder
+
+    return _register(
+        name, family, when, small, peers, takes_encoder=True,
+        make_builder=lambda decoder: decoder_builder(name, decoder, default_encoder),
+    )
 
 
 def _load_all() -> None:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import conv_bn_relu, segmentation_model, upsample_bilinear
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import conv_bn_relu, upsample_bilinear
+from tfseg.models.decoder import Decoded, EncoderFeatures
 from tfseg.models.registry import register_decoder
 
 SEGFORMER_STRIDES = (32, 16, 8, 4)
@@ -46,14 +46,9 @@ def segformer_head(features: dict, channels: int):
     when="a light, fast head fusing all scales at stride 4; cheap on large images",
 )
 def build_segformer(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     decoder_segmentation_channels: int = 256,
-) -> keras.Model:
+) -> Decoded:
     """Builds the SegFormer all-MLP head (smp `Segformer`) on a keras.applications encoder.
 
     Args:
@@ -65,8 +60,4 @@ def build_segformer(
     Returns:
         A functional `keras.Model` named "segformer_<encoder>" with a nested "encoder" model.
     """
-    name = f"segformer_{encoder}"
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
-    x = segformer_head(features, decoder_segmentation_channels)
-    x = upsample_bilinear(x, 4, "final_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return Decoded(segformer_head(encoder.features(), decoder_segmentation_channels), upsampling=4)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_input_shape, conv_bn_relu, segmentation_model
+from tfseg.models.decoder import EncoderFeatures, build_on_encoder
 from tfseg.models.registry import register_model
-from tfseg.models.encoders import encoder_input_and_features
 
 SEGNET_STRIDE = 32
 # Convolutions per VGG16 stage and its filters relative to the first stage.
@@ -113,9 +113,13 @@ def build_segnet_vgg16(
     Returns:
         A functional `keras.Model` named "segnet_vgg16" with a nested "encoder" model.
     """
-    strides = (1, 2, 4, 8, 16, 32)
-    inputs, features = encoder_input_and_features(
-        "segnet_vgg16", input_shape, "vgg16", encoder_weights, encoder_freeze, strides
+    return build_on_encoder(
+        _segnet_on_encoder, "segnet", input_shape, classes, activation, "vgg16", encoder_weights, encoder_freeze
     )
-    x = segnet_decoder(features[32], [features[stride] for stride in strides[:-1]])
-    return segmentation_model(inputs, x, classes, activation, "segnet_vgg16")
+
+
+def _segnet_on_encoder(encoder: EncoderFeatures):
+    """The SegNet decoder on the features at strides 1–32 of `encoder` (VGG16)."""
+    strides = (1, 2, 4, 8, 16, 32)
+    features = encoder.features(strides)
+    return segnet_decoder(features[32], [features[stride] for stride in strides[:-1]])

@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 
 from tfseg.models.blocks import check_five_strides, check_input_shape, conv_bn_relu, double_conv, segmentation_model
+from tfseg.models.decoder import EncoderFeatures
 from tfseg.models.registry import register_decoder, register_model
-from tfseg.models.encoders import ENCODERS, encoder_input_and_features
 
 
 def _unet_variant(name: str, downsampling: str, upsampling: str, summary: str):
@@ -99,16 +99,12 @@ build_unet_convpool = register_model(
 @register_decoder(
     "unet", family="U-Net", small=dict(decoder_filters=(8, 8, 4, 4, 4)), peers={"sm": "Unet", "smp": "Unet"},
     when="the default with a pretrained encoder: fine boundaries from skips at every stride",
+    default_encoder="effb3",
 )
 def build_unet_with_encoder(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "effb3",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     decoder_filters: tuple[int, ...] = (256, 128, 64, 32, 16),
-) -> keras.Model:
+) -> keras.KerasTensor:
     """Builds a U-Net decoder on a keras.applications encoder (as segmentation_models):
     from stride 32, five blocks of nearest ×2 upsampling → concatenation with the
     encoder feature of that stride (at stride 1 only VGG has one) → two 3×3 conv-BN-ReLU.
@@ -124,15 +120,14 @@ def build_unet_with_encoder(
     Returns:
         A functional `keras.Model` named "unet_<encoder>" with a nested "encoder" model.
     """
-    name = f"unet_{encoder}"
-    check_five_strides(decoder_filters, "decoder_filters", name)
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
+    check_five_strides(decoder_filters, "decoder_filters", encoder.model)
+    features = encoder.features()
     x = features[32]
-    if ENCODERS[encoder].pooled_bottom:
+    if encoder.spec.pooled_bottom:
         x = double_conv(x, 512, "center")
     for stride, filters in zip((16, 8, 4, 2, 1), decoder_filters):
         x = keras.layers.UpSampling2D(2, name=f"dec{stride}_up")(x)
         if stride in features:
             x = keras.layers.Concatenate(name=f"dec{stride}_concat")([x, features[stride]])
         x = double_conv(x, filters, f"dec{stride}")
-    return segmentation_model(inputs, x, classes, activation, name)
+    return x

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import check_five_strides, check_input_shape, double_conv, segmentation_head
+from tfseg.models.blocks import check_five_strides, check_input_shape, double_conv, segmentation_model
+from tfseg.models.decoder import EncoderFeatures
 from tfseg.models.registry import register_decoder, register_model
-from tfseg.models.encoders import encoder_input_and_features
 
 
 def _nested_decoder(rows: list, filters: list[int], upsample):
@@ -33,10 +33,12 @@ def _nested_decoder(rows: list, filters: list[int], upsample):
     return grid[0][1:]
 
 
-def _heads(top_row: list, classes: int, activation, deep_supervision: bool, finish=lambda x, j: x):
+def _outputs(top_row: list, deep_supervision: bool, finish=lambda x, j: x):
+    """The maps the heads go on: the last top-row node's, or with deep supervision every
+    top-row node's, each through `finish(x, column)`."""
     if not deep_supervision:
-        return segmentation_head(finish(top_row[-1], len(top_row)), classes, activation)
-    return [segmentation_head(finish(x, j), classes, activation, name=f"head{j}") for j, x in enumerate(top_row, 1)]
+        return finish(top_row[-1], len(top_row))
+    return [finish(x, j) for j, x in enumerate(top_row, 1)]
 
 
 @register_model(
@@ -80,23 +82,19 @@ def build_unetpp(
         return keras.layers.Conv2DTranspose(filters, 2, strides=2, name=name)(x)
 
     top_row = _nested_decoder(rows, filters, upsample)
-    return keras.Model(inputs, _heads(top_row, classes, activation, deep_supervision), name="unetpp")
+    return segmentation_model(inputs, _outputs(top_row, deep_supervision), classes, activation, "unetpp")
 
 
 @register_decoder(
     "unetpp", family="U-Net++", small=dict(decoder_filters=(8, 8, 4, 4, 4)), peers={"smp": "UnetPlusPlus"},
     when="U-Net++ on a pretrained encoder: often a little better than U-Net, slower to train",
+    default_encoder="effb3",
 )
 def build_unetpp_with_encoder(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "effb3",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     decoder_filters: tuple[int, ...] = (256, 128, 64, 32, 16),
     deep_supervision: bool = False,
-) -> keras.Model:
+) -> keras.KerasTensor | list:
     """Builds the U-Net++ nested decoder on a keras.applications encoder: levels at
     strides 2–32 with nearest ×2 upsampling, then a block to full resolution before each
     head, as segmentation_models.pytorch's UnetPlusPlus, except that every node of a
@@ -113,9 +111,8 @@ def build_unetpp_with_encoder(
     Returns:
         A functional `keras.Model` named "unetpp_<encoder>" with a nested "encoder" model.
     """
-    name = f"unetpp_{encoder}"
-    check_five_strides(decoder_filters, "decoder_filters", name)
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
+    check_five_strides(decoder_filters, "decoder_filters", encoder.model)
+    features = encoder.features()
     rows = [features[stride] for stride in (2, 4, 8, 16, 32)]
     filters = [decoder_filters[3], decoder_filters[2], decoder_filters[1], decoder_filters[0]]
 
@@ -126,6 +123,4 @@ def build_unetpp_with_encoder(
         x = keras.layers.UpSampling2D(2, name=f"final{column}_up")(x)
         return double_conv(x, decoder_filters[4], f"final{column}")
 
-    top_row = _nested_decoder(rows, filters, upsample)
-    outputs = _heads(top_row, classes, activation, deep_supervision, to_full_resolution)
-    return keras.Model(inputs, outputs, name=name)
+    return _outputs(_nested_decoder(rows, filters, upsample), deep_supervision, to_full_resolution)

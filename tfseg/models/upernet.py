@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import keras
 
-from tfseg.models.blocks import conv_bn_relu, segmentation_model, upsample_bilinear
-from tfseg.models.encoders import encoder_input_and_features
+from tfseg.models.blocks import conv_bn_relu, upsample_bilinear
+from tfseg.models.decoder import Decoded, EncoderFeatures
 from tfseg.models.pspnet import pyramid_pooling_branches
 from tfseg.models.registry import register_decoder
 
@@ -60,14 +60,9 @@ def upernet_decoder(features: dict, channels: int, model: str):
     when="scene parsing with global context and multi-scale detail (PPM + FPN), e.g. on ConvNeXt or ResNets",
 )
 def build_upernet(
-    input_shape: tuple[int, int, int],
-    classes: int = 1,
-    activation: str | None = "auto",
-    encoder: str = "resnet50",
-    encoder_weights: str | None = None,
-    encoder_freeze: bool = False,
+    encoder: EncoderFeatures,
     decoder_channels: int = 256,
-) -> keras.Model:
+) -> Decoded:
     """Builds UPerNet (PPM + FPN fused at stride 4) on a keras.applications encoder, as smp.UPerNet.
 
     Args:
@@ -79,8 +74,5 @@ def build_upernet(
     Returns:
         A functional `keras.Model` named "upernet_<encoder>" with a nested "encoder" model.
     """
-    name = f"upernet_{encoder}"
-    inputs, features = encoder_input_and_features(name, input_shape, encoder, encoder_weights, encoder_freeze)
-    x = upernet_decoder(features, decoder_channels, name)
-    x = upsample_bilinear(x, 4, "upernet_up")
-    return segmentation_model(inputs, x, classes, activation, name)
+    x = upernet_decoder(encoder.features(), decoder_channels, encoder.model)
+    return Decoded(x, upsampling=4, upsampling_name="upernet_up")
