@@ -14,6 +14,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tfseg  # noqa: E402
+
+tfseg.register_keras_objects()  # as `import tfseg` did before it became light: tests load saved models directly
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 TINY_MODEL = {"name": "unet", "options": {"depth": 2, "base_filters": 4}}
 

@@ -178,3 +178,52 @@ def test_zoo_model_trains_and_evaluates_from_the_command_line(tiny_dataset, tmp_
         last = stderr.strip().splitlines()[-1]
         assert last.startswith("error: encoder_weights='imagenet': the ImageNet weights of ResNet18 could not be downloaded")
         assert not (tmp_path / "imagenet").exists()
+
+
+TF_LOG_PREFIXES = ("I0000", "W0000", "E0000", "WARNING: All log messages")
+"""How TensorFlow's and absl's start-up lines begin."""
+
+
+def _tfseg(*arguments):
+    """`python -m tfseg ARGUMENTS...` in a fresh Python, from the repository root."""
+    return subprocess.run([sys.executable, "-m", "tfseg", *arguments], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_tfseg_help_lists_the_commands():
+    from tfseg.cli import COMMANDS
+
+    main_help, train_help = _tfseg("--help"), _tfseg("train", "--help")
+    assert main_help.returncode == 0 and train_help.returncode == 0, main_help.stderr + train_help.stderr
+    assert main_help.stdout.startswith("usage: tfseg") and all(f"\n  {name} " in main_help.stdout for name in COMMANDS)
+    assert train_help.stdout.startswith("usage: tfseg train") and "--image-size" in train_help.stdout
+    assert not main_help.stderr and not train_help.stderr
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import contextlib, io, sys; from tfseg.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['inspect', '--help'], ['evaluate', '--help']):\n"
+        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        main(argv)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.strip() == "[]"
+
+
+def test_inspect_hides_tensorflow_start_up_lines_unless_verbose(tiny_dataset):
+    quiet, verbose = _tfseg("inspect", str(tiny_dataset)), _tfseg("--verbose", "inspect", str(tiny_dataset))
+    assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr[-1500:] + verbose.stderr[-1500:]
+    assert "24 image/mask pairs" in quiet.stdout and "no problems found" in quiet.stdout
+    assert not [line for line in quiet.stderr.splitlines() if line.startswith(TF_LOG_PREFIXES)], quiet.stderr
+    assert [line for line in verbose.stderr.splitlines() if line.startswith(TF_LOG_PREFIXES)], verbose.stderr
+
+
+def test_models_command_lists_the_models(capsys):
+    from tfseg import models
+    from tfseg.cli import main
+
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert set(models.names()) <= set(out.split()) and "Encoders" in out

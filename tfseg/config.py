@@ -24,6 +24,10 @@ EXPORT_FORMATS = ("tflite", "tflite-float16", "tflite-int8", "onnx", "bioimageio
 """Export formats besides best.keras and the SavedModel (`train.export`: the option's
 allowed values; each is an entry of `tfseg.export.folder.FORMATS`, which writes it)."""
 
+INFERENCE_PRECISIONS = ("float32", "mixed_bfloat16_convs", "auto")
+"""What prediction and evaluation may run in (`--precision` of predict.py and evaluate.py;
+`tfseg.distribution.inference_layers` applies it)."""
+
 
 @dataclass
 class DataConfig:

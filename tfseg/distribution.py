@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import keras
 import tensorflow as tf
 
+from tfseg.config import INFERENCE_PRECISIONS
 from tfseg.errors import TfsegError
 from tfseg.models.blocks import leaf_layers
 
@@ -137,10 +138,6 @@ def float32_while(model: keras.Model) -> Iterator[keras.Model]:
     finally:
         for layer, policy in policies:
             layer.dtype_policy = policy
-
-
-INFERENCE_PRECISIONS = ("float32", CONVS_IN_BFLOAT16, "auto")
-"""What prediction and evaluation may run in (`--precision` of predict.py and evaluate.py)."""
 
 
 def inference_layers(model: keras.Model, precision: str = "float32") -> keras.Model:

@@ -218,8 +218,9 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
             f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"
         )
         with dtype_policy(precision), stop:
+            # the tf.data pipeline shuffles; Keras ignores `shuffle` for a dataset but warns when it is True (its default)
             model.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=done,
-                      callbacks=run_callbacks + list(callbacks or []), verbose="auto")
+                      callbacks=run_callbacks + list(callbacks or []), verbose="auto", shuffle=False)
     except BaseException:
         if chief and not resume and completed_epochs(run.path) == 0:  # nothing to resume: leave no half-run
             shutil.rmtree(run.path, ignore_errors=True)

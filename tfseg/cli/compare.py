@@ -1,0 +1,54 @@
+"""`tfseg compare STUDY.yaml ...` (compare.py, tfseg-compare): runs a study; `--publish` rewrites published tables."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from tfseg.cli.command import add_verbose_flag, run
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """`tfseg compare STUDY.yaml ...`: trains and evaluates a study's cells (tfseg.study);
+    `tfseg compare --publish RESULTS.md` rewrites the study tables published in a Markdown file."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Run a study: train and evaluate every cell of a grid, then compare them.")
+    parser.add_argument("study", nargs="?", help="study file (YAML; see configs/studies/ and docs/studies.md)")
+    parser.add_argument("--cells", nargs="+", metavar="CELL",
+                        help="run only these cells (names as --list prints them, with or without -s<seed>)")
+    parser.add_argument("--out", default="studies", help="folder of all studies (default studies/)")
+    parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
+    parser.add_argument("--render", action="store_true",
+                        help="only redraw results.md and results.png from results.csv, then exit")
+    parser.add_argument("--publish", metavar="MARKDOWN",
+                        help="rewrite the study tables between '<!-- study table: STUDY.yaml -->' and "
+                             "'<!-- end of study table -->' in this file (e.g. RESULTS.md) and their figures, then exit")
+    parser.add_argument("--figures", default="docs/assets/studies",
+                        help="with --publish: where the figures go (default docs/assets/studies/)")
+    add_verbose_flag(parser)
+    args = parser.parse_args(argv)
+
+    def command() -> None:
+        from tfseg.errors import TfsegError
+        from tfseg.study import describe_cells, load_study, publish, render_results, run_study, select_cells
+
+        if args.publish:
+            if args.study:
+                raise TfsegError("--publish MARKDOWN publishes the studies the file names; drop the study file")
+            publish(args.publish, args.figures, args.out)
+            print(f"tfseg: study tables in {args.publish} and their figures in {args.figures} rewritten")
+            return
+        if not args.study:
+            raise TfsegError("expected a study file (STUDY.yaml), or --publish MARKDOWN")
+        study = load_study(args.study, args.out)
+        if args.list:
+            print(describe_cells(study))
+            return
+        if args.render:
+            render_results(study)
+            print(f"tfseg: {study.results_md} and {study.figure} redrawn")
+            return
+        run_study(study, select_cells(study, args.cells))
+        print(f"tfseg: study {study.name}: table in {study.results_md}, figure in {study.figure}")
+
+    return run(command, args.verbose)
