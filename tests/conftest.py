@@ -14,11 +14,20 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tfseg  # noqa: E402
-
-tfseg.register_keras_objects()  # as `import tfseg` did before it became light: tests load saved models directly
-
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The zoo matrix (`@pytest.mark.zoo`) runs only when a -m expression names it, so that
+    `-m "not slow"` and the default run both leave it out."""
+    if "zoo" in (config.option.markexpr or ""):
+        return
+    zoo = [item for item in items if item.get_closest_marker("zoo")]
+    if zoo:
+        config.hook.pytest_deselected(items=zoo)
+        items[:] = [item for item in items if not item.get_closest_marker("zoo")]
+
+
 TINY_MODEL = {"name": "unet", "options": {"depth": 2, "base_filters": 4}}
 
 

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(importlib.util.find_spec("segmentation_models") is None,
                     reason="segmentation_models is not installed (pip install -e '.[benchmarks]')")
+@pytest.mark.slow
 def test_models_benchmark_measures_tfseg_beside_segmentation_models(tiny_dataset):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "models.py"), "--models", "unet_resnet18", "--peer", "sm",

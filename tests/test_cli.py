@@ -38,6 +38,7 @@ def trained_run(tiny_dataset, tmp_path_factory):
     return run_dir, evaluate.stdout
 
 
+@pytest.mark.slow
 def test_run_directory_contents(trained_run):
     run_dir, _ = trained_run
     for name in ("config.yaml", "history.csv", "best.keras", "curves.png", "export/saved_model.pb"):
@@ -50,6 +51,7 @@ def test_run_directory_contents(trained_run):
     assert "loss: bce+jaccard" in saved and "base_filters: 4" in saved and f"run_dir: {run_dir}" in saved
 
 
+@pytest.mark.slow
 def test_evaluation_outputs(trained_run, tiny_dataset):
     run_dir, stdout = trained_run
     per_image = pd.read_csv(run_dir / "eval" / "test" / "per_image.csv", dtype={"id": str})
@@ -64,6 +66,7 @@ def test_evaluation_outputs(trained_run, tiny_dataset):
     assert "dice" in stdout and "median" in stdout
 
 
+@pytest.mark.slow
 def test_evaluation_matches_a_hand_computed_dice(trained_run, tiny_dataset):
     run_dir, _ = trained_run
     model = float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
@@ -76,6 +79,7 @@ def test_evaluation_matches_a_hand_computed_dice(trained_run, tiny_dataset):
     assert sample["dice"] == pytest.approx(dice, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_saved_model_export_matches_keras(trained_run):
     import tensorflow as tf
 
@@ -121,6 +125,7 @@ def test_cli_process_exit_code_and_message(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_five_minute_tour_on_the_demo_data(tmp_path):
     """README's tour, train → evaluate → predict on the demo data, with tiny sizes; the pictures it promises exist."""
     env = {**os.environ, "TFSEG_CACHE": str(tmp_path / "cache")}
@@ -155,6 +160,7 @@ def test_list_models_groups_every_name_by_family(capsys):
     assert "convnext_tiny convnext_small convnext_base" in out  # the encoders, by family
 
 
+@pytest.mark.slow
 def test_zoo_model_trains_and_evaluates_from_the_command_line(tiny_dataset, tmp_path, capsys):
     """train.py and evaluate.py on DeepLabV3+ with the torchvision-layout ResNet-18, as a
     user runs them; then --encoder-weights imagenet without network is a one-line error

@@ -220,6 +220,7 @@ def test_export_examples_run_without_tfseg(line, code, demo_export):
     assert result.returncode == 0, f"docs/export.md, block at line {line}:\n{result.stderr[-3000:]}"
 
 
+@pytest.mark.slow
 def test_mkdocs_builds_strict(tmp_path):
     pytest.importorskip("mkdocs", reason="mkdocs is not installed (pip install mkdocs mkdocstrings-python)")
     pytest.importorskip("mkdocstrings_handlers.python",

@@ -107,6 +107,7 @@ def _finish(process: subprocess.Popen) -> str:
     return stdout
 
 
+@pytest.mark.slow
 def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path, tiny_dataset):
     """kill -9 inside the second cell; --list shows it started; the restart resumes it and
     finishes with one row per cell; a third start has nothing to do; a cell whose run was
@@ -168,6 +169,7 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
         "(train.lr); delete the folder to train it again")
 
 
+@pytest.mark.slow
 def test_ensembles_add_a_row_scoring_the_mean_of_each_cells_seeds(tmp_path, tiny_dataset):
     """`ensembles: [none, flip]`: once both seeds are done, two rows score their mean
     probability (without and with flips), exactly as evaluate.py --ensemble --tta does."""
@@ -201,6 +203,7 @@ def test_ensembles_add_a_row_scoring_the_mean_of_each_cells_seeds(tmp_path, tiny
     assert rescored["test_dice"].tolist() == pytest.approx(results["test_dice"].tolist(), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_folds_train_each_cell_once_per_fold_and_their_ensemble_is_scored_on_test_only(tmp_path, tiny_dataset):
     """`folds: 2`: cells bce-f0-s0 and bce-f1-s0 validate on different halves of the non-test
     ids; results.md averages them (runs 2); the fold ensemble equals evaluate.py --ensemble on
@@ -233,6 +236,7 @@ def test_folds_train_each_cell_once_per_fold_and_their_ensemble_is_scored_on_tes
     assert ensemble[header.index("val IoU")] == ensemble[header.index("val Dice")] == "–"  # no val scores
 
 
+@pytest.mark.slow
 def test_multiclass_study_reports_each_class_by_name(tmp_path):
     data = write_label_dataset(tmp_path / "labels")
     study = write_study(tmp_path, data, {"train.loss": "ce+dice"}, class_names=["lung", "heart"])

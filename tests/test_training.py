@@ -67,6 +67,7 @@ def resumed_run(small_data, tmp_path_factory):
     return run_dir, interrupted
 
 
+@pytest.mark.slow
 def test_resume_continues_from_last_completed_epoch(resumed_run):
     run_dir, interrupted = resumed_run
     assert interrupted["epoch"].tolist() == [0, 1]  # the interrupted run kept its directory
@@ -86,6 +87,7 @@ def test_resume_continues_from_last_completed_epoch(resumed_run):
     assert image_events, "no validation images written to TensorBoard"
 
 
+@pytest.mark.slow
 def test_saved_model_and_tflite_match_best_keras(resumed_run):
     run_dir, _ = resumed_run
     images = np.random.default_rng(0).random((3, 32, 32, 1), dtype=np.float32)
@@ -98,6 +100,7 @@ def test_saved_model_and_tflite_match_best_keras(resumed_run):
     np.testing.assert_allclose(lite, expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_best_keras_predicts_what_the_exports_predict(small_data, tmp_path):
     """A run trained in mixed precision saves best.keras as the float32 model its exports are, so
     plain `keras.saving.load_model(best.keras)` predicts what the SavedModel, ONNX and TFLite files do."""
@@ -124,16 +127,20 @@ def test_best_keras_predicts_what_the_exports_predict(small_data, tmp_path):
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["train"]["precision"] == "mixed_bfloat16_convs"
 
 
-def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("imports", ["import keras, tfseg", "import tfseg, keras"])
+def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path, imports):
+    """tfseg registers its Keras objects whether Keras is imported before it or after it."""
     run_dir, _ = resumed_run
     source = f"""
-    import keras, tfseg
+    {imports}
     for name in ("best.keras", "last.keras"):
         print(type(keras.saving.load_model({str(run_dir)!r} + "/" + name).optimizer).__name__)
     """
     assert finish(run_script(source, tmp_path)).split() == ["Adam", "Adam"]
 
 
+@pytest.mark.slow
 def test_deep_supervision_trains_on_the_mean_head_loss_and_exports_the_last_head(small_data, tmp_path):
     depth = 2
     run_dir, options = tmp_path / "ds", tmp_path / "options.yaml"
@@ -228,6 +235,7 @@ KILL_POINTS = [
 ]
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume_loses_nothing(small_data, tmp_path):
     """SIGKILL at 8 points (6 inside a write, slowed by TFSEG_WRITE_DELAY), each followed by --resume; then the
     run finishes with every epoch once in history.csv, best.keras loading, the export whole, no lock, no temporaries."""
@@ -261,6 +269,7 @@ def _snapshot(folder):
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_resume_with_damaged_files_falls_back_or_stops_and_changes_nothing(resumed_run, tmp_path, capsys):
     run_dir = shutil.copytree(resumed_run[0], tmp_path / "copy")
     states = run_dir / "backup"
@@ -284,6 +293,7 @@ def test_resume_with_damaged_files_falls_back_or_stops_and_changes_nothing(resum
     keras.saving.load_model(run_dir / "last.keras")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_after_the_epoch_and_resume_finishes(small_data, tmp_path):
     """SIGTERM mid-epoch: the epoch finishes and is saved, the process says how to resume and exits 143; a second
     signal exits at once; a live lock refuses a second process, a stale one is taken over."""

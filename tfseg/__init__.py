@@ -1,13 +1,16 @@
 """tfseg: semantic segmentation of 2D medical images with Keras 3 and TensorFlow.
 
-`import tfseg` does not import TensorFlow (the `tfseg` command answers `--help` at once);
-`tfseg.losses`, `tfseg.metrics`, `tfseg.models` and `tfseg.optim` load on first use. Those
-modules register tfseg's losses, metrics, layers and optimizers with Keras:
-`tfseg.register_keras_objects()` imports them all, so saved `.keras` models load with
-`keras.saving.load_model` and no `custom_objects`.
+`import tfseg` does not import TensorFlow, so the `tfseg` command answers `--help` at once.
+`tfseg.losses`, `tfseg.metrics`, `tfseg.models` and `tfseg.optim` load on first use, and
+they load as soon as Keras does (before `import tfseg` or after it): they register tfseg's
+losses, metrics, layers and optimizers, so `import tfseg, keras` then
+`keras.saving.load_model("RUN/best.keras")` needs no `custom_objects`.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -25,3 +28,29 @@ def __getattr__(name: str):
     if name in _KERAS_MODULES:
         return importlib.import_module(f"tfseg.{name}")
     raise AttributeError(f"module 'tfseg' has no attribute {name!r}")
+
+
+class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
+    """Finds `keras` as the other finders do, and registers tfseg's Keras objects right after
+    it has loaded: `import tfseg` stays free of TensorFlow until the user imports Keras."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            load = spec.loader.exec_module
+
+            def exec_module(module):
+                load(module)
+                register_keras_objects()
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+if "keras" in sys.modules:
+    register_keras_objects()
+else:
+    sys.meta_path.insert(0, _RegisterWhenKerasLoads())

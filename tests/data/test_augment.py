@@ -172,6 +172,7 @@ def test_seeded_augmented_pipeline_repeats(tiny_dataset, tiny_table, engine):
     assert not np.array_equal(first_batch(3), first_batch(4))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_train_py_trains_with_each_preset(preset, tiny_dataset, tmp_path):
     """train.py's command line (in this process), one epoch of batches of 2 (heavy's elastic, p 0.3, draws no

@@ -116,6 +116,7 @@ def test_colour_coded_label_maps_train_data_and_inspect(tmp_path, capsys):
         load_table(DataConfig(dir=str(folder), classes=4), seed=0)
 
 
+@pytest.mark.slow
 def test_train_py_inspects_trains_and_evaluates_on_palette_masks(tiny_dataset, tmp_path, capsys):
     def palette(mask, folder, sample_id):
         write_palette_png(folder / f"{sample_id}.png", _binary(mask), [(0, 0, 0), (255, 0, 0)])
@@ -137,6 +138,7 @@ def test_train_py_inspects_trains_and_evaluates_on_palette_masks(tiny_dataset, t
     pd.testing.assert_frame_equal(on_palette, on_grey)  # the indices are scored, as the grey masks are
 
 
+@pytest.mark.slow
 def test_jpeg_masks_named_with_a_suffix(tiny_dataset, tmp_path, capsys):
     def jpeg(mask, folder, sample_id):
         cv2.imwrite(str(folder / f"{sample_id}_segmentation.jpg"), mask, [cv2.IMWRITE_JPEG_QUALITY, 90])

@@ -143,6 +143,7 @@ def test_bioimageio_core_fails_a_package_whose_test_output_is_not_the_models(pac
     assert failed == {REPRODUCE.format(weights) for weights in WEIGHTS}
 
 
+@pytest.mark.slow
 def test_a_package_that_fails_its_test_is_not_written(tmp_path):
     """The ONNX file of another model: the package fails bioimageio.core's test and `path` stays absent."""
     model = tiny_model(1, 1)

@@ -10,6 +10,7 @@ from tfseg.export.onnx import ONNX_OPSET
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[onnx]')")
 
 
+@pytest.mark.slow
 def test_train_checks_every_export_in_its_runtime_on_the_val_split(exported_run):
     card = json.loads((exported_run / "export" / "model_card.json").read_text())
     assert card["files"] == {"saved_model": ".", "tflite": "model.tflite", "tflite-float16": "model_float16.tflite",

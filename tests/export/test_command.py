@@ -20,6 +20,7 @@ def exported_copy(exported_run, tmp_path_factory):
     return shutil.copytree(exported_run, tmp_path_factory.mktemp("reexported") / "run")
 
 
+@pytest.mark.slow
 def test_export_py_adds_formats_fixes_the_batch_and_puts_the_threshold_in_the_card(exported_copy, tiny_dataset, tmp_path):
     done = run_command("export.py", exported_copy, "--format", "onnx", "--batch", 2, "--threshold", 0.3)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -60,6 +61,7 @@ def test_export_py_names_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert capsys.readouterr().err == f"error: {tmp_path}: not a run directory, expected config.yaml written by train.py\n"
 
 
+@pytest.mark.slow
 def test_export_py_writes_a_bioimageio_package_that_passes_its_own_test(exported_copy, tmp_path, monkeypatch):
     core = pytest.importorskip("bioimageio.core", reason="bioimageio.core is not installed (pip install -e '.[bioimageio]')")
     done = run_command("export.py", exported_copy, "--format", "bioimageio", "--license", "CC-BY-4.0", "--author", "A. Radiologist")

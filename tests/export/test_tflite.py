@@ -16,6 +16,7 @@ from tfseg.export.tflite import TfliteModel, write_tflite
     ("segnet", {"base_filters": 4}, 3),
     ("unet_resnet18", {"encoder_weights": None}, 4),
 ])
+@pytest.mark.slow
 def test_litert_runs_the_tflite_files_float_and_quantised(name, options, classes, tmp_path):
     model = models.final_head(float32_layers(models.build(name, (32, 32, 3), classes, **options)))
     images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)

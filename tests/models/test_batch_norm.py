@@ -67,6 +67,7 @@ def test_every_batch_norm_of_a_registered_model_is_fused_nested_encoder_included
     assert not any(type(layer) is keras.layers.BatchNormalization for layer in model.layers)
 
 
+@pytest.mark.slow
 def test_a_fused_model_saves_and_loads_with_the_same_predictions(tmp_path):
     model = use_fused_batch_norm(models.build("linknet", (32, 32, 1), 1, base_filters=4))
     images = np.random.default_rng(4).random((2, 32, 32, 1), dtype=np.float32)

@@ -186,6 +186,7 @@ def test_registering_a_name_twice_is_an_error(monkeypatch):
         models.names()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, shape, classes", cover(), ids=lambda value: str(value).replace(" ", ""))
 def test_every_architecture_trains_one_step_on_each_encoder_kind(name, shape, classes):
     small_step(name, shape, classes)
@@ -200,6 +201,7 @@ built by the same code and are dilated under the `zoo` marker."""
 @pytest.mark.parametrize("encoder", [
     name if name in FIRST_OF_FAMILY.values() else pytest.param(name, marks=pytest.mark.zoo) for name in ENCODERS
 ])
+@pytest.mark.slow
 def test_every_encoder_trains_one_step_dilated_to_stride_8(encoder):
     model = small_step(f"deeplabv3plus_{encoder}", (32, 32, 3), 4, encoder_output_stride=8)
     sizes = [tuple(output.shape[1:3]) for output in models.get_encoder(model).outputs]
@@ -217,6 +219,7 @@ def test_every_name_trains_one_step(name, shape, classes):
     "name",
     [a.name if not a.takes_encoder else f"{a.name}_mobilenetv3small" for a in models.architectures()],
 )
+@pytest.mark.slow
 def test_keras_round_trip_per_architecture(name, tmp_path):
     options = dict(models.entry(name).architecture.small)
     if name == "unetpp":
@@ -231,6 +234,7 @@ def test_keras_round_trip_per_architecture(name, tmp_path):
     keras.utils.clear_session()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["unetpp", "linknet_mobilenetv2"])
 def test_saved_model_export_serves_the_same_predictions(name, tmp_path):
     options = dict(models.entry(name).architecture.small)

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 
 from tfseg import models
 from tfseg.models.segnet import MaxUnpooling2D
@@ -29,6 +30,7 @@ def test_unpooling_inverts_max_pooling_on_the_maxima():
     assert kept.sum() == pooled.size  # one non-zero per window
 
 
+@pytest.mark.slow
 def test_segnet_trains_on_batches_of_unknown_height_and_width():
     """tf.data batches can have unknown spatial sizes (e.g. after an affine augmentation of
     a non-square image); the unpooling then reads the sizes at run time."""
