@@ -128,9 +128,10 @@ def test_best_keras_predicts_what_the_exports_predict(small_data, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("imports", ["import keras, tfseg", "import tfseg, keras"])
+@pytest.mark.parametrize("imports", ["import keras, tfseg", "import tfseg, keras", "import tfseg, tensorflow, keras"])
 def test_checkpoints_load_after_import_tfseg_alone(resumed_run, tmp_path, imports):
-    """tfseg registers its Keras objects whether Keras is imported before it or after it."""
+    """tfseg registers its Keras objects whether Keras is imported before it or after it (TensorFlow, which
+    asks whether Keras is installed, in between)."""
     run_dir, _ = resumed_run
     source = f"""
     {imports}

@@ -31,19 +31,28 @@ def __getattr__(name: str):
 
 
 class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
-    """Finds `keras` as the other finders do, and registers tfseg's Keras objects right after
-    it has loaded: `import tfseg` stays free of TensorFlow until the user imports Keras."""
+    """Finds `keras` as the other finders do, with a loader that registers tfseg's Keras objects
+    right after Keras has loaded: `import tfseg` stays free of TensorFlow until Keras is imported.
+    A `find_spec` that only asks whether Keras is installed (TensorFlow does) changes nothing."""
+
+    def __init__(self) -> None:
+        self.finding = False
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != "keras":
+        if fullname != "keras" or self.finding:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self.finding = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.finding = False
         if spec is not None and spec.loader is not None:
             load = spec.loader.exec_module
 
             def exec_module(module):
                 load(module)
+                if self in sys.meta_path:
+                    sys.meta_path.remove(self)
                 register_keras_objects()
 
             spec.loader.exec_module = exec_module
