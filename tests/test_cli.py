@@ -31,6 +31,7 @@ def trained_run(tiny_dataset, tmp_path_factory):
         capture_output=True, text=True,
     )
     assert train.returncode == 0, train.stderr[-2000:]
+    (work / "train_stdout.txt").write_text(train.stdout)
     evaluate = subprocess.run(
         [sys.executable, str(ROOT / "evaluate.py"), str(run_dir), "--split", "test"], capture_output=True, text=True
     )
@@ -49,6 +50,35 @@ def test_run_directory_contents(trained_run):
     assert {"loss", "iou", "dice", "val_loss", "val_iou", "val_dice"} <= set(history.columns)
     saved = (run_dir / "config.yaml").read_text()
     assert "loss: bce+jaccard" in saved and "base_filters: 4" in saved and f"run_dir: {run_dir}" in saved
+
+
+@pytest.mark.slow
+def test_training_ends_with_the_best_epoch_the_files_and_the_next_commands(trained_run):
+    from tfseg.training import training_summary
+
+    run_dir, _ = trained_run
+    history = pd.read_csv(run_dir / "history.csv")
+    best = int(history["val_iou"].idxmax())
+    text = training_summary(run_dir, seconds=263)
+    lines = text.splitlines()
+    assert lines[0] == f"tfseg: run written to {run_dir}"
+    assert lines[1] == (f"  best epoch {best + 1} of 2 (by val_iou): val_iou {history['val_iou'][best]:.4f}, "
+                        f"val_dice {history['val_dice'][best]:.4f}")
+    assert lines[2] == "  time: 4 min 23 s"
+    assert lines[3] == ("  written: best.keras (the best epoch), export/ (SavedModel, model card), curves.png, "
+                        "history.csv, tensorboard/")
+    assert lines[4:] == ["  next:", f"    tfseg evaluate {run_dir}", f"    tfseg predict {run_dir} IMAGES --out OUT",
+                         f"    tensorboard --logdir {run_dir / 'tensorboard'}"]
+    printed = (run_dir.parent / "train_stdout.txt").read_text()
+    assert "\n".join(lines[:2]) in printed and "\n".join(lines[3:]) in printed and "  time: " in printed
+
+
+def test_training_summary_of_a_run_without_the_monitored_column(binary_run):
+    from tfseg.training import training_summary
+
+    text = training_summary(binary_run)
+    assert text.splitlines()[:2] == [f"tfseg: run written to {binary_run}", "  written: best.keras (the best epoch), history.csv"]
+    assert "tensorboard --logdir" not in text
 
 
 @pytest.mark.slow

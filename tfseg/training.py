@@ -166,6 +166,50 @@ def finish_run(run: RunDir, config: Config) -> None:
     plot_history(run.history, run.curves)
 
 
+def _duration(seconds: float) -> str:
+    """`41 s`, `4 min 12 s`, `1 h 03 min`."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def training_summary(run_dir: str | Path, seconds: float | None = None) -> str:
+    """The closing lines of `tfseg train`: the best epoch and its validation scores, the
+    time taken, what the run holds and the commands to run next.
+
+    Args:
+        run_dir: str or Path. A run directory written by `train`.
+        seconds: float. How long training took; None leaves the time out. Defaults to None.
+
+    Returns:
+        Lines of text, the first `tfseg: run written to RUN_DIR`.
+    """
+    run = RunDir(run_dir)
+    monitor = read_config(run.path).train.monitor
+    history = pd.read_csv(run.history) if run.history.is_file() and run.history.stat().st_size else None
+    epoch, _ = best_epoch(history, monitor)
+    lines = [f"tfseg: run written to {run.path}"]
+    if epoch is not None:
+        row = history[history["epoch"] == epoch].iloc[-1]
+        names = [monitor] + [name for name in ("val_iou", "val_dice") if name != monitor and name in history]
+        scores = ", ".join(f"{name} {row[name]:.4f}" for name in names if pd.notna(row[name]))
+        lines.append(f"  best epoch {epoch + 1} of {len(history)} (by {monitor}): {scores}")
+    if seconds is not None:
+        lines.append(f"  time: {_duration(seconds)}")
+    written = {run.best: "best.keras (the best epoch)", run.export: "export/ (SavedModel, model card)",
+               run.curves: "curves.png", run.history: "history.csv", run.tensorboard: "tensorboard/"}
+    lines.append("  written: " + ", ".join(text for path, text in written.items() if path.exists()))
+    lines.append("  next:")
+    lines.append(f"    tfseg evaluate {run.path}")
+    lines.append(f"    tfseg predict {run.path} IMAGES --out OUT")
+    if run.tensorboard.exists():
+        lines.append(f"    tensorboard --logdir {run.tensorboard}")
+    return "\n".join(lines)
+
+
 def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.Callback] | None = None) -> Path:
     """Trains the configured model and writes the run directory.
 

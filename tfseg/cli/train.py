@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Sequence
 
 from tfseg.cli.command import add_verbose_flag, print_export_checks, run
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         from tfseg.errors import TfsegError
         from tfseg.export.card import read_model_card
         from tfseg.options import overrides_from_flags
-        from tfseg.training import resume_run, train
+        from tfseg.training import resume_run, train, training_summary
 
         if args.list_models:
             print_models()
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if args.inspect or args.preview:
             _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
             return
+        started = time.monotonic()
         if args.resume:
             if args.config:
                 raise TfsegError("--resume RUN_DIR uses RUN_DIR/config.yaml; drop --config")
@@ -63,6 +65,6 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             run_dir = train(load_config(args.config, overrides))
         if (read_model_card(run_dir) or {}).get("files", {}).keys() - {"saved_model"}:
             print_export_checks(run_dir)
-        print(f"tfseg: run written to {run_dir}")
+        print(training_summary(run_dir, time.monotonic() - started))
 
     return run(command, args.verbose)
