@@ -189,3 +189,48 @@ def test_an_ensemble_is_scored_on_the_mean_of_its_runs_probabilities(binary_run,
     (other / "config.yaml").write_text((other / "config.yaml").read_text().replace("classes: 1", "classes: 3"))
     assert evaluate_main([str(binary_run), "--ensemble", str(other)]) == 2
     assert f"--ensemble {other}: data.classes is 3, expected 1 as in {binary_run}" in capsys.readouterr().err
+
+
+def _run_predicting(source_run, folder, classes, bias):
+    """A run folder with `source_run`'s config and an untrained model whose head bias is `bias` (forcing its output)."""
+    folder.mkdir()
+    (folder / "config.yaml").write_bytes((source_run / "config.yaml").read_bytes())
+    model = models.build("unet", (32, 32, 1), classes, depth=2, base_filters=4)
+    head = model.get_layer("head_conv")
+    kernel, _ = head.get_weights()
+    head.set_weights([np.zeros_like(kernel), np.asarray(bias, "float32")])
+    model.save(folder / "best.keras")
+    return folder
+
+
+@pytest.mark.parametrize("bias, warning", [
+    (10.0, "tfseg: warning: every image's prediction covers at least 99% of its pixels (mean 100.0%): the model "
+           "predicts foreground everywhere"),
+    (-10.0, "tfseg: warning: no image of the 4 predicts any foreground: every mask is empty"),
+])
+def test_evaluate_warns_about_all_foreground_and_all_empty_predictions(binary_run, tmp_path, capsys, bias, warning):
+    run = _run_predicting(binary_run, tmp_path / "forced", 1, [bias])
+    assert evaluate_main([str(run), "--split", "test"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-2].startswith(warning), out
+    summary = json.loads((run / "eval" / "test" / "summary.json").read_text())
+    assert len(summary["warnings"]) == 1 and warning.startswith("tfseg: warning: " + summary["warnings"][0][:40])
+    assert f"- **warning**: {summary['warnings'][0]}" in (run / "eval" / "test" / "report.md").read_text()
+
+
+def test_evaluate_warns_about_a_class_never_predicted(multiclass_run, tmp_path, capsys):
+    run = _run_predicting(multiclass_run, tmp_path / "no-class-2", 3, [0.0, 10.0, -10.0])
+    summary = evaluate_run(run, split="test")
+    assert summary["warnings"][-1] == "class 2 is never predicted on any of the 2 images"
+    assert summary["warnings"][0].startswith("every image's prediction covers at least 99%")  # class 1 everywhere
+
+
+def test_a_working_prediction_gives_no_warnings():
+    from tfseg.evaluation.report import degenerate_prediction_warnings
+
+    half = np.zeros((8, 8), np.uint8)
+    half[:4] = 1
+    assert degenerate_prediction_warnings({"a": half, "b": np.zeros((8, 8), np.uint8)}, 1) == []
+    half[4:6] = 2
+    assert degenerate_prediction_warnings({"a": half}, 3) == []
+    assert degenerate_prediction_warnings({"a": half}, 4) == ["class 3 is never predicted on any of the 1 images"]

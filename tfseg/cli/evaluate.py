@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(f"{args.split} split of {args.run_dir} ({summary['images']} images, threshold {summary['threshold']:g}):")
         print(pd.DataFrame(summary["scores"]).T.to_string(float_format=lambda value: f"{value:.4f}"))
         print("empty masks: " + ", ".join(f"{case}: {n}" for case, n in summary["empty_cases"].items()))
+        for warning in summary["warnings"]:
+            print(f"tfseg: warning: {warning}")
         print(f"tfseg: report, per-image scores and pictures in {out_dir}")
 
     return run(command, args.verbose)

@@ -139,6 +139,40 @@ def score_images(
     return pd.DataFrame(records), empty_counts
 
 
+FULL_COVER = 0.99
+"""A prediction covering at least this fraction of an image counts as all foreground."""
+
+
+def degenerate_prediction_warnings(predictions: dict[str, np.ndarray], classes: int) -> list[str]:
+    """Warnings about a split's predictions that no working model makes: foreground
+    (almost) everywhere on every image, no foreground on any image, or (multi-class) a
+    class never predicted.
+
+    Args:
+        predictions: label maps of the split's images by id (0 background).
+        classes: int. `data.classes` of the run (1: binary).
+
+    Returns:
+        One sentence per problem found; empty when there is none.
+    """
+    maps = list(predictions.values())
+    if not maps:
+        return []
+    cover = [float(np.mean(labels > 0)) for labels in maps]
+    if max(cover) == 0.0:
+        return [f"no image of the {len(maps)} predicts any foreground: every mask is empty (an untrained or collapsed "
+                "model, or a threshold too high?)"]
+    warnings = []
+    if min(cover) >= FULL_COVER:
+        warnings.append(f"every image's prediction covers at least {FULL_COVER:.0%} of its pixels (mean "
+                        f"{np.mean(cover):.1%}): the model predicts foreground everywhere (an untrained or collapsed "
+                        "model, inverted masks, or a threshold too low?)")
+    for label in range(1, classes if classes > 1 else 1):
+        if not any(np.any(labels == label) for labels in maps):
+            warnings.append(f"class {label} is never predicted on any of the {len(maps)} images")
+    return warnings
+
+
 def draw_cases_and_boxplots(
     per_image: pd.DataFrame, rows: pd.DataFrame, predictions: dict[str, np.ndarray], config: Config, out_dir: Path
 ) -> None:
@@ -228,6 +262,7 @@ def evaluate_run(
         "geometry": config.data.describe_geometry(),
         "empty_cases": empty_counts,
         "scores": summarize(per_image).to_dict(orient="index"),
+        "warnings": degenerate_prediction_warnings(predictions, config.data.classes),
     }
     out_dir = Path(out_dir) if out_dir is not None else run.eval_dir(split)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,6 +289,7 @@ def render_report(run_dir: Path, summary: dict) -> str:
           if summary.get("ensemble") else []),
         f"- pixel spacing (row, column): {summary['spacing'][0]:g} × {summary['spacing'][1]:g}; assd and hd95 are in "
         + ("pixels" if summary["spacing"] == [1.0, 1.0] else "the units of this spacing"),
+        *(f"- **warning**: {warning}" for warning in summary.get("warnings", [])),
         "",
         "| score | mean ± std | median | min | max |",
         "|---|---|---|---|---|",
