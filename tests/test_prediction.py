@@ -26,7 +26,7 @@ def saved_model(tmp_path_factory):
     return folder
 
 
-def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path):
+def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()
     rng = np.random.default_rng(4)
@@ -36,6 +36,8 @@ def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path):
     out = tmp_path / "out"
     code = predict_main([str(saved_model / "model.keras"), str(inputs), "--out", str(out), "--overlays", "--threshold", "0.45"])
     assert code == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"tfseg: 3 images predicted: masks in {out / 'masks'}, overlays in {out / 'overlays'}, areas in {out / 'areas.csv'}")
     for name, size in (("wide", (50, 70)), ("rgb", (33, 41)), ("scan", (40, 30))):
         mask = cv2.imread(str(out / "masks" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
         assert mask.shape == size and set(np.unique(mask)) <= {0, 255}
@@ -48,13 +50,15 @@ def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path):
     assert np.isnan(areas.loc[str(inputs / "wide.png"), "foreground_mm2"])
 
 
-def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path):
+def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path, capsys):
     image = tmp_path / "x.png"
     cv2.imwrite(str(image), np.random.default_rng(5).integers(0, 256, (64, 48), dtype=np.uint8))
     from_keras = predict_paths(saved_model / "model.keras", [image], tmp_path / "k", sliding_window=True, progress=False)
     from_export = predict_paths(saved_model / "export", [image], tmp_path / "e", sliding_window=True, progress=False)
     assert predict_main([str(saved_model / "model.keras"), str(image), "--out", str(tmp_path / "b"), "--sliding-window",
                          "--precision", "auto"]) == 0  # bfloat16 convolutions on CPUs that have them
+    b = tmp_path / "b"
+    assert capsys.readouterr().out.splitlines()[-1] == f"tfseg: 1 image predicted: masks in {b / 'masks'}, areas in {b / 'areas.csv'}"
     bfloat16_mask = cv2.imread(str(tmp_path / "b" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)
     assert from_keras["foreground_pixels"].tolist() == from_export["foreground_pixels"].tolist()
     keras_mask = cv2.imread(str(tmp_path / "k" / "masks" / "x.png"), cv2.IMREAD_UNCHANGED)

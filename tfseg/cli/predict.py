@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             postprocess_method=args.postprocess, sliding_window=args.sliding_window, overlap=args.overlap,
             scale=args.scale, overlays=args.overlays, precision=args.precision,
         )
-        print(f"tfseg: {len(table)} masks in {os.path.join(args.out, 'masks')}, areas in {os.path.join(args.out, 'areas.csv')}")
+        overlays = f", overlays in {os.path.join(args.out, 'overlays')}" if args.overlays else ""
+        print(f"tfseg: {len(table)} image{'s' if len(table) != 1 else ''} predicted: masks in "
+              f"{os.path.join(args.out, 'masks')}{overlays}, areas in {os.path.join(args.out, 'areas.csv')}")
 
     return run(command, args.verbose)
