@@ -1,4 +1,9 @@
-"""The one exception type that the command line turns into a one-line error."""
+"""The one exception type that the command line turns into a one-line error, and the
+"did you mean" advice such an error gives for a misspelt name."""
+
+import difflib
+import re
+from collections.abc import Iterable
 
 
 class TfsegError(ValueError):
@@ -15,3 +20,47 @@ class TrainingStopped(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def normalise_name(name: str) -> str:
+    """`name` in the one spelling suggestions compare: lower case, `-` as `_`, and the
+    spellings of segmentation_models.pytorch and keras.applications mapped to tfseg's
+    (`efficientnet-b3` → `effb3`, `efficientnetv2-s` → `effv2s`, `mobilenet_v2` →
+    `mobilenetv2`, `mobilenetv3_large` → `mobilenetv3large`, `timm-regnety_002` →
+    `regnety002`, `UnetPlusPlus` → `unetpp`).
+    """
+    text = name.strip().lower().replace("-", "_")
+    text = re.sub(r"(^|_)(timm|tu)_", r"\1", text)
+    text = re.sub(r"efficientnet_?(v2)?_?", lambda match: "eff" + (match.group(1) or ""), text)
+    text = re.sub(r"mobilenet_?v(\d)_?(large|small)?", r"mobilenetv\1\2", text)
+    text = re.sub(r"regnet([xy])_(\d)", r"regnet\1\2", text)
+    return text.replace("plusplus", "pp")
+
+
+def close_names(given: str, valid: Iterable[str], limit: int = 3) -> list[str]:
+    """Up to `limit` names of `valid` closest to `given`, best first: only those equal to it
+    once both are normalised (`normalise_name`), then `difflib.get_close_matches` on the
+    normalised spellings when none is equal. Empty when nothing is close.
+    """
+    by_normal: dict[str, list[str]] = {}
+    for name in valid:
+        by_normal.setdefault(normalise_name(name), []).append(name)
+    wanted = normalise_name(given)
+    if wanted in by_normal:
+        return by_normal[wanted][:limit]
+    found = []
+    for normal in difflib.get_close_matches(wanted, list(by_normal), n=limit, cutoff=0.6):
+        found += by_normal[normal]
+    return found[:limit]
+
+
+def did_you_mean(given: str, valid: Iterable[str], limit: int = 3) -> str:
+    """`"did you mean unet_resnet34?"` (or `"did you mean a, b or c?"`) for the names of
+    `valid` closest to `given`, written as `valid` writes them (flags as flags, YAML keys as
+    YAML keys); `""` when none is close.
+    """
+    names = close_names(given, valid, limit)
+    if not names:
+        return ""
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return f"did you mean {listed}?"
