@@ -35,5 +35,9 @@ def test_close_names_prefers_a_spelling_match_then_difflib():
 def test_did_you_mean_phrases():
     assert did_you_mean("Unet", ["unet", "linknet"]) == "did you mean unet?"
     assert did_you_mean("--image-sise", ["--image-size", "--batch-size", "--model"]) == "did you mean --image-size?"
-    assert did_you_mean("unte", ["unet", "unetpp", "unet3p"]) == "did you mean unet, unetpp or unet3p?"
+    assert did_you_mean("unte", ["unet", "unetpp", "unet3p"]) == "did you mean unet, unet3p or unetpp?"
     assert did_you_mean("xyz", ["unet"]) == ""
+
+
+def test_close_names_breaks_ties_by_common_prefix():
+    assert close_names("resnet35", ["resnet50", "resnet34", "resnet18"])[0] == "resnet34"

@@ -2,6 +2,7 @@
 "did you mean" advice such an error gives for a misspelt name."""
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
 
@@ -39,8 +40,10 @@ def normalise_name(name: str) -> str:
 
 def close_names(given: str, valid: Iterable[str], limit: int = 3) -> list[str]:
     """Up to `limit` names of `valid` closest to `given`, best first: only those equal to it
-    once both are normalised (`normalise_name`), then `difflib.get_close_matches` on the
-    normalised spellings when none is equal. Empty when nothing is close.
+    once both are normalised (`normalise_name`); when none is equal, those whose normalised
+    spellings have a `difflib` ratio of at least 0.6 (as `difflib.get_close_matches`), ties
+    going to the longer common prefix (`resnet35` → `resnet34` before `resnet50`). Empty when
+    nothing is close.
     """
     by_normal: dict[str, list[str]] = {}
     for name in valid:
@@ -48,10 +51,13 @@ def close_names(given: str, valid: Iterable[str], limit: int = 3) -> list[str]:
     wanted = normalise_name(given)
     if wanted in by_normal:
         return by_normal[wanted][:limit]
-    found = []
-    for normal in difflib.get_close_matches(wanted, list(by_normal), n=limit, cutoff=0.6):
-        found += by_normal[normal]
-    return found[:limit]
+    scored = []
+    for normal in by_normal:
+        ratio = difflib.SequenceMatcher(None, wanted, normal).ratio()
+        if ratio >= 0.6:
+            prefix = len(os.path.commonprefix([wanted, normal]))
+            scored.append((-ratio, -prefix, normal))
+    return [name for *_, normal in sorted(scored) for name in by_normal[normal]][:limit]
 
 
 def did_you_mean(given: str, valid: Iterable[str], limit: int = 3) -> str:
