@@ -17,7 +17,9 @@ from tfseg.errors import close_names, did_you_mean, normalise_name
         ("timm-regnety_002", "regnety002"),
         ("UnetPlusPlus", "unetpp"),
         ("Unet", "unet"),
-        ("unet_efficientnet-b3", "unet_effb3"),
+        ("unet_efficientnet-b3", "uneteffb3"),
+        ("HorizontalFlip", "horizontalflip"),
+        ("image_size", "imagesize"),
     ],
 )
 def test_normalise_name_maps_smp_spellings(given, expected):

@@ -24,18 +24,15 @@ class TrainingStopped(Exception):
 
 
 def normalise_name(name: str) -> str:
-    """`name` in the one spelling suggestions compare: lower case, `-` as `_`, and the
+    """`name` in the one spelling suggestions compare: lower case, without `-` and `_`, the
     spellings of segmentation_models.pytorch and keras.applications mapped to tfseg's
     (`efficientnet-b3` → `effb3`, `efficientnetv2-s` → `effv2s`, `mobilenet_v2` →
     `mobilenetv2`, `mobilenetv3_large` → `mobilenetv3large`, `timm-regnety_002` →
-    `regnety002`, `UnetPlusPlus` → `unetpp`).
+    `regnety002`, `UnetPlusPlus` → `unetpp`, `HorizontalFlip` → `horizontalflip`).
     """
-    text = name.strip().lower().replace("-", "_")
-    text = re.sub(r"(^|_)(timm|tu)_", r"\1", text)
-    text = re.sub(r"efficientnet_?(v2)?_?", lambda match: "eff" + (match.group(1) or ""), text)
-    text = re.sub(r"mobilenet_?v(\d)_?(large|small)?", r"mobilenetv\1\2", text)
-    text = re.sub(r"regnet([xy])_(\d)", r"regnet\1\2", text)
-    return text.replace("plusplus", "pp")
+    text = re.sub(r"(^|[-_])(timm|tu)[-_]", r"\1", name.strip().lower())  # smp's timm-/tu- encoders
+    text = re.sub(r"[-_]", "", text)
+    return text.replace("efficientnet", "eff").replace("plusplus", "pp")
 
 
 def close_names(given: str, valid: Iterable[str], limit: int = 3) -> list[str]:
@@ -60,13 +57,13 @@ def close_names(given: str, valid: Iterable[str], limit: int = 3) -> list[str]:
     return [name for *_, normal in sorted(scored) for name in by_normal[normal]][:limit]
 
 
-def did_you_mean(given: str, valid: Iterable[str], limit: int = 3) -> str:
+def did_you_mean(given: str, valid: Iterable[str], limit: int = 3, end: str = "") -> str:
     """`"did you mean unet_resnet34?"` (or `"did you mean a, b or c?"`) for the names of
     `valid` closest to `given`, written as `valid` writes them (flags as flags, YAML keys as
-    YAML keys); `""` when none is close.
+    YAML keys), then `end` (`" "` to put it before more text); `""` when none is close.
     """
     names = close_names(given, valid, limit)
     if not names:
         return ""
     listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-    return f"did you mean {listed}?"
+    return f"did you mean {listed}?{end}"
