@@ -243,3 +243,11 @@ def test_models_command_lists_the_models(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert set(models.names()) <= set(out.split()) and "Encoders" in out
+
+
+def test_unknown_flag_suggests_the_closest(capsys):
+    with pytest.raises(SystemExit) as raised:
+        train_main(["--image-sise", "64", "64"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --image-sise 64 64; did you mean --image-size?" in err and len(err) < 300
