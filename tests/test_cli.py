@@ -133,11 +133,21 @@ def test_bad_inputs_give_one_line_errors(capsys, tmp_path, tiny_dataset):
     (tmp_path / "masks").mkdir()
     assert "no images/ folder" in _one_line_error(capsys, ["--data", str(tmp_path)])
     err = _one_line_error(capsys, ["--model", "unett", "--data", str(tiny_dataset)])
-    assert "unknown model 'unett'; valid: " in err and "unet" in err
+    assert "unknown model 'unett'; did you mean unet" in err and "tfseg models" in err
     err = _one_line_error(capsys, ["--loss", "bce+focall", "--data", str(tiny_dataset)])
     assert "unknown loss 'focall'" in err and "valid: bce, ce, dice, focal," in err
     assert "no config.yaml" in _one_line_error(capsys, [str(tmp_path)], main=evaluate_main)
     assert not list(Path("runs").glob("unett-*")) if Path("runs").exists() else True
+
+
+@pytest.mark.parametrize(
+    "given, suggested",
+    [("Unet", "did you mean unet?"), ("unet_efficientnet-b3", "did you mean unet_effb3?"),
+     ("unet_resnet43", "did you mean unet_resnet34,")],
+)
+def test_unknown_model_suggests_the_closest_names(capsys, tiny_dataset, given, suggested):
+    err = _one_line_error(capsys, ["--model", given, "--data", str(tiny_dataset)])
+    assert f"unknown model {given!r}; {suggested}" in err and "--list-models" in err and len(err) < 300
 
 
 def test_failed_run_leaves_nothing_behind(capsys, tmp_path, tiny_dataset):
@@ -263,3 +273,11 @@ def test_models_command_lists_the_models(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert set(models.names()) <= set(out.split()) and "Encoders" in out
+
+
+def test_unknown_flag_suggests_the_closest(capsys):
+    with pytest.raises(SystemExit) as raised:
+        train_main(["--image-sise", "64", "64"])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --image-sise 64 64; did you mean --image-size?" in err and len(err) < 300

@@ -32,7 +32,9 @@ def test_saved_config_round_trips(tmp_path):
     "text, message",
     [
         ("train:\n  epoch: 3\n", "unknown key"),
-        ("trian: {}\n", "unknown section"),
+        ("trian: {}\n", r"unknown section\(s\) \['trian'\]; did you mean train\? valid: "),
+        ("data:\n  imagesize: [64, 64]\n", r"unknown key\(s\) data.\['imagesize'\]; did you mean data.image_size\? valid: "),
+        ("train:\n  image_size: [64, 64]\n", r"unknown key\(s\) train.\['image_size'\]; did you mean data.image_size,"),
         ("train:\n  epochs: three\n", "train.epochs: expected int"),
         ("data:\n  channels: 2\n", "data.channels"),
         ("train: [1, 2\n", "not valid YAML"),

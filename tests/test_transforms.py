@@ -10,6 +10,9 @@ from tfseg.transforms import PRESETS, parse_transforms
     "augment, message",
     [
         ("strong", "unknown preset 'strong'"),
+        ("lite", r"unknown preset 'lite'; did you mean light\? valid: "),
+        (["HorizontalFlip"], r"unknown transform 'HorizontalFlip'; did you mean horizontal_flip\? valid: "),
+        ([{"affine": {"rotation": [-5, 5]}}], r"unknown parameter\(s\) \['rotation'\]; did you mean rotate\? valid: "),
         (["hflip"], r"data.augment\[0\]: unknown transform 'hflip'"),
         ([{"affine": {"angle": 3}}], r"\(affine\): unknown parameter\(s\) \['angle'\]"),
         ([{"gamma": {"p": 2}}], r"\(gamma\).p: expected a probability"),

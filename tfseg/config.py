@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tfseg.errors import TfsegError
+from tfseg.errors import TfsegError, did_you_mean
 from tfseg.files import write_atomically
 from tfseg.options import Option, check_value, declared_options, option, reference_markdown
 from tfseg.transforms import SQUARE_ONLY, parse_transforms
@@ -219,7 +219,8 @@ def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Conf
         raise TfsegError(f"{source}: expected a mapping with sections {sorted(_SECTIONS)}")
     unknown = set(raw) - set(_SECTIONS)
     if unknown:
-        raise TfsegError(f"{source}: unknown section(s) {sorted(unknown)}; valid: {sorted(_SECTIONS)}")
+        advice = "".join(did_you_mean(str(section), _SECTIONS, end=' ') for section in sorted(unknown, key=str))
+        raise TfsegError(f"{source}: unknown section(s) {sorted(unknown)}; {advice}valid: {sorted(_SECTIONS)}")
     sections = {}
     for name, cls in _SECTIONS.items():
         values = raw.get(name) or {}
@@ -228,7 +229,8 @@ def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Conf
         fields = {f.name for f in dataclasses.fields(cls)}
         bad = set(values) - fields
         if bad:
-            raise TfsegError(f"{source}: unknown key(s) {name}.{sorted(bad)}; valid: {sorted(fields)}")
+            advice = "".join(did_you_mean(f"{name}.{key}", _BY_KEY, end=' ') for key in sorted(bad, key=str))
+            raise TfsegError(f"{source}: unknown key(s) {name}.{sorted(bad)}; {advice}valid: {sorted(fields)}")
         checked = {key: check_value(_BY_KEY[f"{name}.{key}"], value) for key, value in values.items()}
         if name == "data" and checked.get("crop") and "image_size" not in checked:  # the crop is the model input
             checked["image_size"] = [checked["crop"]] * 2

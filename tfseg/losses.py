@@ -29,7 +29,7 @@ import math
 import keras
 from keras import ops
 
-from tfseg.errors import TfsegError
+from tfseg.errors import TfsegError, did_you_mean
 
 MODES = ("binary", "multiclass", "multilabel")
 EPSILON = 1e-7
@@ -497,7 +497,8 @@ def _parse_parameters(spec: str, name: str, text: str) -> dict:
     for parameter in parameters:
         if parameter not in valid:
             raise TfsegError(
-                f"loss {spec!r}: {name} has no parameter {parameter!r}; valid: {', '.join(valid) or 'none'}"
+                f"loss {spec!r}: {name} has no parameter {parameter!r}; "
+                f"{did_you_mean(parameter, valid, end=' ')}valid: {', '.join(valid) or 'none'}"
             )
     return parameters
 
@@ -509,7 +510,9 @@ def _parse_term(spec: str, term: str) -> tuple[str, dict, float]:
     name = name.strip().lower()
     well_formed = name.isidentifier() and (not bracket or arguments.endswith(")"))
     if not well_formed or name not in _LOSSES:
-        raise TfsegError(f"unknown loss {name if well_formed else term.strip()!r} in {spec!r}; valid: {', '.join(names())}")
+        given = name if well_formed else term.strip()
+        advice = did_you_mean(given, names(), end=" ")
+        raise TfsegError(f"unknown loss {given!r} in {spec!r}; {advice}valid: {', '.join(names())}")
     parameters = _parse_parameters(spec, name, arguments[:-1]) if bracket else {}
     text = ":".join(weight).strip() if weight else None
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfseg.errors import TfsegError
+from tfseg.errors import TfsegError, did_you_mean
 
 # name → default parameters (every transform also takes `p`, the probability it is applied).
 TRANSFORM_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -114,13 +114,15 @@ def _parse_one(where: str, entry: Any) -> Transform:
     else:
         raise TfsegError(f"{where}: expected a transform name or {{name: {{param: value}}}}, got {entry!r}")
     if name not in TRANSFORM_DEFAULTS:
-        raise TfsegError(f"{where}: unknown transform {name!r}; valid: {sorted(TRANSFORM_DEFAULTS)}")
+        advice = did_you_mean(name, TRANSFORM_DEFAULTS, end=" ")
+        raise TfsegError(f"{where}: unknown transform {name!r}; {advice}valid: {sorted(TRANSFORM_DEFAULTS)}")
     if not isinstance(given, dict):
         raise TfsegError(f"{where} ({name}): expected a mapping of parameters, got {given!r}")
     defaults = TRANSFORM_DEFAULTS[name]
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise TfsegError(f"{where} ({name}): unknown parameter(s) {unknown}; valid: {sorted(defaults)}")
+        advice = "".join(did_you_mean(str(key), defaults, end=' ') for key in unknown)
+        raise TfsegError(f"{where} ({name}): unknown parameter(s) {unknown}; {advice}valid: {sorted(defaults)}")
     params = {**defaults, **given}
     if not (isinstance(params["p"], (int, float)) and 0 <= params["p"] <= 1):
         raise TfsegError(f"{where} ({name}).p: expected a probability in [0, 1], got {params['p']!r}")
@@ -153,7 +155,8 @@ def parse_transforms(augment: str | list[Any], where: str = "data.augment") -> l
     """
     if isinstance(augment, str):
         if augment not in PRESETS:
-            raise TfsegError(f"{where}: unknown preset {augment!r}; valid: {list(PRESETS)} or a list of transforms")
+            advice = did_you_mean(augment, PRESETS, end=" ")
+            raise TfsegError(f"{where}: unknown preset {augment!r}; {advice}valid: {list(PRESETS)} or a list of transforms")
         augment = PRESETS[augment]
     if not isinstance(augment, list):
         raise TfsegError(f"{where}: expected a preset name or a list of transforms, got {augment!r}")

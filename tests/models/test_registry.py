@@ -86,7 +86,7 @@ def small_step(name, shape, classes, **options):
 
 def test_registry_names_and_unknown_name():
     assert "unet" in models.names()
-    with pytest.raises(TfsegError, match="unknown model 'unte'; valid: .*unet"):
+    with pytest.raises(TfsegError, match="unknown model 'unte'; did you mean unet.*tfseg models"):
         models.build("unte", (32, 32, 1))
     with pytest.raises(TfsegError, match="unexpected keyword argument 'base_filtres'"):
         models.build("unet", (32, 32, 1), base_filtres=4)
@@ -163,7 +163,7 @@ def test_build_takes_the_decoder_and_the_encoder_apart():
         models.build("segnet", (32, 32, 3), encoder="resnet34")
     with pytest.raises(TfsegError, match="model 'unet_resnet34' takes no encoder='resnet34'"):
         models.build("unet_resnet34", (32, 32, 3), encoder="resnet34")
-    with pytest.raises(TfsegError, match="unknown encoder 'resnet35'; valid: .*resnet34"):
+    with pytest.raises(TfsegError, match="unknown encoder 'resnet35'; did you mean resnet34, .* valid: .*resnet34"):
         models.build("unet", (32, 32, 3), encoder="resnet35")
     keras.utils.clear_session()
 

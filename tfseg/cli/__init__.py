@@ -14,7 +14,7 @@ import argparse
 import importlib
 from typing import Sequence
 
-from tfseg.cli.command import add_verbose_flag
+from tfseg.cli.command import ArgumentParser, add_verbose_flag
 from tfseg.cli.compare import main as compare_main
 from tfseg.cli.evaluate import main as evaluate_main
 from tfseg.cli.export import main as export_main
@@ -38,7 +38,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`tfseg [--verbose] COMMAND ...`: runs the command's `main` with the arguments after it."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tfseg", description="Semantic segmentation of 2D medical images with Keras 3 and TensorFlow.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="commands:\n" + "\n".join(f"  {name:<10}{text}" for name, text in COMMANDS.items())

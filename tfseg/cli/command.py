@@ -11,6 +11,20 @@ import tempfile
 from typing import Callable
 
 from tfseg.config import INFERENCE_PRECISIONS
+from tfseg.errors import did_you_mean
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose "unrecognized arguments" error names the closest
+    flags (`--image-sise` → `did you mean --image-size?`), as Python 3.12's does for choices."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            flags = [word.split("=")[0] for word in message[len(prefix):].split() if word.startswith("-")]
+            advice = " ".join(filter(None, (did_you_mean(flag, self._option_string_actions) for flag in flags)))
+            message = f"{message}; {advice}" if advice else message
+        super().error(message)
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:

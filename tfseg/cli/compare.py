@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
-from tfseg.cli.command import add_verbose_flag, run
+from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg compare STUDY.yaml ...`: trains and evaluates a study's cells (tfseg.study);
     `tfseg compare --publish RESULTS.md` rewrites the study tables published in a Markdown file."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog, description="Run a study: train and evaluate every cell of a grid, then compare them.")
     parser.add_argument("study", nargs="?", help="study file (YAML; see configs/studies/ and docs/studies.md)")
     parser.add_argument("--cells", nargs="+", metavar="CELL",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
-from tfseg.cli.command import add_precision_flag, add_verbose_flag, run, threshold
+from tfseg.cli.command import ArgumentParser, add_precision_flag, add_verbose_flag, run, threshold
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg evaluate RUN_DIR ...`: evaluates a run and prints its summary."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog, description="Evaluate a trained tfseg run.")
     parser.add_argument("run_dir", help="run directory written by train.py")
     parser.add_argument("--data", help="dataset folder (default: the one the run was trained on)")

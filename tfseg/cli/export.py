@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
-from tfseg.cli.command import add_verbose_flag, print_export_checks, run, threshold
+from tfseg.cli.command import ArgumentParser, add_verbose_flag, print_export_checks, run, threshold
 from tfseg.config import EXPORT_FORMATS
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg export RUN --format ...`: exports a finished run again, in more formats."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog, description="Export a trained run (into RUN/export/) and check every export against best.keras.")
     parser.add_argument("run_dir", help="run directory written by train.py")
     parser.add_argument("--format", nargs="+", default=[], choices=("savedmodel", *EXPORT_FORMATS), metavar="FORMAT",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
-from tfseg.cli.command import add_verbose_flag, run
+from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
 from tfseg.config import OPTIONS
 from tfseg.options import add_flags, overrides_from_flags
 
@@ -15,7 +14,7 @@ DATA_OPTIONS = [spec for spec in OPTIONS if spec.key.startswith("data.") and spe
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg inspect DATA`: prints the dataset summary (`tfseg.data.dataset_summary`); exit 2 on problems."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog, description="Print a dataset's summary (splits, sizes, modes, mask values) after the checks "
                                "training runs; exit 2 on problems.")
     parser.add_argument("data", nargs="?", help="dataset folder (images/, masks/; default: the config's, else the demo data)")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
-from tfseg.cli.command import add_verbose_flag, run
+from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
 
 
 def print_models() -> None:
@@ -39,7 +38,7 @@ def print_models() -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg models`: prints the model names by family, and the encoders."""
-    parser = argparse.ArgumentParser(prog=prog, description="List the model names by family, and the encoders.")
+    parser = ArgumentParser(prog=prog, description="List the model names by family, and the encoders.")
     add_verbose_flag(parser)
     args = parser.parse_args(argv)
     return run(print_models, args.verbose)

@@ -6,7 +6,7 @@ import argparse
 import os
 from typing import Sequence
 
-from tfseg.cli.command import add_precision_flag, add_verbose_flag, run
+from tfseg.cli.command import ArgumentParser, add_precision_flag, add_verbose_flag, run
 
 
 def _scale_factor(text: str) -> float | str:
@@ -22,7 +22,7 @@ def _scale_factor(text: str) -> float | str:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg predict MODEL INPUT... --out DIR`: writes masks for new images."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog, description="Predict masks for images with a trained tfseg model.")
     parser.add_argument("model", help="run directory (best.keras + config.yaml), .keras file, SavedModel folder, "
                                       ".onnx file (run by onnxruntime) or .tflite file (run by LiteRT)")

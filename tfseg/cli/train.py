@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Sequence
 
-from tfseg.cli.command import add_verbose_flag, print_export_checks, run
+from tfseg.cli.command import ArgumentParser, add_verbose_flag, print_export_checks, run
 from tfseg.cli.models import print_models
 from tfseg.config import OPTIONS
 from tfseg.options import add_flags
@@ -14,7 +14,7 @@ from tfseg.options import add_flags
 
 def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of train.py: its own actions, then one flag per declared option (`tfseg.config.OPTIONS`)."""
-    parser = argparse.ArgumentParser(prog=prog, description="Train a tfseg segmentation model.")
+    parser = ArgumentParser(prog=prog, description="Train a tfseg segmentation model.")
     parser.add_argument("--config", help="YAML config file (see configs/); flags override its values")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
     parser.add_argument("--inspect", action="store_true",

@@ -23,7 +23,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from tfseg.errors import TfsegError
+from tfseg.errors import TfsegError, did_you_mean
 from tfseg.models.backbones.regnet import build_regnety, regnety_features
 from tfseg.models.backbones.resnet import build_resnet, feature_layers, load_torchvision_weights
 from tfseg.models.blocks import check_input_shape
@@ -252,9 +252,10 @@ ENCODER_STRIDE = 32
 
 
 def get_spec(encoder: str) -> EncoderSpec:
-    """The registry entry of `encoder`; an unknown name's error lists the valid ones."""
+    """The registry entry of `encoder`; an unknown name's error names the closest and lists the valid ones."""
     if encoder not in ENCODERS:
-        raise TfsegError(f"unknown encoder {encoder!r}; valid: {', '.join(sorted(ENCODERS))}")
+        advice = did_you_mean(encoder, ENCODERS)
+        raise TfsegError(f"unknown encoder {encoder!r}; {advice + ' ' if advice else ''}valid: {', '.join(sorted(ENCODERS))}")
     return ENCODERS[encoder]
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import keras
 
-from tfseg.errors import TfsegError
+from tfseg.errors import TfsegError, did_you_mean
 from tfseg.models.batch_norm import use_fused_batch_norm
 
 
@@ -188,7 +188,8 @@ def names() -> list[str]:
 
 def entry(name: str, encoder: str | None = None) -> ModelEntry:
     """The entry of model `name`, or of decoder `name` on `encoder` (`entry("unet",
-    "resnet34")` is `entry("unet_resnet34")`); an unknown name's error lists the valid ones.
+    "resnet34")` is `entry("unet_resnet34")`); an unknown name's error names the closest
+    valid ones (smp spellings such as `unet_efficientnet-b3` included) and where all are listed.
     """
     table = entries()
     if encoder is not None:
@@ -197,10 +198,11 @@ def entry(name: str, encoder: str | None = None) -> ModelEntry:
             raise TfsegError(f"model {name!r} takes no encoder={encoder!r}; decoders that do: {', '.join(decoders)}")
         from tfseg.models.encoders import get_spec
 
-        get_spec(encoder)  # an unknown encoder's error lists the valid ones
+        get_spec(encoder)  # an unknown encoder's error names the closest and lists the valid ones
         name = f"{name}_{encoder}"
     if name not in table:
-        raise TfsegError(f"unknown model {name!r}; valid: {', '.join(sorted(table))}")
+        advice = did_you_mean(name, table) or "no name is close"
+        raise TfsegError(f"unknown model {name!r}; {advice} (all {len(table)}: tfseg models, or train.py --list-models)")
     return table[name]
 
 
