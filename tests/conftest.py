@@ -19,13 +19,14 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 def pytest_collection_modifyitems(config, items):
     """The zoo matrix (`@pytest.mark.zoo`) runs only when a -m expression names it, so that
-    `-m "not slow"` and the default run both leave it out."""
-    if "zoo" in (config.option.markexpr or ""):
-        return
-    zoo = [item for item in items if item.get_closest_marker("zoo")]
-    if zoo:
-        config.hook.pytest_deselected(items=zoo)
-        items[:] = [item for item in items if not item.get_closest_marker("zoo")]
+    `-m "not slow"` and the default run both leave it out. Slow tests go first (in their
+    order), so that under xdist the long ones start early and the short ones fill the gaps."""
+    if "zoo" not in (config.option.markexpr or ""):
+        zoo = [item for item in items if item.get_closest_marker("zoo")]
+        if zoo:
+            config.hook.pytest_deselected(items=zoo)
+            items[:] = [item for item in items if not item.get_closest_marker("zoo")]
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 TINY_MODEL = {"name": "unet", "options": {"depth": 2, "base_filters": 4}}
