@@ -83,14 +83,22 @@ def run(function: Callable[[], int | None], verbose: bool = False) -> int:
         return stopped.exit_code
 
 
-def threshold(text: str) -> float | str:
-    """argparse type of --threshold: a number or `auto`."""
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'auto', got {text!r}") from None
+def number_or(word: str, expected: str) -> Callable[[str], float | str]:
+    """An argparse type that takes `word` as it is, or a number; `expected` says what is allowed."""
+
+    def parse(text: str) -> float | str:
+        if text == word:
+            return text
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    return parse
+
+
+threshold = number_or("auto", "a number in (0, 1) or 'auto'")
+"""argparse type of --threshold: a number or `auto`."""
 
 
 def add_precision_flag(parser: argparse.ArgumentParser) -> None:

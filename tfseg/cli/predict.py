@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Sequence
 
-from tfseg.cli.command import ArgumentParser, add_precision_flag, add_verbose_flag, run
-
-
-def _scale_factor(text: str) -> float | str:
-    """argparse type of --scale: a positive number or `fit`."""
-    if text == "fit":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'fit', got {text!r}") from None
-
+from tfseg.cli.command import ArgumentParser, add_precision_flag, add_verbose_flag, number_or, run
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -38,7 +26,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                         help="tile the image with overlapping Gaussian-blended windows instead of resizing it "
                              "(default: only for crop-trained models, from the run or the model card)")
     parser.add_argument("--overlap", type=float, default=0.5, help="sliding window: least overlap of windows (0.5)")
-    parser.add_argument("--scale", nargs="+", type=_scale_factor, metavar="S",
+    parser.add_argument("--scale", nargs="+", type=number_or("fit", "a positive number or 'fit'"), metavar="S",
                         help="sliding window: resize factor (or SY SX) before tiling, or 'fit' (to the model input); "
                              "default: the training scale (fit for resize-trained runs, 1 for crop-trained runs "
                              "and model files without a model card)")
