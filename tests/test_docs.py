@@ -4,7 +4,7 @@ Every ```bash block in README.md and docs/*.md is preceded by a marker line:
 
     <!-- tested: tests/test_cli.py::test_run_directory_contents -->   a test that runs it
     <!-- tested: tests/a.py::test_x, tests/b.py::test_y -->           (or the same with tiny options)
-    <!-- needs: real data (../shared/data) -->  /  <!-- needs: a GPU -->  /  <!-- needs: network -->
+    <!-- needs: real data ($DATA) -->  /  <!-- needs: a GPU -->  /  <!-- needs: network -->
 
 When a test file moves, run the sed command that `test_every_bash_block_is_marked` prints.
 """
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-NEEDS = ("real data (../shared/data)", "a GPU", "network")
+NEEDS = ("real data ($DATA)", "a GPU", "network")
 MARKER = re.compile(r"^<!-- (tested|needs): (.+?) -->$")
 PAGES = ("index", "data", "augmentation", "models", "training", "speed", "evaluation", "studies", "export", "bioimageio",
          "losses-metrics",
@@ -130,6 +130,23 @@ def test_marker_check_catches_missing_and_stale_markers(tmp_path, monkeypatch):
     problems = marker_problems()
     assert [problem.split(": ", 1)[0] for problem in problems] == [
         "README.md:5", "README.md:9", "README.md:13", "README.md:17", "README.md:21"]
+
+
+def test_commands_use_the_demo_data_or_the_readers_data_folder():
+    """No command in the docs names the development machine's ../shared/data: a reader has
+    the demo data, and the public datasets wherever `$DATA` says."""
+    for path in [*marked_files(), ROOT / "RESULTS.md"]:
+        for line, _, code in code_blocks(path, "bash"):
+            assert "shared/data" not in code, f"{path.relative_to(ROOT)}:{line}: use $DATA/<dataset>, not ../shared/data"
+
+
+def test_public_datasets_table_links_each_official_source():
+    page = (DOCS / "data.md").read_text()
+    table = page[page.index("## Public datasets used in development"):].split("\n\n")[2]
+    rows = [row for row in table.splitlines()[2:] if row.startswith("|")]
+    assert len(rows) == 4
+    for row in rows:
+        assert re.search(r"\]\(https?://[^)]+\)", row.split("|")[4]), f"no link to the official source: {row}"
 
 
 def test_readme_is_short_and_links_every_page():

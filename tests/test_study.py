@@ -134,7 +134,7 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     assert "bce-s42" in listing and "done" in listing
     assert "dice-s42" in listing and "started:" in listing
 
-    stdout = _finish(_compare(study, out))
+    stdout = _finish(_compare(study, out, "--data", f"{tiny_dataset}/./"))  # the same folder, spelled otherwise
     assert "2 cells, 1 to run" in stdout
     results = pd.read_csv(folder / "results.csv")
     assert sorted(results["cell"]) == ["bce-s42", "dice-s42"]  # every cell once
@@ -261,6 +261,8 @@ def test_settings_may_be_a_config_file_so_a_study_repeats_a_recipe_over_seeds(tm
     assert [cell.name for cell in study.cells] == ["unet-s0", "unet-s1", "unet-s2"]
     assert {(cell.config.train.epochs, cell.config.train.loss, cell.config.data.dir) for cell in study.cells} == {
         (3, "bce+dice", "somewhere")}
+    moved = load_study(path, tmp_path / "studies", data_dir="elsewhere")  # compare.py --data
+    assert {cell.config.data.dir for cell in moved.cells} == {"elsewhere"}
     path.write_text(yaml.safe_dump({"settings": str(tmp_path / "missing.yaml"), "grid": {"model.name": "unet"}}))
     with pytest.raises(TfsegError, match="missing.yaml does not exist"):
         load_study(path, tmp_path / "studies")

@@ -15,6 +15,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("study", nargs="?", help="study file (YAML; see configs/studies/ and docs/studies.md)")
     parser.add_argument("--cells", nargs="+", metavar="CELL",
                         help="run only these cells (names as --list prints them, with or without -s<seed>)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="dataset every cell reads instead of the study file's data.dir (e.g. $DATA/ph2-skin)")
     parser.add_argument("--out", default="studies", help="folder of all studies (default studies/)")
     parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
     parser.add_argument("--render", action="store_true",
@@ -39,7 +41,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             return
         if not args.study:
             raise TfsegError("expected a study file (STUDY.yaml), or --publish MARKDOWN")
-        study = load_study(args.study, args.out)
+        study = load_study(args.study, args.out, args.data)
         if args.list:
             print(describe_cells(study))
             return

@@ -3,6 +3,7 @@ then score the ensembles of the groups whose runs are all done."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ def train_cell(study: Study, cell: Cell) -> Path:
         return train(cell.config)
     saved = read_config(run_dir).to_dict()
     wanted = cell.config.to_dict()
+    for config in (saved, wanted):  # the same folder however it is spelled (compare.py --data)
+        config["data"]["dir"] = config["data"]["dir"] and os.path.realpath(config["data"]["dir"])
     changed = [f"{section}.{key}" for section in wanted for key in wanted[section]
                if saved[section].get(key) != wanted[section][key] and key != "run_dir"]
     if changed:

@@ -120,13 +120,15 @@ def _read_study_file(source: Path) -> dict[str, Any]:
     return raw
 
 
-def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
+def load_study(path: str | Path, out_root: str | Path = "studies", data_dir: str | None = None) -> Study:
     """Reads and checks a study file; every cell's config is built (and so validated) here.
 
     Args:
         path: str or Path. The study YAML.
         out_root: str or Path. The folder of all studies; this one goes in `<out_root>/<name>`.
             Defaults to "studies".
+        data_dir: str or None. The dataset every cell reads instead of the file's `data.dir`
+            (`compare.py --data`). Defaults to None: the file's.
 
     Raises:
         TfsegError: the file is missing, not YAML, has unknown keys, or a cell's config is invalid.
@@ -139,6 +141,8 @@ def load_study(path: str | Path, out_root: str | Path = "studies") -> Study:
     if not isinstance(settings, dict):
         raise TfsegError(f"study file {source}: settings: expected a config mapping (data, model, train) or a "
                          f"config file")
+    if data_dir is not None:
+        settings = apply_overrides(copy.deepcopy(settings), {"data.dir": data_dir})
     name = str(raw.get("name") or source.stem)
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise TfsegError(f"study file {source}: name {name!r}: expected letters, digits, '.', '_' or '-'")
