@@ -230,9 +230,10 @@ TF_LOG_PREFIXES = ("I0000", "W0000", "E0000", "WARNING: All log messages")
 """How TensorFlow's and absl's start-up lines begin."""
 
 
-def _tfseg(*arguments):
-    """`python -m tfseg ARGUMENTS...` in a fresh Python, from the repository root."""
-    return subprocess.run([sys.executable, "-m", "tfseg", *arguments], capture_output=True, text=True, cwd=ROOT)
+def _tfseg(*arguments, env=None):
+    """`python -m tfseg ARGUMENTS...` in a fresh Python, from the repository root, with `env` added to the environment."""
+    return subprocess.run([sys.executable, "-m", "tfseg", *arguments], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
 
 
 def test_tfseg_help_lists_the_commands():
@@ -258,10 +259,13 @@ def test_help_does_not_import_tensorflow():
     assert result.stdout.strip() == "[]"
 
 
-def test_inspect_hides_tensorflow_start_up_lines_unless_verbose(tiny_dataset):
-    quiet, verbose = _tfseg("inspect", str(tiny_dataset)), _tfseg("--verbose", "inspect", str(tiny_dataset))
+def test_inspect_hides_tensorflow_start_up_lines_unless_verbose(tiny_dataset, tmp_path):
+    cache = {"TFSEG_CACHE": str(tmp_path)}
+    quiet = _tfseg("inspect", str(tiny_dataset), env=cache)
+    verbose = _tfseg("--verbose", "inspect", str(tiny_dataset), env=cache)
     assert quiet.returncode == 0 and verbose.returncode == 0, quiet.stderr[-1500:] + verbose.stderr[-1500:]
     assert "24 image/mask pairs" in quiet.stdout and "no problems found" in quiet.stdout
+    assert f"fingerprint: {tmp_path / 'fingerprints'}" in quiet.stdout
     assert not [line for line in quiet.stderr.splitlines() if line.startswith(TF_LOG_PREFIXES)], quiet.stderr
     assert [line for line in verbose.stderr.splitlines() if line.startswith(TF_LOG_PREFIXES)], verbose.stderr
 

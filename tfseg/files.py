@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old complete file or the new complete file, never half of one.
+"""Atomic file writes: a reader sees the old complete file or the new complete file, never half of
+one; and the cache folder that tfseg writes what it can recompute to.
 
 Every file a later step reads (config.yaml, history.csv, evaluation tables and reports,
 figures, areas.csv) is written through `atomic_path`: to a temporary file in the same
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+CACHE_VARIABLE = "TFSEG_CACHE"
+"""The cache folder (demo data, dataset fingerprints); ~/.cache/tfseg when unset."""
 WRITE_LOG_VARIABLE = "TFSEG_WRITE_LOG"
 """Fault injection for tests: a file to which every atomic write appends `begin <path>` and `end <path>`."""
 WRITE_DELAY_VARIABLE = "TFSEG_WRITE_DELAY"
@@ -123,3 +126,8 @@ def write_atomically(path: str | Path, content: str | bytes) -> Path:
         else:
             temporary.write_text(content, encoding="utf-8")
     return Path(path)
+
+
+def cache_dir() -> Path:
+    """tfseg's cache folder: `$TFSEG_CACHE`, else ~/.cache/tfseg (not created here)."""
+    return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "tfseg")

@@ -18,8 +18,8 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML config file (see configs/); flags override its values")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
     parser.add_argument("--inspect", action="store_true",
-                        help="print the dataset summary (splits, sizes, modes, mask values) and exit; exit 2 on problems "
-                             "(tfseg inspect)")
+                        help="print the dataset summary (splits, sizes, modes, mask values) and compute its fingerprint, "
+                             "then exit; exit 2 on problems (tfseg inspect)")
     parser.add_argument("--preview", type=int, metavar="N", help="write a PNG grid of N augmented training pairs and exit")
     parser.add_argument("--preview-path", default="preview.png", help="where --preview writes (default preview.png)")
     parser.add_argument("--list-models", action="store_true", help="print the model names by family, then exit (tfseg models)")
@@ -31,9 +31,10 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
 def _inspect_or_preview(config, inspect: bool, preview: int | None, preview_path: str) -> None:
     """`train.py --inspect` / `--preview N`: look at the data instead of training."""
     from tfseg import data
+    from tfseg.cli.inspect import print_inspection
 
     if inspect:
-        print(data.dataset_summary(config))
+        print_inspection(config)
     if preview:
         print(f"tfseg: preview of {preview} augmented training pairs written to {data.preview(config, preview, preview_path)}")
 

@@ -10,6 +10,7 @@ from tfseg.data.discovery import (
     read_manifest,
     validate_pairs,
 )
+from tfseg.data.fingerprint import describe_classes, fingerprint, fingerprint_file, fingerprint_path
 from tfseg.data.io import MaskReader, read_image, read_mask, resize_labels, to_model_input
 from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, masks_of, model_inputs, resolve_data_dir, split_rows
 from tfseg.data.preview_grid import preview
@@ -24,7 +25,11 @@ __all__ = [
     "assign_folds",
     "assign_splits",
     "dataset_summary",
+    "describe_classes",
     "discover_pairs",
+    "fingerprint",
+    "fingerprint_file",
+    "fingerprint_path",
     "grid_tiles",
     "load_dataset_table",
     "load_table",

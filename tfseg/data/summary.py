@@ -61,7 +61,7 @@ def _mask_encoding_lines(table: pd.DataFrame, source: Path, config: Config) -> l
     return lines
 
 
-def dataset_summary(config: Config) -> str:
+def dataset_summary(config: Config, table: pd.DataFrame | None = None) -> str:
     """Discovers, splits and validates the config's dataset and describes it.
 
     Runs the same checks as training (every file decodes, sizes match, labels < classes,
@@ -70,6 +70,8 @@ def dataset_summary(config: Config) -> str:
 
     Args:
         config: Config. Its data section and train.seed (the split).
+        table: DataFrame or None. `load_table(config.data, config.train.seed)` when the
+            caller has it; None loads it.
 
     Returns:
         A multi-line text: pairs per split, image sizes, stored modes, mask values, foreground
@@ -78,7 +80,7 @@ def dataset_summary(config: Config) -> str:
     data = config.data
     source = resolve_data_dir(data)
     manifest_split = source.suffix.lower() == ".csv" and "split" in pd.read_csv(source, nrows=0).columns
-    table = load_table(data, config.train.seed)
+    table = load_table(data, config.train.seed) if table is None else table
     for split in ("train", "val"):
         split_rows(table, split)
     lines = [

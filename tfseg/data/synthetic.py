@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from tfseg.files import cache_dir
+
 
 def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
     """Gaussian-filtered white noise scaled to [0, 1]."""
@@ -111,5 +113,4 @@ def write_demo_dataset(directory: str | Path, samples: int = 240, size: int = 12
 
 def demo_dataset_dir(samples: int, size: int = 128, seed: int = 0) -> Path:
     """The cache folder of the demo dataset with these settings (`$TFSEG_CACHE` or ~/.cache/tfseg)."""
-    root = Path(os.environ.get("TFSEG_CACHE", Path.home() / ".cache" / "tfseg"))
-    return root / f"demo-n{samples}-s{size}-seed{seed}"
+    return cache_dir() / f"demo-n{samples}-s{size}-seed{seed}"
