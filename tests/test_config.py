@@ -112,3 +112,26 @@ def test_geometry_says_how_the_model_sees_an_image_height_first():
     assert not resized.is_crop_trained() and cropped.is_crop_trained()
     assert resized.describe_geometry().startswith("resize to 48x64 (height x width")
     assert cropped.describe_geometry().startswith("sliding window of 32x32 (height x width) windows at native resolution")
+
+
+def test_make_config_takes_the_flags_as_keywords(tmp_path):
+    from tfseg.config import KEYWORDS, make_config
+
+    config = make_config(model="unet_resnet34", epochs=2, batch_size=4, image_size=(64, 32), data="some/folder",
+                         model_options={"decoder_filters": [8, 8, 4, 4, 4]}, encoder_weights="none")
+    assert (config.model.name, config.train.epochs, config.train.batch_size) == ("unet_resnet34", 2, 4)
+    assert config.data.image_size == [64, 32] and config.data.dir == "some/folder"
+    assert config.model.options == {"decoder_filters": [8, 8, 4, 4, 4], "encoder_weights": "none"}
+    assert KEYWORDS["early_stopping"] == "train.early_stopping_patience"  # the flag's name, not the key's
+    assert make_config().data.dir is None  # the demo data
+    # a Config is copied, a folder is data.dir, a YAML file is read; None leaves a value alone
+    assert make_config(config, epochs=3, batch_size=None).train.epochs == 3 and config.train.epochs == 2
+    assert make_config(config).train.batch_size == 4
+    assert make_config(tmp_path, crop=32).data.dir == str(tmp_path)
+    assert make_config(tmp_path, crop=32).data.image_size == [32, 32]
+    (tmp_path / "c.yaml").write_text("train: {epochs: 7}\n")
+    assert make_config(tmp_path / "c.yaml", lr=0.1).train.epochs == 7
+    with pytest.raises(TfsegError, match=r"unknown setting\(s\) \['batchsize'\]; did you mean batch_size\?"):
+        make_config(batchsize=4)
+    with pytest.raises(TfsegError, match="train.epochs: expected a value >= 1, got 0"):
+        make_config(epochs=0)

@@ -26,7 +26,7 @@ NEEDS = ("real data ($DATA)", "a GPU", "network")
 MARKER = re.compile(r"^<!-- (tested|needs): (.+?) -->$")
 PAGES = ("index", "data", "augmentation", "models", "training", "speed", "evaluation", "studies", "export", "bioimageio",
          "losses-metrics",
-         "results", "extending", "options", "api")
+         "results", "extending", "options", "python-api", "api")
 
 
 def marked_files() -> list[Path]:

@@ -4,7 +4,9 @@
 `tfseg.losses`, `tfseg.metrics`, `tfseg.models` and `tfseg.optim` load on first use, and
 they load as soon as Keras does (before `import tfseg` or after it): they register tfseg's
 losses, metrics, layers and optimizers, so `import tfseg, keras` then
-`keras.saving.load_model("RUN/best.keras")` needs no `custom_objects`.
+`keras.saving.load_model("RUN/best.keras")` needs no `custom_objects`. `tfseg.data` and
+the Python API of `tfseg.api` (`tfseg.Unet`, …, `tfseg.train`, `tfseg.evaluate`,
+`tfseg.predict`, `tfseg.Run`; docs/python-api.md) load on first use too.
 """
 
 import importlib
@@ -15,6 +17,11 @@ import sys
 __version__ = "0.1.0"
 
 _KERAS_MODULES = ("losses", "metrics", "models", "optim")
+_API = (
+    "Unet", "UnetPlusPlus", "Linknet", "FPN", "PSPNet", "DeepLabV3", "DeepLabV3Plus", "MAnet", "PAN", "UPerNet",
+    "Segformer", "SegNet", "Run", "train", "evaluate", "predict",
+)
+"""The names of `tfseg.api.__all__` that `tfseg` offers (a test checks that they agree)."""
 
 
 def register_keras_objects() -> None:
@@ -24,10 +31,18 @@ def register_keras_objects() -> None:
 
 
 def __getattr__(name: str):
-    """`tfseg.losses`, `tfseg.metrics`, `tfseg.models`, `tfseg.optim`: imported on first use."""
-    if name in _KERAS_MODULES:
+    """`tfseg.losses`, `tfseg.metrics`, `tfseg.models`, `tfseg.optim`, `tfseg.data` and the
+    names of `tfseg.api` (`tfseg.Unet`, `tfseg.train`, …): imported on first use."""
+    if name in _KERAS_MODULES or name == "data":
         return importlib.import_module(f"tfseg.{name}")
+    if name in _API:
+        return getattr(importlib.import_module("tfseg.api"), name)
     raise AttributeError(f"module 'tfseg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names with those loaded on first use, for completion in a notebook."""
+    return sorted({*globals(), *_KERAS_MODULES, "data", *_API})
 
 
 class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):

@@ -302,10 +302,62 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise TfsegError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(raw, dict):
             raise TfsegError(f"config file {path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    return _with_overrides(raw, overrides, source)
+
+
+def _with_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None, source: str) -> Config:
+    """The validated config of the mapping `raw` with dotted-key `overrides` (see `load_config`)."""
     overrides = dict(overrides or {})
     if overrides.get("data.crop") and overrides.get("data.image_size") is None:  # the crop is the model input
         overrides["data.image_size"] = [overrides["data.crop"]] * 2
     return config_from_dict(apply_overrides(raw, overrides), source)
+
+
+def keyword(spec: Option) -> str:
+    """The Python keyword of an option (`make_config`): its flag without the dashes
+    (`--batch-size` → `batch_size`, `--data` → `data`); a YAML-only option's dotted key with
+    underscores (`model.options` → `model_options`)."""
+    return (spec.flag.removeprefix("--") if spec.flag else spec.key).replace("-", "_").replace(".", "_")
+
+
+KEYWORDS = {keyword(spec): spec.key for spec in OPTIONS}
+"""Python keyword → dotted config key, for `make_config`."""
+
+
+def make_config(source: Config | str | Path | None = None, **settings: Any) -> Config:
+    """A config for Python callers: from a `Config`, a YAML file, a dataset folder or CSV
+    manifest, or the defaults, with settings given as keywords.
+
+    `make_config("data/ph2", model="unet_resnet34", epochs=20, image_size=[256, 256])`
+    is what `train.py --data data/ph2 --model unet_resnet34 --epochs 20 --image-size 256 256`
+    trains: each keyword is a flag without its dashes (`batch_size` for `--batch-size`),
+    and `model_options` is the builder's keyword arguments (`model.options`).
+
+    Args:
+        source: a `Config` (copied, not changed), a `.yaml`/`.yml` file, a dataset folder or
+            CSV manifest (`data.dir`), or None: the defaults, whose data is the built-in demo
+            dataset. Defaults to None.
+        **settings: option values by keyword (see `KEYWORDS`); None leaves an option as the
+            source has it.
+
+    Raises:
+        TfsegError: an unknown keyword (with the closest ones), or a value the option does
+            not take.
+    """
+    unknown = sorted(set(settings) - set(KEYWORDS))
+    if unknown:
+        advice = "".join(did_you_mean(name, KEYWORDS, end=" ") for name in unknown)
+        raise TfsegError(f"unknown setting(s) {unknown}; {advice}valid: the train.py flags without dashes, e.g. "
+                         f"batch_size, and model_options (docs/options.md)")
+    overrides = {KEYWORDS[name]: value for name, value in settings.items()}
+    if "model.options" in overrides:  # the whole mapping first, then the single options set beside it
+        overrides = {"model.options": overrides.pop("model.options"), **overrides}
+    if isinstance(source, Config):
+        return _with_overrides(source.to_dict(), overrides, "config")
+    if source is not None and Path(source).suffix.lower() not in (".yaml", ".yml"):
+        overrides = {"data.dir": str(source), **overrides}
+        source = None
+    return load_config(source, overrides)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None, skip_none: bool = True) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from tfseg.config import Config
 from tfseg.data.io import IMAGE_SUFFIXES, read_image
 from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from tfseg.errors import TfsegError
@@ -58,6 +59,40 @@ def read_input(path: str | Path, channels: int) -> tuple[np.ndarray, tuple[float
     if image.shape[-1] != channels:  # grey ↔ RGB, as read_image does for other formats
         image = np.repeat(image, 3, axis=-1) if channels == 3 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None]
     return image, spacing
+
+
+def prediction_settings(
+    config: Config | None,
+    card: dict | None,
+    threshold: float | None = None,
+    sliding_window: bool | None = None,
+    scale: float | tuple[float, float] | str | None = None,
+) -> tuple[float, bool, tuple[float, float] | str]:
+    """The threshold, whether to tile, and the tiling scale a model predicts with: those
+    given, and for those left None what its run's config or its model card says (see
+    `predict_paths`); for a model with neither, 0.5, whole-image resize and scale 1.
+
+    Args:
+        config: Config or None. The run's config, when the model is a run's.
+        card: dict or None. The model card (`tfseg.export.card.read_model_card`).
+        threshold, sliding_window, scale: as in `predict_paths`.
+
+    Returns:
+        (threshold, sliding_window, scale), the scale normalised (`tfseg.inference.normalise_scale`).
+    """
+    if threshold is None:
+        threshold = card_threshold(card)
+    if config is not None:
+        crop_trained = config.data.is_crop_trained()
+    elif card is not None and "geometry" in card:
+        crop_trained = card["geometry"]["mode"] == "sliding_window"
+    else:
+        crop_trained = None  # unknown: whole-image resize, or native-scale windows when asked to tile
+    if sliding_window is None:
+        sliding_window = bool(crop_trained)
+    if scale is None:
+        scale = "fit" if crop_trained is False else 1.0
+    return threshold, sliding_window, normalise_scale(scale)
 
 
 def predict_paths(
@@ -109,22 +144,11 @@ def predict_paths(
         The table written to `OUT/areas.csv`, one row per image.
     """
     check_postprocess(postprocess_method)
-    scale = normalise_scale(scale) if scale is not None else None
     model, config = load_predictor(model_path, precision)
-    card = read_model_card(model_path)
+    threshold, sliding_window, scale = prediction_settings(
+        config, read_model_card(model_path), threshold, sliding_window, scale
+    )
     files = collect_inputs(inputs)
-    if threshold is None:
-        threshold = card_threshold(card)
-    if config is not None:
-        crop_trained = config.data.is_crop_trained()
-    elif card is not None and "geometry" in card:
-        crop_trained = card["geometry"]["mode"] == "sliding_window"
-    else:
-        crop_trained = None  # unknown: whole-image resize, or native-scale windows when asked to tile
-    if sliding_window is None:
-        sliding_window = bool(crop_trained)
-    if scale is None:
-        scale = "fit" if crop_trained is False else 1.0
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)

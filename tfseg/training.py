@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfseg import losses, metrics, models
 from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
-from tfseg.data import load_table, make_dataset, split_rows
+from tfseg.data import load_table, make_dataset, make_training_data, split_rows
 from tfseg.distribution import (
     apply_layer_precision, dtype_policy, is_chief, make_strategy, resolve_jit_compile, resolve_precision, worker_name,
 )
@@ -49,7 +49,7 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int = 1) 
 
     A deep-supervised model (one output per head) gets the loss on every head with
     weights 1/heads, so the loss is the mean of the heads' losses, and the metrics on
-    the last head only; its targets are the mask once per head (`targets_per_head`).
+    the last head only; its targets are the mask once per head (`tfseg.data.targets_per_head`).
 
     Args:
         model: keras.Model. Built for `config.data`'s shape and classes.
@@ -79,14 +79,6 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int = 1) 
     return model
 
 
-def targets_per_head(dataset: tf.data.Dataset, heads: int) -> tf.data.Dataset:
-    """(image, mask) batches as (image, (mask,) * heads) for a model with `heads`
-    outputs; unchanged for one."""
-    if heads == 1:
-        return dataset
-    return dataset.map(lambda image, mask: (image, (mask,) * heads), num_parallel_calls=tf.data.AUTOTUNE)
-
-
 def _validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, np.ndarray] | None:
     """The first `tensorboard_images` validation images and masks, or None."""
     count = min(config.train.tensorboard_images, len(rows))
@@ -94,13 +86,6 @@ def _validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, 
         return None
     images, masks = next(iter(make_dataset(rows.head(count), config.data, count, training=False)))
     return images.numpy(), masks.numpy()
-
-
-def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Multi-worker input: each worker takes every N-th batch (the file list is not sharded)."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
 
 
 def check_training_options(config: Config) -> None:
@@ -148,16 +133,6 @@ def restore_run(model: keras.Model, output: RunDir) -> tuple[int, pd.DataFrame |
     for note in notes:
         print(f"tfseg: {note}")
     return done, trim_history(output.history, done)
-
-
-def make_training_data(
-    config: Config, train_rows: pd.DataFrame, val_rows: pd.DataFrame, heads: int
-) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The training and validation datasets, with one target per output head, sharded by data."""
-    settings = config.train
-    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed)
-    val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
-    return tuple(_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
 
 
 def finish_run(run: RunDir, config: Config) -> None:

@@ -114,3 +114,37 @@ def test_crops_native_resolution_grid_validation_and_padding(tmp_path):
     big.pad_crops = False
     with pytest.raises(TfsegError, match=r"case0.png: image is 56x40, smaller than data.crop 48 with data.pad_crops false"):
         load_table(big, seed=0)
+
+
+def test_datasets_are_those_training_fits_on(tiny_dataset):
+    from tfseg import data
+    from tfseg.config import make_config
+    from tfseg.training import build_model
+
+    settings = dict(image_size=[32, 32], batch_size=4, augment="none", model_options={"depth": 2, "base_filters": 4})
+    train, val = data.datasets(tiny_dataset, **settings)
+    config = make_config(tiny_dataset, **settings)
+    model = build_model(config)
+    for dataset in (train, val):
+        images, masks = dataset.element_spec
+        assert images.shape == (None, *model.input_shape[1:]) and images.dtype == "float32"
+        assert masks.shape == (None, *model.output_shape[1:]) and masks.dtype == "float32"
+    table = load_table(config.data, config.train.seed)
+    assert sum(len(images) for images, _ in train) == len(split_rows(table, "train")) == 16
+    expected_images, expected_masks = next(iter(make_dataset(split_rows(table, "val"), config.data, 4, training=False)))
+    images, masks = next(iter(val))
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(masks, expected_masks)
+    assert model.fit(train, validation_data=val, epochs=1, verbose=0, shuffle=False).history["val_loss"]
+    _, heads = data.datasets(tiny_dataset, heads=2, **settings)
+    assert len(heads.element_spec[1]) == 2
+
+
+def test_datasets_of_labels_are_one_hot(tmp_path):
+    from tfseg import data
+    from tests.conftest import write_label_dataset
+
+    train, _ = data.datasets(write_label_dataset(tmp_path / "labels"), classes=3, image_size=[32, 32], batch_size=2)
+    images, masks = next(iter(train))
+    assert images.shape == (2, 32, 32, 1) and masks.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(np.sum(masks, -1), 1.0)

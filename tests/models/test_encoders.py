@@ -133,3 +133,19 @@ def test_torchvision_checkpoint_loads_into_a_resnet34_model_at_3_and_1_channels(
     expected = fold_first_kernel(state["conv1.weight"].transpose(2, 3, 1, 0), 1, ENCODERS["resnet34"].std, bgr=False)
     np.testing.assert_allclose(grey.get_layer("conv1").kernel, expected, rtol=1e-6)
     np.testing.assert_array_equal(grey.get_layer("layer1.0.conv1").kernel, rgb.get_layer("layer1.0.conv1").kernel)
+
+
+def test_smp_spellings_of_encoders_map_to_tfseg_names():
+    from tfseg.models.encoders import encoder_key
+
+    spellings = {
+        "efficientnet-b3": "effb3", "resnet34": "resnet34", "mobilenet_v2": "mobilenetv2", "vgg16": "vgg16",
+        "tu-tf_efficientnetv2_b0": "effv2b0", "tu-convnext_tiny": "convnext_tiny", "timm-regnety_002": "regnety002",
+        "EfficientNetB0": "effb0", "efficientnetb3": "effb3",  # keras.applications, segmentation_models
+    }
+    assert {given: encoder_key(given) for given in spellings} == spellings
+    assert models.entry("unet", "efficientnet-b3").name == "unet_effb3"
+    with pytest.raises(TfsegError, match="unknown encoder 'efficientnet-b9'; did you mean effb0, "):
+        encoder_key("efficientnet-b9")
+    with pytest.raises(TfsegError, match="unknown encoder 'mit_b0'; valid: convnext_base, "):
+        encoder_key("mit_b0")

@@ -12,7 +12,18 @@ from tfseg.data.discovery import (
 )
 from tfseg.data.fingerprint import describe_classes, fingerprint, fingerprint_file, fingerprint_path
 from tfseg.data.io import MaskReader, read_image, read_mask, resize_labels, to_model_input
-from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, masks_of, model_inputs, resolve_data_dir, split_rows
+from tfseg.data.pipeline import (
+    datasets,
+    grid_tiles,
+    load_table,
+    make_dataset,
+    make_training_data,
+    masks_of,
+    model_inputs,
+    resolve_data_dir,
+    split_rows,
+    targets_per_head,
+)
 from tfseg.data.preview_grid import preview
 from tfseg.data.summary import dataset_summary
 from tfseg.data.synthetic import make_sample, write_demo_dataset
@@ -25,6 +36,7 @@ __all__ = [
     "assign_folds",
     "assign_splits",
     "dataset_summary",
+    "datasets",
     "describe_classes",
     "discover_pairs",
     "fingerprint",
@@ -36,6 +48,7 @@ __all__ = [
     "make_dataset",
     "model_inputs",
     "make_sample",
+    "make_training_data",
     "mask_reader",
     "masks_of",
     "parse_transforms",
@@ -47,6 +60,7 @@ __all__ = [
     "resize_labels",
     "resolve_data_dir",
     "split_rows",
+    "targets_per_head",
     "to_model_input",
     "validate_pairs",
     "write_demo_dataset",

@@ -189,12 +189,13 @@ class MaskReader:
 
 
 def to_model_input(image: np.ndarray, image_size: tuple[int, int] | list[int]) -> np.ndarray:
-    """Resizes an (H, W, C) image to `image_size` and scales it to float32 in [0, 1].
+    """Resizes an (H, W, C) image to `image_size` and scales it to float32 in [0, 1]: 8-bit
+    images are divided by 255, 16-bit by 65535; float images are taken as in [0, 1] already.
 
     Downscaling uses area averaging, upscaling bilinear interpolation.
     """
     height, width = int(image_size[0]), int(image_size[1])
-    scale = 65535.0 if image.dtype == np.uint16 else 255.0
+    scale = 1.0 if image.dtype.kind == "f" else 65535.0 if image.dtype == np.uint16 else 255.0
     channels = image.shape[-1]
     if image.shape[:2] != (height, width):
         shrinking = image.shape[0] * image.shape[1] > height * width

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfseg.config import DataConfig
+from tfseg.config import Config, DataConfig, make_config
 from tfseg.data.augment import augment_batch
 from tfseg.data.discovery import check_crop_fits, load_dataset_table, mask_reader
 from tfseg.data.io import COLOUR_TABLE, LOSSY_SUFFIXES, MaskReader, read_image, resize_labels, to_model_input
@@ -222,3 +222,55 @@ def model_inputs(rows: pd.DataFrame, data: DataConfig, count: int) -> list[np.nd
     (H, W, C) float32 in [0, 1], resized to the input, or the grid of crops of a crop-trained run."""
     dataset = make_dataset(rows, data, batch_size=1, training=False).unbatch().take(count)
     return [image.numpy() for image, _ in dataset]
+
+
+def targets_per_head(dataset: tf.data.Dataset, heads: int) -> tf.data.Dataset:
+    """(image, mask) batches as (image, (mask,) * heads) for a model with `heads`
+    outputs; unchanged for one."""
+    if heads == 1:
+        return dataset
+    return dataset.map(lambda image, mask: (image, (mask,) * heads), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Multi-worker input: each worker takes every N-th batch (the file list is not sharded)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def make_training_data(
+    config: Config, train_rows: pd.DataFrame, val_rows: pd.DataFrame, heads: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The training and validation datasets, with one target per output head, sharded by data."""
+    settings = config.train
+    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed)
+    val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
+    return tuple(_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
+
+
+def datasets(
+    source: Config | str | Path | None = None, heads: int = 1, **settings
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The (train, val) datasets that `tfseg.train` fits on, to fit a model yourself:
+    `model.fit(train, validation_data=val)`.
+
+    Batches of `train.batch_size` as `make_dataset` makes them: images float32
+    (batch, H, W, channels) in [0, 1]; masks float32 (batch, H, W, 1) in {0, 1}, or one-hot
+    (batch, H, W, classes). The train split is shuffled and augmented anew each epoch
+    (seeded by `train.seed`), the val split in order and unaugmented.
+
+    Args:
+        source: a `Config`, a YAML config file, a dataset folder or CSV manifest, or None
+            (the built-in demo data); see `tfseg.config.make_config`. Defaults to None.
+        heads: int. Outputs of the model to fit: a deep-supervised U-Net++ takes the
+            mask once per head. Defaults to 1.
+        **settings: options by keyword, e.g. `image_size=[128, 128]`, `batch_size=16`,
+            `augment="light"` (`tfseg.config.make_config`).
+
+    Returns:
+        (train, val): two `tf.data.Dataset`s of (images, masks) batches.
+    """
+    config = make_config(source, **settings)
+    table = load_table(config.data, config.train.seed)
+    return make_training_data(config, split_rows(table, "train"), split_rows(table, "val"), heads)

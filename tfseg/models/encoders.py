@@ -23,7 +23,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from tfseg.errors import TfsegError, did_you_mean
+from tfseg.errors import TfsegError, did_you_mean, normalise_name
 from tfseg.models.backbones.regnet import build_regnety, regnety_features
 from tfseg.models.backbones.resnet import build_resnet, feature_layers, load_torchvision_weights
 from tfseg.models.blocks import check_input_shape
@@ -249,6 +249,20 @@ ENCODERS: dict[str, EncoderSpec] = {
 }
 
 ENCODER_STRIDE = 32
+
+
+def encoder_key(name: str) -> str:
+    """The key of `ENCODERS` for an encoder named as tfseg, segmentation_models.pytorch or
+    segmentation_models name it (`efficientnet-b3` → `effb3`, `mobilenet_v2` →
+    `mobilenetv2`, `tu-tf_efficientnetv2_b0` → `effv2b0`; `tfseg.errors.normalise_name`);
+    an unknown name's error names the closest and lists the valid ones."""
+    if name in ENCODERS:
+        return name
+    for key, spec in ENCODERS.items():
+        if name in spec.peers.values() or normalise_name(name) == normalise_name(key):
+            return key
+    get_spec(name)  # raises with the advice
+    return name
 
 
 def get_spec(encoder: str) -> EncoderSpec:

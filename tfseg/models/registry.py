@@ -188,7 +188,8 @@ def names() -> list[str]:
 
 def entry(name: str, encoder: str | None = None) -> ModelEntry:
     """The entry of model `name`, or of decoder `name` on `encoder` (`entry("unet",
-    "resnet34")` is `entry("unet_resnet34")`); an unknown name's error names the closest
+    "resnet34")` is `entry("unet_resnet34")`; `encoder` may be spelt as smp spells it, see
+    `tfseg.models.encoders.encoder_key`); an unknown name's error names the closest
     valid ones (smp spellings such as `unet_efficientnet-b3` included) and where all are listed.
     """
     table = entries()
@@ -196,10 +197,9 @@ def entry(name: str, encoder: str | None = None) -> ModelEntry:
         decoders = sorted(a.name for a in architectures() if a.takes_encoder)
         if name not in decoders:
             raise TfsegError(f"model {name!r} takes no encoder={encoder!r}; decoders that do: {', '.join(decoders)}")
-        from tfseg.models.encoders import get_spec
+        from tfseg.models.encoders import encoder_key
 
-        get_spec(encoder)  # an unknown encoder's error names the closest and lists the valid ones
-        name = f"{name}_{encoder}"
+        name = f"{name}_{encoder_key(encoder)}"
     if name not in table:
         advice = did_you_mean(name, table) or "no name is close"
         raise TfsegError(f"unknown model {name!r}; {advice} (all {len(table)}: tfseg models, or train.py --list-models)")
@@ -221,7 +221,8 @@ def build(
             for U-Net); DeepLab, MA-Net, PAN and PSPNet need them fixed (not None).
         classes: int. 1 for a binary mask, K for K classes. Defaults to 1.
         encoder: str or None. With a decoder's `name`, a key of
-            `tfseg.models.encoders.ENCODERS` to build it on. Defaults to None.
+            `tfseg.models.encoders.ENCODERS` to build it on, or its smp spelling
+            (`efficientnet-b3`, see `tfseg.models.encoders.encoder_key`). Defaults to None.
         **options: the builder's keyword arguments (see each `build_*` docstring); these
             every builder takes:
             activation: str or None. The output activation: "auto" (sigmoid for one class,
