@@ -222,7 +222,7 @@ def test_zoo_model_trains_and_evaluates_from_the_command_line(tiny_dataset, tmp_
         stderr = capsys.readouterr().err
         assert code == 2 and "Traceback" not in stderr
         last = stderr.strip().splitlines()[-1]
-        assert last.startswith("error: encoder_weights='imagenet': the ImageNet weights of ResNet18 could not be downloaded")
+        assert last.startswith("error: resnet18: ImageNet weights not cached and cannot be downloaded")
         assert not (tmp_path / "imagenet").exists()
 
 

@@ -50,6 +50,43 @@ def test_predict_cli_restores_sizes_and_reports_areas(saved_model, tmp_path, cap
     assert np.isnan(areas.loc[str(inputs / "wide.png"), "foreground_mm2"])
 
 
+def test_overlays_outline_the_prediction_and_name_the_card_classes(tmp_path, capsys):
+    """A model that marks pixels brighter than 0.5, with a model card naming its class "lesion":
+    the overlay outlines the predicted square and its legend names the class."""
+    import keras
+
+    from tfseg.plots import class_colour, outline_overlay
+    from tfseg.prediction import read_input
+
+    model = keras.Sequential([keras.Input((64, 80, 1)), keras.layers.Conv2D(1, 1, activation="sigmoid")])
+    model.layers[0].set_weights([np.full((1, 1, 1, 1), 40.0, np.float32), np.array([-20.0], np.float32)])
+    folder = tmp_path / "model"
+    folder.mkdir()
+    model.save(folder / "model.keras")
+    (folder / "model_card.json").write_text(json.dumps({"class_names": ["background", "lesion"]}))
+    image = np.full((64, 80), 40, np.uint8)
+    image[20:50, 30:70] = 220
+    cv2.imwrite(str(tmp_path / "scan.png"), image)
+    assert predict_main([str(folder / "model.keras"), str(tmp_path / "scan.png"), "--out", str(tmp_path / "out"),
+                         "--overlays"]) == 0
+    mask = cv2.imread(str(tmp_path / "out" / "masks" / "scan.png"), cv2.IMREAD_UNCHANGED)
+    assert (mask == np.where(image > 128, 255, 0)).all()
+    overlay = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "overlays" / "scan.png")), cv2.COLOR_BGR2RGB)
+    assert (overlay[20, 30:70] == class_colour(1)).all() and (overlay[20:50, 69] == class_colour(1)).all()
+    assert (overlay[21:49, 31:69] == 220).all() and (overlay[55:, :] == 40).all()
+    read = read_input(tmp_path / "scan.png", 1)[0]
+    assert (overlay == outline_overlay(read, mask > 0, ["lesion"])).all()
+    assert (overlay != outline_overlay(read, mask > 0, ["foreground"])).any()  # without the card's name
+
+
+def test_legend_names_come_from_the_card_else_defaults():
+    from tfseg.prediction import legend_names
+
+    assert legend_names(None, 1) == ["foreground"] and legend_names(None, 3) == ["class 1", "class 2"]
+    assert legend_names({"class_names": ["background", "lung", "heart"]}, 3) == ["lung", "heart"]
+    assert legend_names({"class_names": ["background", "lung"]}, 3) == ["class 1", "class 2"]  # another model's card
+
+
 def test_saved_model_export_predicts_like_the_keras_file(saved_model, tmp_path, capsys):
     image = tmp_path / "x.png"
     cv2.imwrite(str(image), np.random.default_rng(5).integers(0, 256, (64, 48), dtype=np.uint8))

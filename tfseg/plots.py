@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
+import cv2
 import matplotlib
 
 matplotlib.use("Agg")
@@ -47,6 +49,12 @@ FALSE_NEGATIVE = (0, 255, 0)
 CLASS_COLOURS = plt.get_cmap("tab10").colors
 
 
+def class_colour(label: int) -> tuple[int, int, int]:
+    """The RGB colour (0..255) of foreground label `label` (1, 2, ...) in overlays: tab10's
+    colours in order (label 1 blue, 2 orange, ...)."""
+    return tuple(int(round(channel * 255)) for channel in CLASS_COLOURS[(label - 1) % len(CLASS_COLOURS)])
+
+
 def display_image(image: np.ndarray) -> np.ndarray:
     """An (H, W, 1|3) uint8/uint16 image (or (H, W)) as (H, W, 3) uint8 RGB for display."""
     image = np.asarray(image)
@@ -76,12 +84,42 @@ def outcome_overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, alph
     return np.round(canvas).astype(np.uint8)
 
 
-def label_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Colours each foreground label k of an (H, W) label map over `image` with the k-th
-    tab10 colour (label 1 blue, 2 orange, ...). Returns (H, W, 3) uint8 RGB."""
-    canvas = display_image(image).astype(np.float32)
-    for label in np.unique(labels[labels > 0]):
-        colour = np.asarray(CLASS_COLOURS[(int(label) - 1) % len(CLASS_COLOURS)], np.float32) * 255
-        where = labels == label
-        canvas[where] = (1 - alpha) * canvas[where] + alpha * colour
-    return np.round(canvas).astype(np.uint8)
+def outline_overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Draws the outline of each foreground label k = 1..len(names) of `labels` over `image`
+    in `class_colour(k)`, with a legend of the names in the top-left corner.
+
+    The outlines are the regions' contours (`cv2.findContours`, holes included), 1 px thick
+    per 300 px of the image's shorter side (at least 1); the legend, scaled likewise, shows a
+    swatch of each colour and its name, white on a translucent black box.
+
+    Args:
+        image: (H, W, C) or (H, W) uint8/uint16 image.
+        labels: (H, W) label map (0 background).
+        names: the names of labels 1, 2, ... (e.g. ["foreground"] for a binary mask).
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    canvas = np.ascontiguousarray(display_image(image))
+    size = min(canvas.shape[:2])
+    for label in range(1, len(names) + 1):
+        contours, _ = cv2.findContours(np.asarray(labels == label, np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(canvas, contours, -1, class_colour(label), max(1, round(size / 300)))
+    _draw_legend(canvas, names, scale=max(0.3, size / 1000))
+    return canvas
+
+
+def _draw_legend(canvas: np.ndarray, names: Sequence[str], scale: float) -> None:
+    """Draws one row per name (the label's colour swatch, then the name) in the top-left corner of `canvas`."""
+    font, weight, pad = cv2.FONT_HERSHEY_SIMPLEX, max(1, round(scale * 2)), max(2, round(5 * scale))
+    sizes = [cv2.getTextSize(name, font, scale, weight) for name in names]
+    text_height = max(height + baseline for (_, height), baseline in sizes)
+    row = text_height + pad
+    width = 3 * pad + text_height + max(text_width for (text_width, _), _ in sizes)
+    box = canvas[: pad + row * len(names), :width]
+    box[:] = np.round(box * 0.4).astype(np.uint8)  # a translucent black box (clipped to the image)
+    for index, (name, (_, baseline)) in enumerate(zip(names, sizes)):
+        top = pad + index * row
+        cv2.rectangle(canvas, (pad, top), (pad + text_height - 1, top + text_height - 1), class_colour(index + 1), -1)
+        cv2.putText(canvas, name, (2 * pad + text_height, top + text_height - baseline), font, scale, (255, 255, 255),
+                    weight, cv2.LINE_AA)

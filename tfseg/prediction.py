@@ -23,7 +23,7 @@ from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
-from tfseg.plots import label_overlay
+from tfseg.plots import outline_overlay
 from tfseg.export.card import card_threshold, read_model_card
 from tfseg.export.loading import load_predictor
 
@@ -113,12 +113,14 @@ def predict_paths(
     """Writes a mask (and optionally an overlay) for every input image, and `areas.csv`.
 
     Masks are PNGs at the input's resolution, `OUT/masks/<stem>.png`: 0/255 for binary
-    models, label values 0..K-1 for K classes. Overlays are `OUT/overlays/<stem>.png`.
+    models, label values 0..K-1 for K classes. Overlays are `OUT/overlays/<stem>.png`: the
+    outline of each predicted class over the image, with a legend (`tfseg.plots.outline_overlay`).
 
     Args:
         model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
             or `.tflite` file. Its model card (`tfseg.export.card.read_model_card`), if any,
-            gives the threshold and, for a bare model file, the geometry.
+            gives the threshold, the class names of the overlays' legends and, for a bare
+            model file, the geometry.
         inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
         out_dir: str or Path. Output folder (created).
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
@@ -135,7 +137,7 @@ def predict_paths(
             resize-trained run (the same from a model card); 1 for a model file without
             a card, whose training is unknown.
             Defaults to None.
-        overlays: bool. Also write overlays. Defaults to False.
+        overlays: bool. Also write overlays (`legend_names` names the classes). Defaults to False.
         progress: bool. Show a progress bar. Defaults to True.
         precision: str. What the model computes in: float32, mixed_bfloat16_convs or
             auto (`tfseg.distribution.inference_layers`). Defaults to "float32".
@@ -170,7 +172,7 @@ def predict_paths(
             with atomic_path(mask_path) as temporary:
                 cv2.imwrite(str(temporary), labels * 255 if binary else labels)
             if overlays:
-                overlay = label_overlay(image, labels)
+                overlay = outline_overlay(image, labels, legend_names(card, probability.shape[-1]))
                 with atomic_path(out_dir / "overlays" / f"{path.stem}.png") as temporary:
                     cv2.imwrite(str(temporary), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
             records.append(_area_record(path, mask_path, labels, spacing, 1 if binary else probability.shape[-1]))
@@ -179,6 +181,15 @@ def predict_paths(
     table = pd.DataFrame(records)
     write_atomically(out_dir / "areas.csv", table.to_csv(index=False, float_format="%.3f"))
     return table
+
+
+def legend_names(card: dict | None, channels: int) -> list[str]:
+    """The names of labels 1, 2, ... in overlay legends: the model card's `class_names` (from the
+    dataset's classes.txt), else "foreground" for a binary model (one output channel) or "class k"."""
+    names = (card or {}).get("class_names") or []
+    if len(names) == max(channels, 2):
+        return [str(name) for name in names[1:]]
+    return ["foreground"] if channels == 1 else [f"class {k}" for k in range(1, channels)]
 
 
 def _area_record(path: Path, mask_path: Path, labels: np.ndarray, spacing, classes: int) -> dict:

@@ -45,7 +45,7 @@ def test_evaluate_run_writes_scores_report_and_pictures(binary_run, tiny_dataset
     assert f"| prediction empty | {summary['empty_cases']['prediction empty']} |" in report
     for picture in ("best_median_worst.png", "boxplots.png"):
         assert cv2.imread(str(out / picture)) is not None
-    assert cv2.imread(str(out / "best_median_worst.png")).shape[0] > 600  # three rows of four panels
+    assert cv2.imread(str(out / "best_median_worst.png")).shape[0] > 600  # three rows of three panels
     assert (binary_run / "curves.png").is_file()
 
 
@@ -68,7 +68,7 @@ def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, cap
     per_image = pd.read_csv(out / "per_image.csv")
     assert {"dice_1", "dice_2", "iou_1", "iou_2"} <= set(per_image.columns)
     picture = cv2.imread(str(out / "best_median_worst.png"))
-    assert picture.shape[0] > 1.5 * picture.shape[1]  # 2 classes × 3 rows of 4 panels
+    assert picture.shape[0] > 1.5 * picture.shape[1]  # 2 classes × 3 rows of 3 panels
     report = (out / "report.md").read_text()
     assert "dice_2" in report and "| class 2: truth empty | 0 |" in report and "dice_1" in capsys.readouterr().out
     assert evaluate_main([str(multiclass_run), "--spacing", "2", "2", "--out", str(multiclass_run / "mm")]) == 0

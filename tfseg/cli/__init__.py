@@ -32,6 +32,7 @@ COMMANDS = {
     "compare": "run a study: train and evaluate a grid of cells, then compare them (compare.py)",
     "inspect": "check a dataset and print its summary: splits, sizes, modes, mask values",
     "models": "list the model names by family, and the encoders",
+    "weights": "list or download the encoders' ImageNet weights files, for training offline",
 }
 """Each command (the module `tfseg.cli.<command>`) and its line in `tfseg --help`."""
 

@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                         help="sliding window: resize factor (or SY SX) before tiling, or 'fit' (to the model input); "
                              "default: the training scale (fit for resize-trained runs, 1 for crop-trained runs "
                              "and model files without a model card)")
-    parser.add_argument("--overlays", action="store_true", help="also write overlays/<name>.png")
+    parser.add_argument("--overlays", action="store_true",
+                        help="also write overlays/<name>.png: each predicted class's outline over the image, with a legend")
     add_precision_flag(parser)
     add_verbose_flag(parser)
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
-"""Pictures of an evaluation: best/median/worst cases with outcome overlays, score boxplots.
+"""Pictures of an evaluation: best/median/worst cases with outlines and outcome overlays, score boxplots.
 
-Outcome colours (`tfseg.plots.outcome_overlay`): true positive yellow, false positive
-red, false negative green, drawn over the greyscale image.
+Each case shows the image, the outlines of the ground truth (cyan, solid) and of the
+prediction (magenta, dashed) over it, and the outcome of each pixel (`tfseg.plots.outcome_overlay`:
+true positive yellow, false positive red, false negative green) over the greyscale image.
 """
 
 from __future__ import annotations
@@ -13,12 +14,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tfseg.files import atomic_path  # noqa: E402
-from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, display_image, label_overlay, outcome_overlay  # noqa: E402,E501
+from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, display_image, outcome_overlay  # noqa: E402
+
+TRUTH_OUTLINE = {"colors": "#00e5ff", "linestyles": "solid", "label": "ground truth"}
+"""How the ground truth's outline is drawn: cyan, solid."""
+PREDICTION_OUTLINE = {"colors": "#ff00ff", "linestyles": "dashed", "label": "prediction"}
+"""How the prediction's outline is drawn: magenta, dashed."""
 
 @dataclass
 class Case:
@@ -61,30 +69,46 @@ def _show(ax, picture: np.ndarray, title: str) -> None:
     ax.set_yticks([])
 
 
-def plot_cases(cases: list[Case], out_path: str | Path, score: str = "dice") -> Path:
-    """Draws one row per case: image, ground truth, prediction, outcome overlay.
+def _outline(ax, mask: np.ndarray, style: dict) -> None:
+    """Draws the outline of a (H, W) bool mask (its contour between the pixels in and out) in `style`."""
+    if mask.any() and not mask.all():
+        ax.contour(mask.astype(np.float32), levels=[0.5], colors=style["colors"], linestyles=style["linestyles"],
+                   linewidths=1.2)
+
+
+def cases_figure(cases: list[Case], score: str = "dice") -> Figure:
+    """One row per case: the image; the outlines of the ground truth and of the prediction over
+    it (of the case's class for multi-class); the outcome overlay; and one legend of them all.
 
     Args:
         cases: list of Case (e.g. best, median, worst).
-        out_path: str or Path. PNG to write.
         score: str. Name of the score shown in the titles. Defaults to "dice".
     """
-    fig, axes = plt.subplots(len(cases), 4, figsize=(11, 2.9 * len(cases)), squeeze=False)
+    fig, axes = plt.subplots(len(cases), 3, figsize=(8.4, 2.9 * len(cases)), squeeze=False)
     for row, case in zip(axes, cases):
         fg_truth = case.truth > 0 if case.label is None else case.truth == case.label
         fg_pred = case.pred > 0 if case.label is None else case.pred == case.label
         which = case.rank if case.label is None else f"{case.rank} for class {case.label}"
         _show(row[0], display_image(case.image), f"{which}: {case.sample_id}")
-        _show(row[1], label_overlay(case.image, case.truth, alpha=0.5), "ground truth")
-        _show(row[2], label_overlay(case.image, case.pred, alpha=0.5), "prediction")
+        _show(row[1], display_image(case.image), "ground truth and prediction")
+        _outline(row[1], fg_truth, TRUTH_OUTLINE)
+        _outline(row[1], fg_pred, PREDICTION_OUTLINE)
         column = score if case.label is None else f"{score}_{case.label}"
-        _show(row[3], outcome_overlay(case.image, fg_pred, fg_truth), f"{column} = {case.score:.3f}")
-    handles = [
+        _show(row[2], outcome_overlay(case.image, fg_pred, fg_truth), f"{column} = {case.score:.3f}")
+    outlines = [Line2D([], [], color=style["colors"], linestyle=style["linestyles"], label=style["label"])
+                for style in (TRUTH_OUTLINE, PREDICTION_OUTLINE)]
+    outcomes = [
         Patch(color=np.asarray(colour) / 255, label=name)
         for name, colour in (("true positive", TRUE_POSITIVE), ("false positive", FALSE_POSITIVE), ("false negative", FALSE_NEGATIVE))
     ]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, fontsize=9)
+    fig.legend(handles=outlines + outcomes, loc="lower center", ncol=5, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
+def plot_cases(cases: list[Case], out_path: str | Path, score: str = "dice") -> Path:
+    """Writes `cases_figure(cases, score)` to the PNG `out_path`."""
+    fig = cases_figure(cases, score)
     with atomic_path(out_path) as temporary:
         fig.savefig(temporary, dpi=100)
     plt.close(fig)

@@ -24,9 +24,11 @@ import keras
 import numpy as np
 
 from tfseg.errors import TfsegError, did_you_mean, normalise_name
+from tfseg.models.backbones import regnet, resnet
 from tfseg.models.backbones.regnet import build_regnety, regnety_features
 from tfseg.models.backbones.resnet import build_resnet, feature_layers, load_torchvision_weights
 from tfseg.models.blocks import check_input_shape
+from tfseg.models.imagenet_weights import WeightsFile, imagenet_path
 
 # ImageNet statistics in RGB order, for images in [0, 1].
 _TORCH_MEAN, _TORCH_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -49,7 +51,8 @@ class EncoderSpec:
         family: str. The backbone family in listings, e.g. "EfficientNet", "ResNet".
         title: str. The backbone's name, e.g. "EfficientNetB3", "ResNet34".
         backbone: `(input_shape, weights) -> keras.Model`, the whole backbone without its
-            classifier; `weights` is None (random) or "imagenet" (downloaded and checked).
+            classifier; `weights` is None (random) or the path of a weights file in the
+            backbone's published format.
         weights_source: str. Where "imagenet" weights come from (for the docs).
         features: dict. Output stride → the layer whose output is the feature (its name),
             `LayerInput(name)` for the input of that layer, or None for the backbone's
@@ -68,6 +71,9 @@ class EncoderSpec:
         peers: dict. The same backbone's name in each peer library: "sm" for
             segmentation_models (Keras), "smp" for segmentation_models.pytorch; the
             parameter table (`benchmarks/param_counts.py`) reads it. Defaults to none.
+        imagenet_files: the published ImageNet weights files (`WeightsFile`), that
+            `encoder_weights="imagenet"` reads from the cache (`tfseg.models.imagenet_weights`):
+            one, or one per input size (MobileNetV2). Defaults to none (no ImageNet weights).
     """
 
     family: str
@@ -82,6 +88,7 @@ class EncoderSpec:
     pooled_bottom: bool = False
     load_file: Callable[[keras.Model, str], None] | None = None
     peers: dict = field(default_factory=dict)
+    imagenet_files: tuple[WeightsFile, ...] = ()
 
 
 def keras_application(application: str) -> Callable[[tuple, str | None], keras.Model]:
@@ -93,14 +100,21 @@ def keras_application(application: str) -> Callable[[tuple, str | None], keras.M
     return backbone
 
 
-_KERAS = "keras.applications (storage.googleapis.com, checksum by Keras)"
+_KERAS = "keras.applications (storage.googleapis.com; Keras' checksum)"
 
 
-def _application(family: str, application: str, features: dict, mean, std, **options) -> EncoderSpec:
-    return EncoderSpec(family, application, keras_application(application), _KERAS, features, mean, std, **options)
+def _keras_file(path: str, file_hash: str | None, input_size: int | None = None) -> WeightsFile:
+    """A keras.applications weights file at storage.googleapis.com/`path`, with the hash Keras checks."""
+    return WeightsFile(path.rsplit("/", 1)[-1], "https://storage.googleapis.com/" + path, file_hash, input_size)
 
 
-def _efficientnet(variant: str) -> EncoderSpec:
+def _application(family: str, application: str, features: dict, mean, std, *files: WeightsFile, **options) -> EncoderSpec:
+    return EncoderSpec(
+        family, application, keras_application(application), _KERAS, features, mean, std, imagenet_files=files, **options
+    )
+
+
+def _efficientnet(variant: str, md5: str) -> EncoderSpec:
     features = {
         2: "block2a_expand_activation",
         4: "block3a_expand_activation",
@@ -109,12 +123,14 @@ def _efficientnet(variant: str) -> EncoderSpec:
         32: "top_activation",
     }
     peers = {"sm": f"efficientnet{variant.lower()}", "smp": f"efficientnet-{variant.lower()}"}
+    file = _keras_file(f"keras-applications/efficientnet{variant.lower()}_notop.h5", md5)
     return _application(
-        "EfficientNet", f"EfficientNet{variant}", features, _TORCH_MEAN, _TORCH_STD, input_layer="stem_conv_pad", peers=peers
+        "EfficientNet", f"EfficientNet{variant}", features, _TORCH_MEAN, _TORCH_STD, file, input_layer="stem_conv_pad",
+        peers=peers,
     )
 
 
-def _efficientnet_v2(variant: str) -> EncoderSpec:
+def _efficientnet_v2(variant: str, md5: str) -> EncoderSpec:
     # Stages 2 and 3 are fused MBConv blocks whose first conv is strided: the features
     # are their inputs. The B variants' weights expect ImageNet mean/std, S/M/L [-1, 1].
     features = {
@@ -126,10 +142,18 @@ def _efficientnet_v2(variant: str) -> EncoderSpec:
     }
     mean, std = (_TORCH_MEAN, _TORCH_STD) if variant.startswith("B") else (_TF_MEAN, _TF_STD)
     peers = {"smp": f"tu-tf_efficientnetv2_{variant.lower()}"}
-    return _application("EfficientNetV2", f"EfficientNetV2{variant}", features, mean, std, input_layer="stem_conv", peers=peers)
+    file = _keras_file(f"tensorflow/keras-applications/efficientnet_v2/efficientnetv2-{variant.lower()}_notop.h5", md5)
+    return _application(
+        "EfficientNetV2", f"EfficientNetV2{variant}", features, mean, std, file, input_layer="stem_conv", peers=peers
+    )
 
 
-def _resnet(application: str, stage4_blocks: int) -> EncoderSpec:
+def _keras_resnet_file(application: str, md5: str) -> WeightsFile:
+    name = f"{application.lower()}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return _keras_file(f"tensorflow/keras-applications/resnet/{name}", md5)
+
+
+def _resnet(application: str, stage4_blocks: int, md5: str) -> EncoderSpec:
     features = {
         2: "conv1_relu",
         4: "conv2_block3_out",
@@ -138,10 +162,11 @@ def _resnet(application: str, stage4_blocks: int) -> EncoderSpec:
         32: "conv5_block3_out",
     }
     peers = {"sm": application.lower(), "smp": application.lower()}
-    return _application("ResNet", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, peers=peers)
+    file = _keras_resnet_file(application, md5)
+    return _application("ResNet", application, features, _CAFFE_MEAN, _CAFFE_STD, file, bgr=True, peers=peers)
 
 
-def _resnet_v2(application: str, stage4_blocks: int) -> EncoderSpec:
+def _resnet_v2(application: str, stage4_blocks: int, md5: str) -> EncoderSpec:
     # ResNet-V2 downsamples in the last block of a stage, so the stride-s feature is the
     # pre-activation of that last block.
     features = {
@@ -151,10 +176,12 @@ def _resnet_v2(application: str, stage4_blocks: int) -> EncoderSpec:
         16: f"conv4_block{stage4_blocks}_1_relu",
         32: "post_relu",
     }
-    return _application("ResNet-V2", application, features, _TF_MEAN, _TF_STD)
+    return _application("ResNet-V2", application, features, _TF_MEAN, _TF_STD, _keras_resnet_file(application, md5))
 
 
 def _torchvision_resnet(depth: int) -> EncoderSpec:
+    url = resnet.IMAGENET_URLS[depth]
+
     def load_file(backbone, path):
         if str(path).endswith((".pth", ".pt")):
             load_torchvision_weights(backbone, path)
@@ -166,56 +193,84 @@ def _torchvision_resnet(depth: int) -> EncoderSpec:
         "torchvision (download.pytorch.org; SHA-256 checked)",
         feature_layers(depth), _TORCH_MEAN, _TORCH_STD, load_file=load_file,
         peers={"sm": f"resnet{depth}", "smp": f"resnet{depth}"},
+        imagenet_files=(WeightsFile(url.rsplit("/", 1)[-1], url, resnet.IMAGENET_SHA256[depth]),),
     )
 
 
 def _regnety(variant: str) -> EncoderSpec:
+    name = f"regnety{variant}_notop.h5"
     return EncoderSpec(
         "RegNetY", f"RegNetY{variant}", lambda input_shape, weights: build_regnety(variant, input_shape, weights),
         "tf.keras 2 keras.applications.regnet (storage.googleapis.com; SHA-256 checked)",
         regnety_features(variant), (0.0,) * 3, (1.0,) * 3,  # its weights take images in [0, 1]
         peers={"smp": f"tu-regnety_{variant}"},
+        imagenet_files=(WeightsFile(name, regnet.BASE_WEIGHTS_PATH + name, regnet.WEIGHTS_HASHES[variant]),),
     )
 
 
-def _mobilenet_v3(size: str, expansions: tuple[int, int, int, int]) -> EncoderSpec:
+def _mobilenet_v3(size: str, expansions: tuple[int, int, int, int], md5: str) -> EncoderSpec:
     # The features are the expanded activations that each strided depthwise conv reads
     # (as for MobileNetV2); the stride-32 feature is the backbone's last activation.
     features = {stride: LayerInput(f"expanded_conv{f'_{block}' if block else ''}_depthwise_pad")
                 for stride, block in zip((2, 4, 8, 16), expansions)}
     features[32] = None
     peers = {"smp": f"tu-mobilenetv3_{size.lower()}_100"}
-    return _application("MobileNetV3", f"MobileNetV3{size}", features, _TF_MEAN, _TF_STD, input_layer="conv", peers=peers)
+    name = f"weights_mobilenet_v3_{size.lower()}_224_1.0_float_no_top_v2.h5"
+    file = _keras_file(f"tensorflow/keras-applications/mobilenet_v3/{name}", md5)
+    return _application("MobileNetV3", f"MobileNetV3{size}", features, _TF_MEAN, _TF_STD, file, input_layer="conv", peers=peers)
 
 
-def _convnext(size: str) -> EncoderSpec:
+def _convnext(size: str, sha256: str) -> EncoderSpec:
     # Stage outputs (the inputs of the downsampling blocks); stride 32 is the backbone's
     # last LayerNormalization. ConvNeXt has no stride-2 feature.
     prefix = f"convnext_{size.lower()}"
     features = {4 * 2**stage: LayerInput(f"{prefix}_downsampling_block_{stage}") for stage in range(3)}
     features[32] = None
     peers = {"smp": f"tu-{prefix}"}
-    return _application("ConvNeXt", f"ConvNeXt{size}", features, _TORCH_MEAN, _TORCH_STD, input_layer=f"{prefix}_stem", peers=peers)
+    file = _keras_file(f"tensorflow/keras-applications/convnext/{prefix}_notop.h5", sha256)
+    return _application(
+        "ConvNeXt", f"ConvNeXt{size}", features, _TORCH_MEAN, _TORCH_STD, file, input_layer=f"{prefix}_stem", peers=peers
+    )
 
 
-def _vgg(application: str, last_conv: int) -> EncoderSpec:
+def _vgg(application: str, last_conv: int, md5: str) -> EncoderSpec:
     features = {1: "block1_conv2", 2: "block2_conv2"}
     features.update({stride: f"block{block}_conv{last_conv}" for stride, block in ((4, 3), (8, 4), (16, 5))})
     features[32] = "block5_pool"
     peers = {"sm": application.lower(), "smp": application.lower()}
-    return _application("VGG", application, features, _CAFFE_MEAN, _CAFFE_STD, bgr=True, pooled_bottom=True, peers=peers)
+    name = application.lower()
+    file = _keras_file(f"tensorflow/keras-applications/{name}/{name}_weights_tf_dim_ordering_tf_kernels_notop.h5", md5)
+    return _application(
+        "VGG", application, features, _CAFFE_MEAN, _CAFFE_STD, file, bgr=True, pooled_bottom=True, peers=peers
+    )
 
 
+# The MD5 (SHA-256 for ConvNeXt) of each keras.applications file is the one Keras checks it
+# by (each module's WEIGHTS_HASHES); tests/models/test_imagenet_weights.py compares the file
+# names, URLs and hashes with what keras.applications asks for.
 ENCODERS: dict[str, EncoderSpec] = {
     "resnet18": _torchvision_resnet(18),
     "resnet34": _torchvision_resnet(34),
-    "resnet50": _resnet("ResNet50", 6),
-    "resnet101": _resnet("ResNet101", 23),
-    "resnet50v2": _resnet_v2("ResNet50V2", 6),
-    "resnet101v2": _resnet_v2("ResNet101V2", 23),
-    **{f"effb{i}": _efficientnet(f"B{i}") for i in range(8)},
-    **{f"effv2b{i}": _efficientnet_v2(f"B{i}") for i in range(4)},
-    "effv2s": _efficientnet_v2("S"),
+    "resnet50": _resnet("ResNet50", 6, "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": _resnet("ResNet101", 23, "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet50v2": _resnet_v2("ResNet50V2", 6, "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": _resnet_v2("ResNet101V2", 23, "c0ed64b8031c3730f411d2eb4eea35b5"),
+    **{
+        f"effb{i}": _efficientnet(f"B{i}", md5)
+        for i, md5 in enumerate((
+            "50bc09e76180e00e4465e1a485ddc09d", "74c4e6b3e1f6a1eea24c589628592432", "111f8e2ac8aa800a7a99e3239f7bfb39",
+            "af6d107764bb5b1abb91932881670226", "ebc24e6d6c33eaebbd558eafbeedf1ba", "38879255a25d3c92d5e44e04ae6cec6f",
+            "9ecce42647a20130c1f39a5d4cb75743", "cbcfe4450ddf6f3ad90b1b398090fe4a",
+        ))
+    },
+    **{
+        f"effv2b{i}": _efficientnet_v2(f"B{i}", md5)
+        for i, md5 in enumerate((
+            "893217f2bb855e2983157299931e43ff", "0e80663031ca32d657f9caa404b6ec37", "1dfe2e7a5d45b6632553a8961ea609eb",
+            "f6abf7b5849ac99a89b50dd3fd532856",
+        ))
+    },
+    "effv2s": _efficientnet_v2("S", "af0682fb74e8c54910f2d4393339c070"),
     **{f"regnety{variant}": _regnety(variant) for variant in ("002", "004", "008", "016", "032")},
     "mobilenetv2": _application(
         "MobileNetV2",
@@ -229,23 +284,30 @@ ENCODERS: dict[str, EncoderSpec] = {
         },
         _TF_MEAN,
         _TF_STD,
+        *(  # one file per input size, as Keras picks them (224 for any other size); no hashes published
+            _keras_file(f"tensorflow/keras-applications/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_"
+                        f"{size}_no_top.h5", None, None if size == 224 else size)
+            for size in (96, 128, 160, 192, 224)
+        ),
         peers={"sm": "mobilenetv2", "smp": "mobilenet_v2"},
     ),
-    "mobilenetv3small": _mobilenet_v3("Small", (0, 1, 3, 8)),
-    "mobilenetv3large": _mobilenet_v3("Large", (1, 3, 6, 12)),
-    "convnext_tiny": _convnext("Tiny"),
-    "convnext_small": _convnext("Small"),
-    "convnext_base": _convnext("Base"),
+    "mobilenetv3small": _mobilenet_v3("Small", (0, 1, 3, 8), "d3e8ec802a04aa4fc771ee12a9a9b836"),
+    "mobilenetv3large": _mobilenet_v3("Large", (1, 3, 6, 12), "07fb09a5933dd0c8eaafa16978110389"),
+    "convnext_tiny": _convnext("Tiny", "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1"),
+    "convnext_small": _convnext("Small", "6fc8009faa2f00c1c1dfce59feea9b0745eb260a7dd11bee65c8e20843da6eab"),
+    "convnext_base": _convnext("Base", "40a20c5548a5e9202f69735ecc06c990e6b7c9d2de39f0361e27baeb24cb7c45"),
     "densenet121": _application(
         "DenseNet",
         "DenseNet121",
         {2: "conv1_relu", 4: "pool2_relu", 8: "pool3_relu", 16: "pool4_relu", 32: "relu"},
         _TORCH_MEAN,
         _TORCH_STD,
+        _keras_file("tensorflow/keras-applications/densenet/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                    "30ee3e1110167f948a6b9946edeeb738"),
         peers={"sm": "densenet121", "smp": "densenet121"},
     ),
-    "vgg16": _vgg("VGG16", 3),
-    "vgg19": _vgg("VGG19", 4),
+    "vgg16": _vgg("VGG16", 3, "6d6bbae143d832006294945121d1f1fc"),
+    "vgg19": _vgg("VGG19", 4, "253f8cb515780f3b799900260a226db6"),
 }
 
 ENCODER_STRIDE = 32
@@ -383,17 +445,20 @@ def _load_file(path: str, spec: EncoderSpec, backbone: keras.Model, encoder: ker
     )
 
 
-def _imagenet_backbone(spec: EncoderSpec, input_shape) -> keras.Model:
-    try:
-        return spec.backbone(input_shape, "imagenet")
-    except TfsegError:
-        raise
-    except Exception as error:  # keras raises a bare Exception on a failed download
-        raise TfsegError(
-            f"encoder_weights='imagenet': the ImageNet weights of {spec.title} could not be "
-            f"downloaded ({str(error).splitlines()[0]}); download them where there is network "
-            f"and pass the file with --encoder-weights PATH (model.options.encoder_weights)"
-        ) from None
+def imagenet_file(encoder: str, input_shape) -> WeightsFile:
+    """The ImageNet weights file that `encoder` loads for 3-channel images of `input_shape`:
+    the one for its square size if the encoder has one, else its file for any size.
+
+    Raises:
+        TfsegError: the encoder has no ImageNet weights.
+    """
+    files = get_spec(encoder).imagenet_files
+    height, width = input_shape[:2]
+    sized = [file for file in files if file.input_size == height == width]
+    general = [file for file in files if file.input_size is None]
+    if not sized + general:
+        raise TfsegError(f"encoder_weights='imagenet': encoder {encoder!r} has no ImageNet weights (no imagenet_files)")
+    return (sized + general)[0]
 
 
 def copy_weights(source: keras.Model, target: keras.Model, spec: EncoderSpec) -> None:
@@ -410,14 +475,16 @@ def copy_weights(source: keras.Model, target: keras.Model, spec: EncoderSpec) ->
         layer.set_weights(values)
 
 
-def _backbone_with_weights(spec: EncoderSpec, input_shape, weights) -> keras.Model:
-    """The whole backbone for `input_shape` with random, ImageNet or a file's weights."""
+def _backbone_with_weights(encoder: str, input_shape, weights) -> keras.Model:
+    """The whole backbone for `input_shape` with random, ImageNet (from the cache, downloaded
+    if need be) or a file's weights."""
+    spec = get_spec(encoder)
     height, width, channels = input_shape
     if weights is None:
         return spec.backbone(input_shape, None)
     rgb_shape = (height, width, 3)
     if weights == "imagenet":
-        rgb = _imagenet_backbone(spec, rgb_shape)
+        rgb = spec.backbone(rgb_shape, str(imagenet_path(encoder, imagenet_file(encoder, rgb_shape))))
     else:
         rgb = spec.backbone(rgb_shape, None)
         _load_file(str(weights), spec, rgb, _cut(rgb, spec, sorted(spec.features)))
@@ -524,8 +591,9 @@ def build_encoder(
     Args:
         encoder: str. A key of `ENCODERS`, e.g. "effb3", "resnet34", "mobilenetv2".
         input_shape: (height, width, channels) of the images.
-        weights: None (random), "imagenet" (downloaded from the entry's
-            `weights_source` and checked) or the path of a weights file: the backbone's
+        weights: None (random), "imagenet" (the entry's `imagenet_files`, from Keras'
+            cache, downloaded and checked first if not there; see
+            `tfseg.models.imagenet_weights`) or the path of a weights file: the backbone's
             published format (a torchvision `.pth` for ResNet-18/34), the Keras backbone
             without its top (`.weights.h5`, `.h5`) or this encoder, saved with
             `save_weights`. Pretrained 3-channel weights are folded into other channel
@@ -538,9 +606,8 @@ def build_encoder(
         A `keras.Model` taking normalised images (see `preprocessing_layer`) and returning
         one feature map per stride.
     """
-    spec = get_spec(encoder)
-    backbone = dilate(_backbone_with_weights(spec, tuple(input_shape), weights), output_stride)
-    return _cut(backbone, spec, strides)
+    backbone = dilate(_backbone_with_weights(encoder, tuple(input_shape), weights), output_stride)
+    return _cut(backbone, get_spec(encoder), strides)
 
 
 def encoder_input_and_features(

@@ -201,15 +201,15 @@ def build_regnety(variant: str, input_shape, weights: str | Path | None = None) 
     Args:
         variant: str. "002", "004", "008", "016" or "032".
         input_shape: tuple. (height, width, 3); height and width may be None.
-        weights: None (random initialisation), "imagenet" (download
-            `regnety{variant}_notop.h5`, SHA-256 checked) or a weights file path.
+        weights: None (random initialisation) or a weights file path: the published
+            `BASE_WEIGHTS_PATH + regnety{variant}_notop.h5` (what `--encoder-weights imagenet`
+            reads, SHA-256 checked: `tfseg.models.imagenet_weights`) or a `.weights.h5`.
 
     Returns:
         keras.Model named `regnety{variant}`.
 
     Raises:
-        TfsegError: unknown variant or a weights file that does not match. A failed
-            download raises keras' error (`tfseg.models.encoders` makes it one line).
+        TfsegError: unknown variant or a weights file that does not match.
     """
     config = _config(variant)
     model_name = f"regnety{variant}"
@@ -223,14 +223,6 @@ def build_regnety(variant: str, input_shape, weights: str | Path | None = None) 
         filters_in = filters_out
     model = keras.Model(inputs, x, name=model_name)
 
-    if weights is None:
-        return model
-    if str(weights) == "imagenet":
-        file_name = f"{model_name}_notop.h5"
-        path = keras.utils.get_file(  # a failed download or hash raises; tfseg.models.encoders explains it
-            file_name, BASE_WEIGHTS_PATH + file_name, cache_subdir="models", file_hash=WEIGHTS_HASHES[variant],
-        )
-        load_regnety_weights(model, path)
-    else:
+    if weights is not None:
         load_regnety_weights(model, weights)
     return model

@@ -26,9 +26,6 @@ The ImageNet weights expect RGB images in [0, 1] normalised with mean (0.485, 0.
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -47,12 +44,12 @@ IMAGENET_URLS = {
 # Full SHA-256 of the two files. torchvision publishes only the first 8 hex digits (in the
 # file names, checked by torch.hub's check_hash); the full digests are the ones pinned,
 # identically and independently, by several unrelated public projects, and they begin
-# with those 8 digits. A file that does not match is deleted and refused.
+# with those 8 digits. `--encoder-weights imagenet` refuses a file that does not match
+# (`tfseg.models.imagenet_weights`).
 IMAGENET_SHA256 = {
     18: "f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec",
     34: "b627a593bcbe140c234610266fe4f8ae95ea42fc881d091c9b6052e6b1d0590f",
 }
-_FILE_NAMES = {depth: url.rsplit("/", 1)[-1] for depth, url in IMAGENET_URLS.items()}
 
 # Checkpoint entries that the backbone does not use: the classifier and BatchNorm's
 # update counters.
@@ -130,10 +127,9 @@ def build_resnet(depth: int, input_shape, weights=None) -> keras.Model:
         input_shape: (height, width, channels); height and width may be None. Any size
             works (PyTorch's floor((n + 2p - k) / s) + 1 output sizes); a decoder that
             joins the features needs multiples of 32.
-        weights: None (random, torchvision's initialisation), "imagenet" (torchvision's
-            IMAGENET1K_V1 weights, downloaded and SHA-256-checked, see
-            `download_imagenet_weights`) or the path of a torchvision resnet18/34 state
-            dict (.pth, see `load_torchvision_weights`). Pretrained weights need 3 input
+        weights: None (random, torchvision's initialisation) or the path of a torchvision
+            resnet18/34 state dict (.pth, see `load_torchvision_weights`; torchvision's
+            IMAGENET1K_V1 files are `IMAGENET_URLS`). Pretrained weights need 3 input
             channels. Defaults to None.
 
     Returns:
@@ -143,8 +139,7 @@ def build_resnet(depth: int, input_shape, weights=None) -> keras.Model:
 
     Raises:
         TfsegError: unknown depth, a bad input shape, pretrained weights with other than 3
-            channels, a weights file that is not a matching checkpoint, or a failed or
-            corrupt download.
+            channels, or a weights file that is not a matching checkpoint.
     """
     blocks = _blocks(depth)
     name = f"resnet{depth}"
@@ -165,9 +160,7 @@ def build_resnet(depth: int, input_shape, weights=None) -> keras.Model:
             stride = 2 if stage > 0 and block == 0 else 1
             x = _basic_block(x, filters, stride, f"layer{stage + 1}.{block}")
     model = keras.Model(inputs, x, name=name)
-    if weights == "imagenet":
-        load_torchvision_weights(model, download_imagenet_weights(depth))
-    elif weights is not None:
+    if weights is not None:
         load_torchvision_weights(model, weights)
     return model
 
@@ -238,52 +231,3 @@ def load_torchvision_weights(model: keras.Model, path) -> None:
         values.append((variable, value.transpose(2, 3, 1, 0) if is_kernel else value))
     for variable, value in values:
         variable.assign(value.astype(variable.dtype))
-
-
-def check_sha256(path, expected: str) -> None:
-    """Checks a file's SHA-256 against `expected` (the full hex digest, or a prefix such as
-    the 8 digits in a torchvision file name); deletes the file and raises if it differs.
-
-    Raises:
-        TfsegError: the digest does not start with `expected` (the file is deleted).
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    if not expected or not actual.startswith(expected.lower()):
-        os.remove(path)
-        raise TfsegError(
-            f"{path}: SHA-256 {actual} does not match the published {expected} (corrupt or "
-            f"wrong file; deleted it, download it again)"
-        )
-
-
-def download_imagenet_weights(depth: int, cache_dir=None) -> Path:
-    """Downloads torchvision's ImageNet weights of ResNet-`depth` and checks their SHA-256.
-
-    The file is cached by `keras.utils.get_file` as models/resnet18-f37072fd.pth or
-    models/resnet34-b627a593.pth under `cache_dir` (default: Keras's home, ~/.keras).
-
-    Args:
-        depth: int. 18 or 34.
-        cache_dir: str, Path or None. Folder of the cache. Defaults to None.
-
-    Returns:
-        Path of the verified file.
-
-    Raises:
-        Exception: the download failed (keras' own error; `tfseg.models.encoders` turns it
-            into the one-line error that says how to pass a downloaded file instead).
-        TfsegError: the file's SHA-256 is not the published one (the file is then deleted).
-    """
-    _blocks(depth)
-    if cache_dir is not None:  # get_file falls back to /tmp/.keras for a folder not yet made
-        os.makedirs(cache_dir, exist_ok=True)
-    path = keras.utils.get_file(  # a failed download raises; the encoder registry says what to do
-        _FILE_NAMES[depth], origin=IMAGENET_URLS[depth], cache_subdir="models",
-        cache_dir=None if cache_dir is None else str(cache_dir),
-    )
-    check_sha256(path, IMAGENET_SHA256[depth])
-    return Path(path)
