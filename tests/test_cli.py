@@ -400,6 +400,15 @@ def test_set_errors_name_the_key(capsys, tiny_dataset):
     assert err == "error: data.channels: expected one of [1, 3], got 2"
     err = _one_line_error(capsys, [*common, "--set", "model.options.base_filterz=4", "--run-dir", "never"])
     assert "unexpected keyword argument 'base_filterz'" in err and not Path("never").exists()  # the builder checks
+    err = _one_line_error(capsys, ["--resume", "nowhere", "--set", "train.epoch=3"])
+    assert err.startswith("error: --set train.epoch: unknown config key")
+
+
+def test_inspect_takes_set(capsys, tiny_dataset):
+    from tfseg.cli import main
+
+    assert main(["inspect", str(tiny_dataset), "--set", "data.mask_threshold=100"]) == 0
+    assert "foreground is a stored value > 100 (data.mask_threshold)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
