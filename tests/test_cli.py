@@ -186,18 +186,53 @@ def test_five_minute_tour_on_the_demo_data(tmp_path):
     assert len(list((pred / "overlays").glob("*.png"))) == 24 and (pred / "areas.csv").is_file()
 
 
-def test_list_models_groups_every_name_by_family(capsys):
+def test_list_models_is_one_row_per_architecture_then_the_encoders_once(capsys):
+    """`tfseg models` and `train.py --list-models`: each architecture once, by family, a
+    decoder as <decoder>_<encoder>, then each encoder once, by family."""
     from tfseg import models
+    from tfseg.cli import main
+    from tfseg.models.encoders import ENCODERS
 
-    assert train_main(["--list-models"]) == 0
+    assert main(["models"]) == 0
     out = capsys.readouterr().out
-    families = [line for line in out.splitlines() if line and not line.startswith(" ")]
-    assert {architecture.family for architecture in models.architectures()} <= set(families)
-    listed = set(out.split())
-    assert set(models.names()) <= listed
-    fpn = out.split("\nFPN\n")[1].split("\n\n")[0]  # the FPN family lists only FPN names
-    assert "fpn_resnet34" in fpn and "unet_resnet34" not in fpn
-    assert "convnext_tiny convnext_small convnext_base" in out  # the encoders, by family
+    assert train_main(["--list-models"]) == 0
+    assert capsys.readouterr().out == out
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100 and len(lines) < 70
+    words = out.split()
+    for architecture in models.architectures():
+        pattern = f"{architecture.name}_<encoder>" if architecture.takes_encoder else architecture.name
+        assert words.count(pattern) == 1, pattern
+        assert words.count(architecture.family) >= 1
+    assert all(words.count(encoder) == 1 for encoder in ENCODERS)  # no <decoder>_<encoder> name repeats them
+    assert "unet_resnet34" not in words[words.index("family"):]  # examples aside, no full names
+    fpn = next(line for line in lines if line.startswith("FPN "))
+    assert fpn.split()[:2] == ["FPN", "fpn_<encoder>"]
+    assert "  ConvNeXt        convnext_tiny convnext_small convnext_base" in lines
+
+
+def test_models_name_shows_its_options_encoders_and_an_example(capsys):
+    from tfseg.cli import main
+
+    assert main(["models", "unet"]) == 0
+    out = capsys.readouterr().out
+    own, decoder = out.split("\n\n")
+    assert own.startswith("unet (U-Net): the baseline") and decoder.startswith("unet_<encoder> (U-Net): ")
+    assert "\n  base_filters  16\n" in own and "\n  depth         4\n" in own  # from build_unet's signature
+    assert "encoders: any of the 33 of `tfseg models`: resnet18 resnet34" in decoder
+    assert "  decoder_filters  [256,128,64,32,16]" in decoder and "tfseg train --model unet_effb3" in decoder
+    assert "--set 'model.options.decoder_filters=[256,128,64,32,16]'" in decoder  # quoted for the shell
+    assert main(["models", "fpn_resnet34"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fpn_resnet34 (FPN): ") and "encoder: resnet34, ResNet34 (ResNet), ImageNet weights from torchvision" in out
+    assert "decoder_merge_policy           add" in out
+    assert "tfseg train --model fpn_resnet34 --encoder-weights imagenet \\\n      --set model.options.decoder_pyramid_channels=256" in out
+
+
+def test_models_unknown_name_suggests_the_closest():
+    result = _tfseg("models", "unet_resnet43")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown model 'unet_resnet43'; did you mean unet_resnet34,")
 
 
 @pytest.mark.slow
@@ -276,7 +311,7 @@ def test_models_command_lists_the_models(capsys):
 
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert set(models.names()) <= set(out.split()) and "Encoders" in out
+    assert {a.name for a in models.architectures() if not a.takes_encoder} <= set(out.split()) and "Encoders" in out
 
 
 def test_unknown_flag_suggests_the_closest(capsys):
@@ -285,3 +320,159 @@ def test_unknown_flag_suggests_the_closest(capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert raised.value.code == 2
     assert "unrecognized arguments: --image-sise 64 64; did you mean --image-size?" in err and len(err) < 300
+
+
+def _parsers():
+    """Each command's argument parser, by command."""
+    from tfseg.cli.compare import compare_parser
+    from tfseg.cli.evaluate import evaluate_parser
+    from tfseg.cli.export import export_parser
+    from tfseg.cli.inspect import inspect_parser
+    from tfseg.cli.models import models_parser
+    from tfseg.cli.predict import predict_parser
+    from tfseg.cli.train import train_parser
+
+    parsers = {"train": train_parser, "evaluate": evaluate_parser, "predict": predict_parser, "export": export_parser,
+               "compare": compare_parser, "inspect": inspect_parser, "models": models_parser}
+    return {command: make(f"tfseg {command}") for command, make in parsers.items()}
+
+
+def test_every_command_help_ends_with_examples_that_parse(monkeypatch):
+    """Each command's --help ends with examples; each parses with its parser ($DATA and the
+    demo data as they are); no help line is wider than 100 columns."""
+    import shlex
+
+    from tfseg.cli import COMMANDS
+
+    monkeypatch.setenv("COLUMNS", "100")
+    parsers = _parsers()
+    assert set(parsers) == set(COMMANDS)
+    for command, parser in parsers.items():
+        text = parser.format_help()
+        assert max(map(len, text.splitlines())) <= 100, command
+        examples = text.split("\nexamples:\n")[1].replace("\\\n", " ").splitlines()
+        assert len(examples) >= 3 and all(line.startswith(f"  tfseg {command}") for line in examples), command
+        for line in examples:
+            argv = shlex.split(line.split("  # ")[0], posix=True)[2:]
+            parser.parse_args(argv)  # SystemExit (exit 2) if an example is wrong
+
+
+def test_abbreviated_flags_are_errors_that_name_the_flag(capsys):
+    with pytest.raises(SystemExit) as raised:
+        train_main(["--epoch", "3"])
+    assert raised.value.code == 2
+    assert "unrecognized arguments: --epoch 3; did you mean --epochs" in capsys.readouterr().err
+
+
+def test_choices_and_malformed_set_are_refused_before_tensorflow_loads():
+    """A bad --tta, --postprocess, --precision, --optimizer or a --set without = is exit 2 with
+    argparse's message, before TensorFlow (or a model) is loaded."""
+    code = (
+        "import contextlib, io, sys; from tfseg.cli import main\n"
+        "for argv in (['evaluate', 'RUN', '--tta', 'flipp'], ['predict', 'RUN', 'x.png', '--postprocess', 'largest'],\n"
+        "             ['evaluate', 'RUN', '--precision', 'float16'], ['train', '--optimizer', 'lamb'],\n"
+        "             ['train', '--set', 'train.epochs'], ['inspect', '--set', '=3'], ['predict', 'RUN', 'x', '--batch-size', '0']):\n"
+        "    err = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(err):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit as stop:\n"
+        "            print(stop.code, err.getvalue().strip().splitlines()[-1])\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-1500:]
+    lines = result.stdout.strip().splitlines()
+    assert lines == [
+        "2 tfseg evaluate: error: argument --tta: invalid choice: 'flipp' (choose from 'none', 'flip', 'flip-all')",
+        "2 tfseg predict: error: argument --postprocess: invalid choice: 'largest' (choose from 'none', 'largest-component')",
+        "2 tfseg evaluate: error: argument --precision: invalid choice: 'float16' (choose from 'float32', "
+        "'mixed_bfloat16_convs', 'auto')",
+        "2 tfseg train: error: argument --optimizer: invalid choice: 'lamb' (choose from 'adam', 'adamw', 'sgd', 'rmsprop')",
+        "2 tfseg train: error: argument --set: expected KEY=VALUE (e.g. train.lr=3e-4), got 'train.epochs'",
+        "2 tfseg inspect: error: argument --set: expected KEY=VALUE (e.g. train.lr=3e-4), got '=3'",
+        "2 tfseg predict: error: argument --batch-size: expected a whole number >= 1, got '0'",
+        "[]",
+    ]
+
+
+def test_set_errors_name_the_key(capsys, tiny_dataset):
+    common = ["--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1"]
+    err = _one_line_error(capsys, [*common, "--set", "train.epoch=3", "--inspect"])
+    assert err.startswith("error: --set train.epoch: unknown config key; did you mean train.epochs")
+    err = _one_line_error(capsys, [*common, "--set", "data.channels=2", "--inspect"])
+    assert err == "error: data.channels: expected one of [1, 3], got 2"
+    err = _one_line_error(capsys, [*common, "--set", "model.options.base_filterz=4", "--run-dir", "never"])
+    assert "unexpected keyword argument 'base_filterz'" in err and not Path("never").exists()  # the builder checks
+    err = _one_line_error(capsys, ["--resume", "nowhere", "--set", "train.epoch=3"])
+    assert err.startswith("error: --set train.epoch: unknown config key")
+
+
+def test_inspect_takes_set(capsys, tiny_dataset):
+    from tfseg.cli import main
+
+    assert main(["inspect", str(tiny_dataset), "--set", "data.mask_threshold=100"]) == 0
+    assert "foreground is a stored value > 100 (data.mask_threshold)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_set_reaches_the_saved_config_and_the_built_model(tiny_dataset, tmp_path):
+    """`tfseg train --config --set ... --epochs`: --set over the file (a builder option joins the
+    file's), the flag over --set; the run's config.yaml and its model have the values."""
+    import yaml
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model:\n  options: {depth: 2, base_filters: 8}\ntrain: {batch_size: 4, epochs: 3}\n")
+    run_dir = tmp_path / "run"
+    result = _tfseg("train", "--config", str(config), "--data", str(tiny_dataset), "--image-size", "32", "32",
+                    "--set", "model.options.base_filters=4", "--set", "train.lr=3e-4", "--set", "data.augment=light",
+                    "--set", "train.epochs=2", "--epochs", "1", "--run-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr[-2000:]
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["model"]["options"] == {"depth": 2, "base_filters": 4}
+    assert saved["train"]["lr"] == 3e-4 and saved["data"]["augment"] == "light" and saved["train"]["epochs"] == 1
+    assert len(pd.read_csv(run_dir / "history.csv")) == 1
+    model = keras.saving.load_model(run_dir / "best.keras")
+    first_conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert first_conv.filters == 4
+
+
+def test_export_batch_has_its_former_spelling_with_a_warning(tmp_path):
+    """export.py --batch (before --export-batch): the same value, a deprecation line on stderr."""
+    from tfseg.cli.export import export_parser
+
+    assert export_parser().parse_args(["RUN", "--batch", "2"]).export_batch == 2
+    assert export_parser().parse_args(["RUN", "--export-batch", "3"]).export_batch == 3
+    assert "--batch" not in export_parser().format_help()
+    former, current = _tfseg("export", str(tmp_path), "--batch", "1"), _tfseg("export", str(tmp_path), "--export-batch", "1")
+    assert former.returncode == current.returncode == 2
+    assert former.stderr.splitlines() == ["tfseg: --batch is deprecated; use --export-batch", current.stderr.strip()]
+    assert current.stderr.startswith("error: ") and "not a run directory" in current.stderr
+
+
+def test_predict_writes_into_the_run_or_here_without_out(binary_run, tiny_dataset, tmp_path, monkeypatch, capsys):
+    from tfseg.cli import predict_main
+
+    images = sorted((tiny_dataset / "images").glob("*.png"))[:2]
+    assert predict_main([str(binary_run), *map(str, images)]) == 0
+    assert sorted(path.name for path in (binary_run / "predictions" / "masks").iterdir()) == [p.name for p in images]
+    assert f"masks in {binary_run / 'predictions' / 'masks'}" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert predict_main([str(binary_run / "best.keras"), str(images[0])]) == 0
+    assert [path.name for path in (tmp_path / "predictions" / "masks").iterdir()] == [images[0].name]
+
+
+def test_evaluate_batch_size_reaches_prediction(binary_run, tmp_path, monkeypatch):
+    """--batch-size of evaluate.py is the batch of its forward passes (default: the run's train.batch_size)."""
+    import tfseg.evaluation.report as report
+
+    batches = []
+
+    def predict_and_note(model, images, batch_size, **options):
+        batches.append(batch_size)
+        return predict(model, images, batch_size=batch_size, **options)
+
+    monkeypatch.setattr(report, "predict", predict_and_note)
+    assert evaluate_main([str(binary_run), "--batch-size", "3", "--out", str(tmp_path / "b3")]) == 0
+    assert evaluate_main([str(binary_run), "--out", str(tmp_path / "default")]) == 0
+    assert batches == [3, 8]

@@ -135,3 +135,38 @@ def test_make_config_takes_the_flags_as_keywords(tmp_path):
         make_config(batchsize=4)
     with pytest.raises(TfsegError, match="train.epochs: expected a value >= 1, got 0"):
         make_config(epochs=0)
+
+
+def test_set_values_go_over_the_file_and_under_the_flags(tmp_path):
+    """`--set` (load_config's settings): defaults < --config file < --set < flags; a builder
+    option joins the file's; null sets null; a crop sets the model input as in YAML."""
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {dir: somewhere, image_size: [64, 64]}\nmodel:\n  options: {depth: 2, base_filters: 8}\n"
+                    "train: {epochs: 3, lr: 0.01}\n")
+    settings = {"model.options.base_filters": 4, "train.epochs": 2, "train.lr": 3e-4, "data.dir": None, "data.crop": 32}
+    config = load_config(path, {"train.epochs": 1, "train.batch_size": None}, settings)
+    assert config.model.options == {"depth": 2, "base_filters": 4}
+    assert config.train.epochs == 1 and config.train.lr == 3e-4 and config.train.batch_size == 8
+    assert config.data.dir is None and config.data.image_size == [32, 32]
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"train.epoch": 3}, r"--set train.epoch: unknown config key; did you mean train.epochs, .*docs/options.md"),
+        ({"model.option.depth": 3}, r"--set model.option.depth: unknown config key; did you mean model.options"),
+        ({"model.options.": 3}, "--set model.options.: unknown config key"),
+        ({"train.epochs": "ten"}, "config key train.epochs: expected int, got 'ten'"),
+        ({"train.optimizer": "lamb"}, r"train.optimizer: expected one of \['adam', 'adamw', 'sgd', 'rmsprop'\], got 'lamb'"),
+    ],
+)
+def test_a_bad_set_value_names_the_key_as_a_yaml_file_would(settings, message):
+    with pytest.raises(TfsegError, match=message):
+        load_config(None, None, settings)
+
+
+def test_yaml_reads_exponents_as_numbers(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {lr: 3e-4, min_lr: 1E-6}\n")  # YAML 1.1 (PyYAML's safe_load) reads strings here
+    config = load_config(path)
+    assert config.train.lr == 3e-4 and config.train.min_lr == 1e-6

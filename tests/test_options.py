@@ -27,19 +27,64 @@ def test_flags_are_generated_from_the_declarations():
          "--encoder-weights", "none", "--deterministic-pipeline", "--model", "unetpp"]
     )
     overrides = overrides_from_flags(args, OPTIONS)
-    assert set(overrides) == {spec.key for spec in OPTIONS if spec.flag}
+    assert set(overrides) == {"train.early_stopping_patience", "data.image_size", "data.pad_crops", "train.export",
+                              "train.lr", "model.options.encoder_weights", "data.deterministic", "model.name"}
     config = load_config(None, overrides)
     assert config.train.early_stopping_patience == 3 and config.data.image_size == [32, 48]
     assert config.data.pad_crops is False and config.train.export == ["tflite"] and config.train.lr == 0.01
     assert config.model.options == {"encoder_weights": "none"} and config.model.name == "unetpp"
-    assert overrides["train.epochs"] is None  # unset flags leave the config file's value alone
+    assert "train.epochs" not in overrides  # unset flags leave the config file's value alone
 
 
-def test_help_lists_every_flag_with_its_key():
-    text = " ".join(train_parser().format_help().split())
+def _help_entries(help_text):
+    """{group heading: {flag: its help, in one line}} of an argparse --help text."""
+    groups, group, flag = {}, None, None
+    for line in help_text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            group = groups.setdefault(line[:-1], {})
+        elif group is not None and line.startswith("  -"):
+            flag, _, text = line.strip().partition("  ")
+            flag = flag.split()[0].rstrip(",")
+            group[flag] = text.strip()
+        elif group is not None and line.startswith("    ") and flag:
+            group[flag] = (group[flag] + " " + line.strip()).strip()
+    return groups
+
+
+def test_help_groups_the_flags_by_section_and_says_what_each_default_means(monkeypatch):
+    """train --help: the command's own flags, then data, model, training, export and output
+    (train.export*, train.run_dir ...), each flag with what its default means and the key
+    when the flag does not spell it."""
+    monkeypatch.setenv("COLUMNS", "100")
+    text = train_parser("tfseg train").format_help()
+    groups = _help_entries(text)
+    assert list(groups)[:7] == ["options", "data", "model", "training", "export", "output", "examples"]
+    assert {"--config", "--set", "--resume", "--inspect", "--preview", "--list-models"} <= set(groups["options"])
+    assert set(groups["export"]) == {"--export", "--export-batch"}
+    assert set(groups["output"]) == {"--run-dir", "--tensorboard-images"}
+    assert {"--model", "--encoder-weights", "--deep-supervision"} <= set(groups["model"])
+    assert {"--epochs", "--lr", "--seed", "--precision"} <= set(groups["training"])
+    flags = {flag: help_ for members in groups.values() for flag, help_ in members.items()}
+    assert flags["--data"].endswith("(data.dir; default: the built-in demo data)")
+    assert flags["--run-dir"].endswith("(default: runs/<model>-<timestamp>)")
+    assert flags["--encoder-weights"].endswith("(model.options.encoder_weights; default: random init)")
+    assert flags["--image-size"].endswith("(default: 128 128)") and flags["--cache"].endswith("(default: off)")
+    assert "FORMAT: tflite, tflite-float16, tflite-int8, onnx, bioimageio" in flags["--export"]
+    assert "default: None" not in text and "default: '')" not in text and "default: [])" not in text
+    assert "--optimizer {adam,adamw,sgd,rmsprop}" in text and "--jit-compile true|false|auto" in text
     for spec in OPTIONS:
         if spec.flag:
-            assert spec.flag in text and spec.key in text, spec.key
+            spelt = spec.flag == "--" + spec.key.split(".", 1)[1].replace("_", "-")
+            assert spelt or f"({spec.key}; default: " in flags[spec.flag], spec.key
+    assert max(map(len, text.splitlines())) <= 100 and len(text.splitlines()) < 160
+
+
+def test_every_default_that_says_little_says_what_it_means():
+    for spec in OPTIONS:
+        if spec.default in (None, "", [], {}):
+            assert spec.default_text, f"{spec.key}: default {spec.default!r} needs a default_text"
+    page = (ROOT / "docs" / "options.md").read_text()
+    assert "| `None`: the built-in demo data |" in page
 
 
 @pytest.mark.parametrize(
@@ -99,9 +144,11 @@ def test_jit_compile_takes_auto_true_or_false_from_the_command_line(flag, expect
     assert load_config(None, overrides_from_flags(args, OPTIONS)).train.jit_compile == expected
 
 
-def test_jit_compile_keeps_yaml_booleans_and_names_a_bad_value(tmp_path):
+def test_jit_compile_keeps_yaml_booleans_and_names_a_bad_value(tmp_path, capsys):
     (tmp_path / "old.yaml").write_text("train: {jit_compile: false}\n")  # a run's config.yaml before "auto"
     assert load_config(tmp_path / "old.yaml").train.jit_compile is False
-    args = train_parser().parse_args(["--jit-compile", "sometimes"])
     with pytest.raises(TfsegError, match=r"train.jit_compile: expected one of \[True, False, 'auto'\], got 'sometimes'"):
-        load_config(None, overrides_from_flags(args, OPTIONS))
+        load_config(None, {"train.jit_compile": "sometimes"})
+    with pytest.raises(SystemExit):  # the flag's choices are checked as it is parsed
+        train_parser().parse_args(["--jit-compile", "sometimes"])
+    assert "argument --jit-compile: invalid choice: 'sometimes'" in capsys.readouterr().err

@@ -9,6 +9,7 @@ same model and preprocessing.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,42 @@ INFERENCE_PRECISIONS = ("float32", "mixed_bfloat16_convs", "auto")
 """What prediction and evaluation may run in (`--precision` of predict.py and evaluate.py;
 `tfseg.distribution.inference_layers` applies it)."""
 
+TTA_FLIPS = {
+    "none": ((),),
+    "flip": ((), (2,)),
+    "flip-all": ((), (2,), (1,), (1, 2)),
+}
+"""Test-time augmentation of prediction and evaluation (`--tta`, `tfseg.inference.predict`):
+the flips (axes of an NHWC batch) whose predictions are averaged. `flip` mirrors
+left-right only (the flip that `augment: flip` trains with); `flip-all` adds up-down and
+both, as nnU-Net does."""
+
+POSTPROCESS_NAMES = ("none", "largest-component")
+"""Post-processing of prediction and evaluation (`--postprocess`, `tfseg.inference.postprocess`)."""
+
+
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that also reads `3e-4` and `1e5` as numbers, as YAML 1.2 does
+    (YAML 1.1 wants `3.0e-4`)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def read_yaml(text: str) -> Any:
+    """`text` read as YAML (`YamlLoader`): config files, study files and `--set` values."""
+    return yaml.load(text, Loader=YamlLoader)
+
 
 @dataclass
 class DataConfig:
     """Where the data is and how it is fed (`data:` in YAML; options declared below)."""
 
     dir: str | None = option(
-        None, "dataset folder with images/ and masks/, or a CSV manifest (columns image,mask[,split]); "
-        "null trains on the built-in synthetic demo data", flag="--data", metavar="DIR|CSV")
+        None, "dataset folder with images/ and masks/, or a CSV manifest (columns image,mask[,split])",
+        flag="--data", metavar="DIR|CSV",
+        default_text="the built-in demo data")
     image_size: list[int] = option(
         [128, 128], "model input [height, width]; images are resized to it (or cropped, see crop)",
         low=1, nargs=2, metavar=("H", "W"))
@@ -43,18 +72,19 @@ class DataConfig:
     classes: int = option(1, "1 for a binary mask, K >= 2 for a label map with values 0..K-1", low=1)
     mask_threshold: int = option(127, "binary grey masks: a stored value above this is foreground", low=0)
     mask_suffix: str = option(
-        "", "masks are named <id><suffix>.<ext>, e.g. _segmentation for ISIC's <id>_segmentation.png", metavar="SUFFIX")
+        "", "masks are named <id><suffix>.<ext>, e.g. _segmentation for ISIC's <id>_segmentation.png", metavar="SUFFIX",
+        default_text="no suffix")
     val_fraction: float = option(0.15, "share of ids for validation when there is no splits.csv", low=0, below=1)
     test_fraction: float = option(0.15, "share of ids for test when there is no splits.csv", low=0, below=1)
     augment: str | list = option(
-        "flip", "augmentation: a preset (none, flip, light, medium, heavy) or, in YAML, a list of named "
-        "transforms with parameters (docs/augmentation.md)", metavar="PRESET")
+        "flip", "augmentation: a preset (none, flip, light, medium, heavy) or, in YAML, a list of "
+        "transforms (docs/augmentation.md)", metavar="PRESET")
     engine: str = option(
         "tf", "augmentation engine: batched TensorFlow ops, or the optional albumentations 2.0.x per image",
         choices=("tf", "albumentations"))
     crop: int = option(
-        0, "0 resizes every image to image_size; N > 0 trains on random NxN crops at native resolution "
-        "(image_size is then [N, N], set from the crop when not given) and validates on a grid of NxN crops", low=0, metavar="N")
+        0, "N > 0 trains on random NxN crops at native resolution (image_size is then [N, N]) and validates on "
+        "a grid of them; 0 resizes every image to image_size", low=0, metavar="N")
     pad_crops: bool = option(True, "zero-pad images smaller than crop (masks with background); false makes it an error")
     cache: bool = option(False, "keep decoded images in memory after the first epoch (augmentation still differs)")
     deterministic: bool = option(
@@ -62,7 +92,7 @@ class DataConfig:
         flag="--deterministic-pipeline")
     stratify: str | None = option(
         None, "seeded splits and folds keep the proportions of this column (CSV manifest or labels.csv), "
-        "or of the id's leading letters with 'prefix'", metavar="COLUMN|prefix")
+        "or of the id's leading letters with 'prefix'", metavar="COLUMN|prefix", default_text="unstratified")
     folds: int = option(0, "k-fold cross-validation over the non-test ids when >= 2; 0 turns it off", low=0, metavar="K")
     fold: int = option(0, "which fold (0..folds-1) validates", low=0, metavar="I")
     demo_samples: int = option(240, "number of images in the synthetic demo dataset", low=1)
@@ -90,10 +120,11 @@ class DataConfig:
 class ModelConfig:
     """Which model to build (`model:` in YAML; options declared below)."""
 
-    name: str = option("unet", "model name (python train.py --list-models; docs/models.md)", flag="--model")
+    name: str = option("unet", "model name (tfseg models; docs/models.md)", flag="--model")
     options: dict[str, Any] = option(
         {}, "keyword arguments of the model's builder, e.g. {base_filters: 32, depth: 4}; on the command "
-        "line through the model option flags", flag=None)
+        "line through the model option flags or --set model.options.NAME=VALUE", flag=None,
+        default_text="the builder's defaults")
 
 
 @dataclass
@@ -105,7 +136,8 @@ class TrainConfig:
     lr: float = option(1e-3, "base learning rate (the peak of a warm-up)", above=0)
     loss: str = option("bce+dice", "loss name or weighted sum, e.g. bce+dice or dice:1.0,bce:0.8 (docs/losses-metrics.md)")
     seed: int = option(42, "seeds Python, NumPy, TensorFlow, the split and the pipeline")
-    run_dir: str | None = option(None, "output folder; null means runs/<model>-<timestamp>", metavar="DIR")
+    run_dir: str | None = option(None, "the run directory (output folder)", metavar="DIR", group="output",
+                                 default_text="runs/<model>-<timestamp>")
     optimizer: str = option("adam", "optimizer", choices=("adam", "adamw", "sgd", "rmsprop"))
     momentum: float = option(0.9, "momentum of sgd and rmsprop", low=0, below=1)
     nesterov: bool = option(False, "Nesterov momentum (sgd)")
@@ -132,22 +164,24 @@ class TrainConfig:
         "auto", "distribution: auto is MirroredStrategy with more than one GPU, else the default; multiworker "
         "reads TF_CONFIG", choices=("auto", "none", "mirrored", "multiworker"), resumable=True)
     precision: str = option(
-        "auto", "auto is mixed_float16 on a GPU, and on CPU mixed_bfloat16_convs (convolutions in bfloat16, the "
-        "rest float32) where the CPU has bfloat16 instructions, else float32 (docs/speed.md)",
+        "auto", "auto is mixed_float16 on a GPU; on a CPU with bfloat16 instructions mixed_bfloat16_convs "
+        "(convolutions in bfloat16), else float32 (docs/speed.md)",
         choices=("auto", "float32", "mixed_float16", "mixed_bfloat16", "mixed_bfloat16_convs"))
     jit_compile: bool | str = option(
-        "auto", "compile the train step with XLA: true, false, or auto (the fastest for the model on this device, "
-        "see docs/speed.md)", choices=(True, False, "auto"), resumable=True)
+        "auto", "compile the train step with XLA; auto: the fastest for the model on this device "
+        "(docs/speed.md)", choices=(True, False, "auto"), resumable=True)
     deterministic: bool = option(
         False, "TensorFlow op determinism (slower; stays on for the rest of the process)", resumable=True)
     export: list[str] = option(
-        [], "extra export formats besides best.keras and the SavedModel: tflite, tflite-float16, tflite-int8 "
-        "(quantised, calibrated on training images), onnx, bioimageio (docs/export.md; onnx needs "
-        "pip install 'tfseg[onnx]', bioimageio 'tfseg[bioimageio]')",
-        choices=EXPORT_FORMATS, nargs="+", metavar="FORMAT", resumable=True)
+        [], "formats besides best.keras and the SavedModel (docs/export.md); tflite-int8 is quantised, calibrated "
+        "on training images; onnx needs pip install 'tfseg[onnx]', bioimageio 'tfseg[bioimageio]'",
+        choices=EXPORT_FORMATS, nargs="+", metavar="FORMAT", resumable=True, group="export",
+        default_text="none")
     export_batch: int = option(
-        0, "batch dimension of the exported model.onnx: 0 = dynamic (any batch), N = fixed to N", low=0, resumable=True)
-    tensorboard_images: int = option(3, "validation images (with predicted masks) written to TensorBoard each epoch", low=0)
+        0, "batch dimension of the exported model.onnx: 0 = dynamic (any batch), N = fixed to N", low=0, resumable=True,
+        group="export")
+    tensorboard_images: int = option(
+        3, "validation images (with predicted masks) written to TensorBoard each epoch", low=0, group="output")
 
 
 @dataclass
@@ -172,16 +206,22 @@ _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 MODEL_OPTION_FLAGS = [
     Option("model.options.encoder_weights", str | None, None, "pretrained-encoder models: none, imagenet, or a "
            ".weights.h5/.h5 file of the keras.applications backbone", flag="--encoder-weights",
-           metavar="none|imagenet|PATH"),
+           metavar="none|imagenet|PATH", group="model", default_text="random init"),
     Option("model.options.encoder_freeze", bool | None, None, "pretrained-encoder models: build with the encoder frozen",
-           flag="--encoder-freeze"),
+           flag="--encoder-freeze", group="model", default_text="off"),
     Option("model.options.deep_supervision", bool | None, None, "U-Net++ models: one output per nested head, loss "
-           "averaged over them; predicts with the last", flag="--deep-supervision"),
+           "averaged over them; predicts with the last", flag="--deep-supervision", group="model",
+           default_text="off"),
 ]
 """Builder keyword arguments that train.py sets with a flag; the builder checks them."""
 
+HELP_GROUPS = ("data", "model", "training", "export", "output")
+"""The groups of the option flags in train.py --help, in order: a section's options are in
+the group named after it (train: training) unless their declaration names another."""
+
 OPTIONS: list[Option] = [
-    *(spec for name, cls in _SECTIONS.items() for spec in declared_options(name, cls)), *MODEL_OPTION_FLAGS
+    *declared_options("data", DataConfig, "data"), *declared_options("model", ModelConfig, "model"),
+    *declared_options("train", TrainConfig, "training"), *MODEL_OPTION_FLAGS,
 ]
 """Every declared option: the config's fields and the model option flags."""
 
@@ -198,8 +238,9 @@ def options_reference() -> str:
         "<!-- generated by `python -m tfseg.config > docs/options.md`; do not edit -->",
         "",
         "Settings come from the defaults (`configs/default.yaml` writes them all out), then the YAML file "
-        "given with `--config`, then the command-line flags. A YAML-only option has no flag. Model builder "
-        "options (`model.options.*`) are checked by the model's builder (docs/models.md).",
+        "given with `--config`, then `--set KEY=VALUE` (any key below, VALUE read as YAML), then the "
+        "command-line flags. A YAML-only option has no flag. Model builder options (`model.options.*`; "
+        "`tfseg models NAME` lists a model's) are checked by the model's builder (docs/models.md).",
         "",
         reference_markdown(OPTIONS),
     ])
@@ -274,16 +315,21 @@ def validate_config(config: Config) -> None:
                          f"batch (0) or of 1, got {train.export_batch}")
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Loads a YAML config (or the defaults) and applies dotted-key overrides.
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+) -> Config:
+    """Loads a YAML config (or the defaults), then sets `settings`, then `overrides`.
 
     Args:
         path: str or Path or None. YAML file; None starts from the defaults.
-        overrides: dict. `{"train.epochs": 5, "model.options.encoder_freeze": True}` (a dotted
-            key may reach into `model.options`); None values are
-            ignored, so unset command-line flags leave the file's values alone. A
-            `data.crop` override without a `data.image_size` one sets the model input
-            to the crop, whatever the file's `data.image_size`.
+        overrides: dict. `{"train.epochs": 5, "model.options.encoder_freeze": True}` (the
+            command-line flags); None values are ignored, so unset flags leave the file's
+            values alone. A `data.crop` (from here or `settings`) without a
+            `data.image_size` sets the model input to the crop, whatever the file's
+            `data.image_size`.
+        settings: dict. `--set KEY=VALUE` values by dotted key, set as if written in the
+            file (null included); a key must be an option or `model.options.NAME`
+            (`check_setting_keys`). Defaults to None.
 
     Returns:
         The validated `Config`.
@@ -296,21 +342,34 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not path.is_file():
             raise TfsegError(f"config file {path} does not exist")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = read_yaml(path.read_text()) or {}
         except yaml.YAMLError as error:
             first = str(error).splitlines()[0]
             raise TfsegError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(raw, dict):
             raise TfsegError(f"config file {path}: expected a mapping with sections {sorted(_SECTIONS)}")
-    return _with_overrides(raw, overrides, source)
+    return _with_overrides(raw, overrides, source, settings)
 
 
-def _with_overrides(raw: dict[str, Any], overrides: dict[str, Any] | None, source: str) -> Config:
-    """The validated config of the mapping `raw` with dotted-key `overrides` (see `load_config`)."""
-    overrides = dict(overrides or {})
-    if overrides.get("data.crop") and overrides.get("data.image_size") is None:  # the crop is the model input
-        overrides["data.image_size"] = [overrides["data.crop"]] * 2
-    return config_from_dict(apply_overrides(raw, overrides), source)
+def _with_overrides(
+    raw: dict[str, Any], overrides: dict[str, Any] | None, source: str, settings: dict[str, Any] | None = None
+) -> Config:
+    """The validated config of the mapping `raw` with `settings`, then `overrides` (see `load_config`)."""
+    check_setting_keys(settings or {})
+    changes = {**(settings or {}), **{key: value for key, value in (overrides or {}).items() if value is not None}}
+    if changes.get("data.crop") and changes.get("data.image_size") is None:  # the crop is the model input
+        changes["data.image_size"] = [changes["data.crop"]] * 2
+    return config_from_dict(apply_overrides(raw, changes, skip_none=False), source)
+
+
+def check_setting_keys(settings: dict[str, Any]) -> None:
+    """Raises a one-line `TfsegError` naming a `--set` key that is neither a declared option
+    nor a builder option `model.options.NAME` (which the model's builder checks), with the
+    closest keys."""
+    for key in settings:
+        if key not in _BY_KEY and not re.fullmatch(r"model\.options\.\w+", key):
+            raise TfsegError(f"--set {key}: unknown config key; {did_you_mean(key, _BY_KEY, end=' ')}"
+                             "(every key: docs/options.md)")
 
 
 def keyword(spec: Option) -> str:

@@ -30,20 +30,10 @@ import keras
 import numpy as np
 import scipy.ndimage
 
+from tfseg.config import POSTPROCESS_NAMES, TTA_FLIPS
 from tfseg.data.io import to_model_input
 from tfseg.errors import TfsegError
 from tfseg.models import final_head
-
-TTA_FLIPS = {
-    "none": ((),),
-    "flip": ((), (2,)),
-    "flip-all": ((), (2,), (1,), (1, 2)),
-}
-"""Test-time augmentation: the flips (axes of an NHWC batch) whose predictions are
-averaged. `flip` mirrors left-right only (the flip that `augment: flip` trains with);
-`flip-all` adds up-down and both, as nnU-Net does."""
-
-POSTPROCESS_NAMES = ("none", "largest-component")
 
 
 def model_input_size(model: keras.Model) -> tuple[int, int]:

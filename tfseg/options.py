@@ -1,11 +1,11 @@
-"""Options declared once: type, default, help, allowed values, flag.
+"""Options declared once: type, default, help, allowed values, flag, help group.
 
 A config option is a dataclass field made with `option(...)`; its annotation is its type.
 From these declarations come the command-line flags of train.py (`add_flags`,
-`overrides_from_flags`), the checks of every config value (`check_value`: wrong type,
-value outside the allowed set or range, each a one-line error naming the key), and the
-options reference in the docs (`reference_markdown`). Rules that tie two options together
-stay in `tfseg.config.validate_config`.
+`overrides_from_flags`), grouped in --help by `group`, the checks of every config value
+(`check_value`: wrong type, value outside the allowed set or range, each a one-line error
+naming the key), and the options reference in the docs (`reference_markdown`). Rules that
+tie two options together stay in `tfseg.config.validate_config`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class Option:
         metavar: str, tuple or None. How --help shows the flag's value(s).
         nargs: int, str or None. argparse nargs for list options.
         resumable: bool. May change when a run is resumed.
+        group: str. The --help group of its flag, e.g. "training".
+        default_text: str or None. What the default means, for --help and the reference,
+            where the value says little (None: "the built-in demo data").
     """
 
     key: str
@@ -53,6 +56,8 @@ class Option:
     metavar: str | tuple | None = None
     nargs: int | str | None = None
     resumable: bool = False
+    group: str = ""
+    default_text: str | None = None
 
 
 _DEFAULT_FLAG = object()
@@ -71,23 +76,28 @@ def option(
     metavar: str | tuple | None = None,
     nargs: int | str | None = None,
     resumable: bool = False,
+    group: str | None = None,
+    default_text: str | None = None,
 ) -> Any:
     """A dataclass field carrying its option declaration (see `Option`).
 
-    `flag` defaults to `--<name with dashes>`; pass None for a YAML-only option. Mutable
-    defaults (lists, dicts) are copied for every instance.
+    `flag` defaults to `--<name with dashes>`; pass None for a YAML-only option. `group`
+    defaults to the section's (`declared_options`). Mutable defaults (lists, dicts) are
+    copied for every instance.
     """
     metadata = {
         "help": help, "choices": tuple(choices) if choices is not None else None, "low": low, "high": high,
         "above": above, "below": below, "flag": flag, "metavar": metavar, "nargs": nargs, "resumable": resumable,
+        "group": group, "default_text": default_text,
     }
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def declared_options(section: str, cls: type) -> list[Option]:
-    """The `Option`s of one config section (a dataclass whose fields were made by `option`)."""
+def declared_options(section: str, cls: type, group: str) -> list[Option]:
+    """The `Option`s of one config section (a dataclass whose fields were made by `option`),
+    in the --help `group` unless their declaration names another."""
     hints = typing.get_type_hints(cls)
     found = []
     for field in dataclasses.fields(cls):
@@ -96,6 +106,7 @@ def declared_options(section: str, cls: type) -> list[Option]:
         flag = meta.pop("flag", None)
         if flag is _DEFAULT_FLAG:
             flag = "--" + field.name.replace("_", "-")
+        meta["group"] = meta["group"] or group
         found.append(Option(key=f"{section}.{field.name}", type=hints[field.name], default=default, flag=flag, **meta))
     return found
 
@@ -193,29 +204,58 @@ def _flag_type(hint: Any) -> Any:
     return hint
 
 
-def add_flags(parser: argparse.ArgumentParser, specs: list[Option]) -> None:
-    """Adds one flag per option with a `flag`; unset flags parse to None (the config keeps its value)."""
-    for spec in specs:
-        if spec.flag is None:
-            continue
-        text = spec.help + (f" ({', '.join(map(str, spec.choices))})" if spec.choices else "")
-        text += f"; config key {spec.key}, default {spec.default!r}".replace("%", "%%")
-        scalar = _flag_type(spec.type)
-        if scalar is bool:
-            parser.add_argument(spec.flag, dest=spec.key, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif scalar is bool_or_word:
-            parser.add_argument(spec.flag, dest=spec.key, type=scalar, default=None, help=text,
-                                metavar="|".join(str(choice).lower() for choice in spec.choices or ()) or None)
-        else:
-            parser.add_argument(
-                spec.flag, dest=spec.key, type=scalar, nargs=spec.nargs, default=None, help=text,
-                metavar=spec.metavar or spec.key.rsplit(".", 1)[-1].upper(),
-            )
+def default_words(spec: Option) -> str:
+    """What an option's default means, as --help says it: its `default_text`, else the value
+    as typed on the command line (`on`/`off` for a bool, `128 128` for a list)."""
+    if spec.default_text is not None:
+        return spec.default_text
+    if isinstance(spec.default, bool):
+        return "on" if spec.default else "off"
+    if isinstance(spec.default, list):
+        return " ".join(map(str, spec.default))
+    return str(spec.default)
+
+
+def flag_help(spec: Option) -> str:
+    """A flag's help: the option's, its choices when its metavar does not show them, the
+    config key when the flag does not spell it (`--data` sets `data.dir`), and the default."""
+    text = spec.help
+    if spec.choices and spec.metavar:
+        text += f"; {spec.metavar}: {', '.join(map(str, spec.choices))}"
+    spelt = spec.flag == "--" + spec.key.split(".", 1)[1].replace("_", "-")
+    text += f" ({'' if spelt else spec.key + '; '}default: {default_words(spec)})"
+    return text.replace("%", "%%")
+
+
+def add_flags(parser: argparse.ArgumentParser, specs: list[Option], groups: typing.Sequence[str]) -> None:
+    """Adds one flag per option with a `flag`, in one argument group per name of `groups`
+    (in --help order) that has any; unset flags parse to None (the config keeps its value).
+    Choices are checked as the flags are parsed."""
+    for name in groups:
+        members = [spec for spec in specs if spec.group == name and spec.flag is not None]
+        group = parser.add_argument_group(name) if members else None
+        for spec in members:
+            _add_flag(group, spec)
+
+
+def _add_flag(group, spec: Option) -> None:
+    scalar = _flag_type(spec.type)
+    common = {"dest": spec.key, "default": None, "help": flag_help(spec)}
+    if scalar is bool:
+        group.add_argument(spec.flag, action=argparse.BooleanOptionalAction, **common)
+    elif scalar is bool_or_word:
+        group.add_argument(spec.flag, type=scalar, choices=spec.choices, **common,
+                           metavar="|".join(str(choice).lower() for choice in spec.choices or ()) or None)
+    else:
+        name = spec.key.rsplit(".", 1)[-1].upper()
+        metavar = spec.metavar or (None if spec.choices else {int: "N", float: "X"}.get(scalar, name))
+        group.add_argument(spec.flag, type=scalar, nargs=spec.nargs, choices=spec.choices, metavar=metavar, **common)
 
 
 def overrides_from_flags(args: argparse.Namespace, specs: list[Option]) -> dict[str, Any]:
-    """{dotted key: value} of the option flags given on the command line (unset ones are None)."""
-    return {spec.key: getattr(args, spec.key) for spec in specs if spec.flag is not None}
+    """{dotted key: value} of the option flags given on the command line."""
+    given = {spec.key: getattr(args, spec.key) for spec in specs if spec.flag is not None}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def reference_markdown(specs: list[Option]) -> str:
@@ -230,6 +270,7 @@ def reference_markdown(specs: list[Option]) -> str:
             allowed = ", ".join(f"`{c}`" for c in spec.choices) if spec.choices else _range_text(spec)
             flag = f"`{spec.flag}`" if spec.flag else "YAML only"
             default = "`" + repr(spec.default).replace("|", "\\|") + "`"
+            default += f": {spec.default_text}" if spec.default_text else ""
             resumable = "; may change on `--resume`" if spec.resumable else ""
             lines.append(
                 f"| `{spec.key}` | {flag} | {_type_name(spec.type)} | {default} | {allowed} | {spec.help}{resumable} |"

@@ -15,6 +15,7 @@ of its own::
       tensorboard/    scalars and validation images
       curves.png      loss and metrics per epoch
       eval/<split>/   evaluate.py's outputs
+      predictions/    predict.py's outputs when it is given no --out
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ class RunDir:
     def eval_dir(self, split: str) -> Path:
         """Where evaluate.py writes the results of one split by default."""
         return self.path / "eval" / split
+
+    @property
+    def predictions(self) -> Path:
+        """Where predict.py writes the masks of the run's model by default."""
+        return self.path / "predictions"
 
     def worker(self, name: str) -> RunDir:
         """The folder a non-chief multi-worker replica writes into."""

@@ -13,6 +13,7 @@ from tests.conftest import write_label_dataset
 from tfseg import models
 from tfseg.cli import evaluate_main
 from tfseg.config import Config
+from tfseg.errors import TfsegError
 from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, evaluate_run
 
 
@@ -85,8 +86,11 @@ def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, cap
 
 
 def test_evaluate_cli_rejects_bad_options(binary_run, capsys):
-    assert evaluate_main([str(binary_run), "--postprocess", "biggest"]) == 2
-    assert "--postprocess 'biggest': expected one of none, largest-component" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # as the flags are parsed
+        evaluate_main([str(binary_run), "--postprocess", "biggest"])
+    assert "argument --postprocess: invalid choice: 'biggest' (choose from 'none', 'largest-component')" in capsys.readouterr().err
+    with pytest.raises(TfsegError, match="--postprocess 'biggest': expected one of none, largest-component"):
+        evaluate_run(binary_run, postprocess_method="biggest")  # from Python
     assert evaluate_main([str(binary_run), "--spacing", "0", "1"]) == 2
     assert "--spacing" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -157,7 +161,6 @@ def test_score_images_scores_each_image_and_counts_empty_cases(tmp_path):
     ],
 )
 def test_evaluation_options_are_checked_before_any_work(classes, threshold, postprocess, spacing, message):
-    from tfseg.errors import TfsegError
     from tfseg.evaluation.report import check_evaluation_options
 
     with pytest.raises(TfsegError, match=message):

@@ -22,7 +22,7 @@ def exported_copy(exported_run, tmp_path_factory):
 
 @pytest.mark.slow
 def test_export_py_adds_formats_fixes_the_batch_and_puts_the_threshold_in_the_card(exported_copy, tiny_dataset, tmp_path):
-    done = run_command("export.py", exported_copy, "--format", "onnx", "--batch", 2, "--threshold", 0.3)
+    done = run_command("export.py", exported_copy, "--format", "onnx", "--export-batch", 2, "--threshold", 0.3)
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((exported_copy / "export" / "model_card.json").read_text())
     assert card["threshold"] == 0.3 and card["threshold_choice"] == "fixed"
@@ -43,9 +43,9 @@ def test_export_py_adds_formats_fixes_the_batch_and_puts_the_threshold_in_the_ca
 
 @pytest.mark.parametrize("args, message", [
     (["--format", "pdf"], "invalid choice: 'pdf'"),
-    (["--batch", "-1"], "--batch -1: expected 0 (dynamic) or a positive batch size"),
+    (["--export-batch", "-1"], "--export-batch -1: expected 0 (dynamic) or a positive batch size"),
     (["--threshold", "1.5"], "--threshold 1.5: expected a number in (0, 1)"),
-    (["--format", "bioimageio", "--batch", "2"], "train.export_batch: a bioimage.io package (train.export: bioimageio) "
+    (["--format", "bioimageio", "--export-batch", "2"], "train.export_batch: a bioimage.io package (train.export: bioimageio) "
                                                  "takes a model.onnx of any batch (0) or of 1, got 2"),
 ])
 def test_export_py_refuses_bad_options_in_one_line(exported_copy, args, message, capsys):

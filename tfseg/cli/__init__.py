@@ -31,7 +31,7 @@ COMMANDS = {
     "export": "export a run again, in more formats, and check each export (export.py)",
     "compare": "run a study: train and evaluate a grid of cells, then compare them (compare.py)",
     "inspect": "check a dataset and print its summary: splits, sizes, modes, mask values",
-    "models": "list the model names by family, and the encoders",
+    "models": "list the models by family and the encoders, or show one model's options",
     "weights": "list or download the encoders' ImageNet weights files, for training offline",
 }
 """Each command (the module `tfseg.cli.<command>`) and its line in `tfseg --help`."""
@@ -41,7 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`tfseg [--verbose] COMMAND ...`: runs the command's `main` with the arguments after it."""
     parser = ArgumentParser(
         prog="tfseg", description="Semantic segmentation of 2D medical images with Keras 3 and TensorFlow.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="commands:\n" + "\n".join(f"  {name:<10}{text}" for name, text in COMMANDS.items())
                + "\n\n`tfseg COMMAND --help` lists a command's options.")
     add_verbose_flag(parser)

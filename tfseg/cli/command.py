@@ -1,22 +1,45 @@
-"""What every command shares: `--verbose`, TensorFlow started quietly, a TfsegError as one line,
-and the flags and printouts that more than one command has."""
+"""What every command shares: its argument parser and help layout, `--verbose`, TensorFlow
+started quietly, a TfsegError as one line, and the flags and printouts that more than one
+command has."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import shutil
 import sys
 import tempfile
-from typing import Callable
+import textwrap
+from typing import Any, Callable
 
-from tfseg.config import INFERENCE_PRECISIONS
+import yaml
+
+from tfseg.config import INFERENCE_PRECISIONS, POSTPROCESS_NAMES, TTA_FLIPS, read_yaml
 from tfseg.errors import did_you_mean
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help at most 100 columns wide (narrower on a narrower terminal), flag help from
+    column 26; descriptions and epilogs (the examples) as written."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=26, width=min(shutil.get_terminal_size().columns, 100) - 2)
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """As argparse's, but never breaks a word at a hyphen (`tflite-int8`, `flip-all`)."""
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """`argparse.ArgumentParser` whose "unrecognized arguments" error names the closest
-    flags (`--image-sise` → `did you mean --image-size?`), as Python 3.12's does for choices."""
+    """`argparse.ArgumentParser` with `HelpFormatter`, no abbreviated flags (`--epoch 3` is
+    not `--epochs 3`), and an "unrecognized arguments" error that names the closest flags
+    (`--image-sise` → `did you mean --image-size?`), as Python 3.12's does for choices."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         prefix = "unrecognized arguments: "
@@ -27,10 +50,44 @@ class ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
+def add_former_spelling(parser: argparse.ArgumentParser, former: str, current: argparse.Action) -> None:
+    """Keeps `former`, an old spelling of the flag `current` (as `add_argument` returned it),
+    working for one more release: the same value, a line `tfseg: FORMER is deprecated; use
+    CURRENT` on stderr, and no line in --help."""
+
+    class FormerSpelling(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None) -> None:
+            print(f"tfseg: {former} is deprecated; use {current.option_strings[0]}", file=sys.stderr)
+            current(parser, namespace, values, option_string)
+
+    parser.add_argument(former, action=FormerSpelling, dest=current.dest, nargs=current.nargs, type=current.type,
+                        choices=current.choices, metavar=current.metavar, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def setting(text: str) -> tuple[str, Any]:
+    """argparse type of `--set KEY=VALUE`: (dotted key, VALUE read as YAML), e.g.
+    `train.lr=3e-4` → ("train.lr", 0.0003); the key is checked when the config loads."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. train.lr=3e-4), got {text!r}")
+    try:
+        return key.strip(), read_yaml(value)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: VALUE is not valid YAML ({str(error).splitlines()[0]})") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """Adds `--config FILE` and `--set KEY=VALUE` (repeatable; into `args.settings`)."""
+    parser.add_argument("--config", metavar="FILE", help="YAML config file (see configs/)")
+    parser.add_argument("--set", dest="settings", type=setting, action="append", default=[], metavar="KEY=VALUE",
+                        help="set a config key, VALUE read as YAML (e.g. model.options.base_filters=16); "
+                             "repeatable; over --config, under the flags")
+
+
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
     """Adds `--verbose`: let TensorFlow's and absl's start-up and log lines through."""
     parser.add_argument("--verbose", action="store_true",
-                        help="show TensorFlow's and absl's start-up and log lines (hidden by default)")
+                        help="show TensorFlow's start-up and log lines (hidden by default)")
 
 
 def start_tensorflow(verbose: bool) -> None:
@@ -101,12 +158,24 @@ threshold = number_or("auto", "a number in (0, 1) or 'auto'")
 """argparse type of --threshold: a number or `auto`."""
 
 
-def add_precision_flag(parser: argparse.ArgumentParser) -> None:
-    """Adds `--precision` of prediction and evaluation (`tfseg.config.INFERENCE_PRECISIONS`)."""
+def positive_int(text: str) -> int:
+    """argparse type of --batch-size: a whole number >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def add_inference_flags(parser: argparse.ArgumentParser) -> None:
+    """Adds the flags that prediction and evaluation share: `--tta`, `--postprocess` and
+    `--precision`, their choices from `tfseg.config`."""
+    parser.add_argument("--tta", default="none", choices=tuple(TTA_FLIPS),
+                        help="test-time augmentation: flip is left-right, flip-all adds up-down (default: none)")
+    parser.add_argument("--postprocess", default="none", choices=POSTPROCESS_NAMES,
+                        help="keep each class's largest component, or not (default: none)")
     parser.add_argument("--precision", default="float32", choices=INFERENCE_PRECISIONS,
-                        help="what the model computes in: float32 (default: the same results on every machine), "
-                             "mixed_bfloat16_convs (faster on CPUs with bfloat16 instructions), or auto "
-                             "(mixed_bfloat16_convs where that helps; docs/speed.md)")
+                        help="float32 gives the same results on every machine; mixed_bfloat16_convs is faster "
+                             "on CPUs with bfloat16 instructions; auto: it where it helps (docs/speed.md) "
+                             "(default: float32)")
 
 
 def print_export_checks(run_dir) -> None:

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Sequence
 
 from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
 
+EXAMPLES = """\
+examples:
+  tfseg compare configs/studies/ph2_losses.yaml --list   # cells, their state
+  tfseg compare configs/studies/ph2_losses.yaml          # run or resume them
+  tfseg compare configs/studies/ph2_losses.yaml --cells segnet-dice unet-bce
+  tfseg compare --publish RESULTS.md
+"""
+"""The examples at the end of `tfseg compare --help`."""
 
-def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """`tfseg compare STUDY.yaml ...`: trains and evaluates a study's cells (tfseg.study);
-    `tfseg compare --publish RESULTS.md` rewrites the study tables published in a Markdown file."""
+
+def compare_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of compare.py."""
     parser = ArgumentParser(
-        prog=prog, description="Run a study: train and evaluate every cell of a grid, then compare them.")
+        prog=prog, usage="%(prog)s STUDY.yaml [FLAG]...\n       %(prog)s --publish MARKDOWN",
+        description="Run a study: train and evaluate every cell of a grid, then compare them.",
+        epilog=EXAMPLES)
     parser.add_argument("study", nargs="?", help="study file (YAML; see configs/studies/ and docs/studies.md)")
     parser.add_argument("--cells", nargs="+", metavar="CELL",
                         help="run only these cells (names as --list prints them, with or without -s<seed>)")
     parser.add_argument("--data", metavar="DIR",
                         help="dataset every cell reads instead of the study file's data.dir (e.g. $DATA/ph2-skin)")
-    parser.add_argument("--out", default="studies", help="folder of all studies (default studies/)")
+    parser.add_argument("--out", default="studies", help="folder of all studies (default: studies/)")
     parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
     parser.add_argument("--render", action="store_true",
                         help="only redraw results.md and results.png from results.csv, then exit")
@@ -25,9 +36,15 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                         help="rewrite the study tables between '<!-- study table: STUDY.yaml -->' and "
                              "'<!-- end of study table -->' in this file (e.g. RESULTS.md) and their figures, then exit")
     parser.add_argument("--figures", default="docs/assets/studies",
-                        help="with --publish: where the figures go (default docs/assets/studies/)")
+                        help="with --publish: where the figures go (default: docs/assets/studies/)")
     add_verbose_flag(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """`tfseg compare STUDY.yaml ...`: trains and evaluates a study's cells (tfseg.study);
+    `tfseg compare --publish RESULTS.md` rewrites the study tables published in a Markdown file."""
+    args = compare_parser(prog).parse_args(argv)
 
     def command() -> None:
         from tfseg.errors import TfsegError

@@ -3,17 +3,45 @@ and its fingerprint (`tfseg.data.fingerprint`)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 from typing import Sequence
 
-from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
-from tfseg.config import OPTIONS
+from tfseg.cli.command import ArgumentParser, add_config_flags, add_verbose_flag, run
+from tfseg.config import HELP_GROUPS, OPTIONS
 from tfseg.options import add_flags, overrides_from_flags
 
 DATA_OPTIONS = [spec for spec in OPTIONS if spec.key.startswith("data.") and spec.key != "data.dir" or spec.key == "train.seed"]
 """The data section's options but the folder (the command's argument), and the seed (the split)."""
+
+EXAMPLES = """\
+examples:
+  tfseg inspect                               # the built-in demo data
+  tfseg inspect $DATA --mask-suffix _segmentation
+  tfseg inspect $DATA --classes 4 --folds 5 --fold 2
+  tfseg inspect --config configs/lung_best.yaml --set data.dir=$DATA
+"""
+"""The examples at the end of `tfseg inspect --help`."""
+
+
+def inspect_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of `tfseg inspect`."""
+    parser = ArgumentParser(
+        prog=prog, usage="%(prog)s [DATA] [--config FILE] [--set KEY=VALUE]... [FLAG]...",
+        description="Print a dataset's summary (splits, sizes, modes, mask values) after the checks\n"
+                    "training runs, and compute its fingerprint (objects, sizes, intensities; docs/data.md)\n"
+                    "once; exit 2 on problems.", epilog=EXAMPLES)
+    parser.add_argument("data", nargs="?", metavar="DATA",
+                        help="dataset folder (images/, masks/) or CSV manifest (default: the config's, else the demo data)")
+    add_config_flags(parser)
+    parser.add_argument("--fingerprint", metavar="PATH",
+                        help="also write the fingerprint JSON to PATH (default: none; it is cached under "
+                             "$TFSEG_CACHE/fingerprints, else ~/.cache/tfseg/fingerprints, and its path printed)")
+    add_verbose_flag(parser)
+    add_flags(parser, DATA_OPTIONS, HELP_GROUPS)
+    return parser
 
 
 def print_inspection(config, copy_to: str | None = None) -> None:
@@ -41,23 +69,12 @@ def print_inspection(config, copy_to: str | None = None) -> None:
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg inspect DATA`: prints the dataset summary and fingerprint (`print_inspection`); exit 2 on problems."""
-    parser = ArgumentParser(
-        prog=prog, description="Print a dataset's summary (splits, sizes, modes, mask values) after the checks "
-                               "training runs, and compute its fingerprint (objects, sizes, intensities; "
-                               "docs/data.md) once; exit 2 on problems.")
-    parser.add_argument("data", nargs="?", help="dataset folder (images/, masks/; default: the config's, else the demo data)")
-    parser.add_argument("--config", help="YAML config file (see configs/); flags override its values")
-    parser.add_argument("--fingerprint", metavar="PATH",
-                        help="also write the fingerprint JSON to PATH (default: none; it is cached under "
-                             "$TFSEG_CACHE/fingerprints, ~/.cache/tfseg without $TFSEG_CACHE, and its path printed)")
-    add_verbose_flag(parser)
-    add_flags(parser.add_argument_group("data options (docs/options.md)"), DATA_OPTIONS)
-    args = parser.parse_args(argv)
+    args = inspect_parser(prog).parse_args(argv)
 
     def command() -> None:
         from tfseg.config import load_config
 
         overrides = overrides_from_flags(args, DATA_OPTIONS) | {"data.dir": args.data}
-        print_inspection(load_config(args.config, overrides), args.fingerprint)
+        print_inspection(load_config(args.config, overrides, dict(args.settings)), args.fingerprint)
 
     return run(command, args.verbose)

@@ -6,25 +6,45 @@ import argparse
 import time
 from typing import Sequence
 
-from tfseg.cli.command import ArgumentParser, add_verbose_flag, print_export_checks, run
+from tfseg.cli.command import ArgumentParser, add_config_flags, add_verbose_flag, print_export_checks, run
 from tfseg.cli.models import print_models
-from tfseg.config import OPTIONS
+from tfseg.config import HELP_GROUPS, OPTIONS
 from tfseg.options import add_flags
+
+EXAMPLES = """\
+examples:
+  tfseg train --epochs 2                       # the built-in demo data
+  tfseg train --data $DATA --model unet_resnet34 --image-size 256 256
+  tfseg train --config configs/lung_best.yaml --data $DATA --set train.lr=3e-4
+  tfseg train --set model.options.base_filters=8 --set data.augment=light
+  tfseg train --data $DATA --inspect           # check the data, train nothing
+  tfseg train --data $DATA --preview 16        # augmented pairs in preview.png
+  tfseg train --resume runs/unet-20250101-120000 --epochs 20
+"""
+"""The examples at the end of `tfseg train --help`."""
 
 
 def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser of train.py: its own actions, then one flag per declared option (`tfseg.config.OPTIONS`)."""
-    parser = ArgumentParser(prog=prog, description="Train a tfseg segmentation model.")
-    parser.add_argument("--config", help="YAML config file (see configs/); flags override its values")
+    """The argument parser of train.py: its own actions, then one flag per declared option
+    (`tfseg.config.OPTIONS`) in the groups of `tfseg.config.HELP_GROUPS`."""
+    parser = ArgumentParser(
+        prog=prog, usage="%(prog)s [--config FILE] [--set KEY=VALUE]... [FLAG]...\n"
+                         "       %(prog)s --resume RUN_DIR [--epochs TOTAL]",
+        description="Train a tfseg segmentation model. Settings: the defaults, then --config, then\n"
+                    "--set, then the flags. A flag --a-b sets the config key data.a_b, model.a_b or\n"
+                    "(training, export, output) train.a_b, unless its help names another key;\n"
+                    "docs/options.md lists every key.",
+        epilog=EXAMPLES)
+    add_config_flags(parser)
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
     parser.add_argument("--inspect", action="store_true",
-                        help="print the dataset summary (splits, sizes, modes, mask values) and compute its fingerprint, "
-                             "then exit; exit 2 on problems (tfseg inspect)")
-    parser.add_argument("--preview", type=int, metavar="N", help="write a PNG grid of N augmented training pairs and exit")
-    parser.add_argument("--preview-path", default="preview.png", help="where --preview writes (default preview.png)")
-    parser.add_argument("--list-models", action="store_true", help="print the model names by family, then exit (tfseg models)")
+                        help="print the dataset summary and fingerprint, then exit (tfseg inspect)")
+    parser.add_argument("--preview", type=int, metavar="N", help="write N augmented training pairs to a PNG and exit")
+    parser.add_argument("--preview-path", default="preview.png", metavar="PNG",
+                        help="where --preview writes (default: preview.png)")
+    parser.add_argument("--list-models", action="store_true", help="print the models and encoders, then exit (tfseg models)")
     add_verbose_flag(parser)
-    add_flags(parser.add_argument_group("options (docs/options.md)"), OPTIONS)
+    add_flags(parser, OPTIONS, HELP_GROUPS)
     return parser
 
 
@@ -44,7 +64,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = train_parser(prog).parse_args(argv)
 
     def command() -> None:
-        from tfseg.config import load_config
+        from tfseg.config import check_setting_keys, load_config
         from tfseg.errors import TfsegError
         from tfseg.export.card import read_model_card
         from tfseg.options import overrides_from_flags
@@ -53,17 +73,19 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if args.list_models:
             print_models()
             return
-        overrides = overrides_from_flags(args, OPTIONS)
+        overrides, settings = overrides_from_flags(args, OPTIONS), dict(args.settings)
         if args.inspect or args.preview:
-            _inspect_or_preview(load_config(args.config, overrides), args.inspect, args.preview, args.preview_path)
+            config = load_config(args.config, overrides, settings)
+            _inspect_or_preview(config, args.inspect, args.preview, args.preview_path)
             return
         started = time.monotonic()
         if args.resume:
             if args.config:
                 raise TfsegError("--resume RUN_DIR uses RUN_DIR/config.yaml; drop --config")
-            run_dir = resume_run(args.resume, overrides)
+            check_setting_keys(settings)
+            run_dir = resume_run(args.resume, {**settings, **overrides})
         else:
-            run_dir = train(load_config(args.config, overrides))
+            run_dir = train(load_config(args.config, overrides, settings))
         if (read_model_card(run_dir) or {}).get("files", {}).keys() - {"saved_model"}:
             print_export_checks(run_dir)
         print(training_summary(run_dir, time.monotonic() - started))

@@ -57,12 +57,15 @@ def choose_threshold(probabilities: list[np.ndarray], truths: list[np.ndarray], 
     return best
 
 
-def predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
-    """Probability maps of the split's images, at their stored resolution."""
+def predict_split(
+    model, config: Config, rows: pd.DataFrame, tta: str, progress: bool, batch_size: int | None = None
+) -> list[np.ndarray]:
+    """Probability maps of the split's images, at their stored resolution, `batch_size` (default:
+    the run's `train.batch_size`) images or windows at a time."""
     images = [read_image(path, config.data.channels) for path in rows["image_path"]]
     return predict(
-        model, images, batch_size=config.train.batch_size, tta=tta, sliding_window=config.data.is_crop_trained(),
-        progress=progress,
+        model, images, batch_size=batch_size or config.train.batch_size, tta=tta,
+        sliding_window=config.data.is_crop_trained(), progress=progress,
     )
 
 
@@ -83,23 +86,29 @@ def check_evaluation_options(classes: int, threshold: float | str, postprocess_m
         raise TfsegError(f"--threshold {threshold}: expected a number in (0, 1) or 'auto'")
 
 
-def tune_threshold(members: list[tuple], table: pd.DataFrame, tta: str, postprocess_method: str, progress: bool) -> tuple[float, str]:
+def tune_threshold(
+    members: list[tuple], table: pd.DataFrame, tta: str, postprocess_method: str, progress: bool,
+    batch_size: int | None = None,
+) -> tuple[float, str]:
     """`--threshold auto`: the threshold with the highest mean Dice on the val split of the
     (averaged) prediction of `members` (see `predict_members`), and a note saying so."""
     config = members[0][1]
     val_rows = split_rows(table, "val")
-    val_probabilities = predict_members(members, val_rows, tta, progress)
+    val_probabilities = predict_members(members, val_rows, tta, progress, batch_size)
     val_truths = [truth_labels(config, path) for path in val_rows["mask_path"]]
     threshold, val_dice = choose_threshold(val_probabilities, val_truths, postprocess_method)
     return threshold, f"auto: highest mean Dice on the val split ({val_dice:.4f}) over {THRESHOLD_GRID[0]}..{THRESHOLD_GRID[-1]}"
 
 
-def predict_members(members: list[tuple], rows: pd.DataFrame, tta: str, progress: bool) -> list[np.ndarray]:
+def predict_members(
+    members: list[tuple], rows: pd.DataFrame, tta: str, progress: bool, batch_size: int | None = None
+) -> list[np.ndarray]:
     """Probability maps of the split's images averaged over `members`, (model, config) pairs:
-    one run, or an ensemble of runs (seeds, folds), each predicting with its own geometry."""
+    one run, or an ensemble of runs (seeds, folds), each predicting with its own geometry
+    (and, unless `batch_size` is given, its own batch size)."""
     total = None
     for model, config in members:
-        probabilities = predict_split(model, config, rows, tta, progress)
+        probabilities = predict_split(model, config, rows, tta, progress, batch_size)
         total = probabilities if total is None else [sum_ + maps for sum_, maps in zip(total, probabilities)]
     return [maps / len(members) for maps in total]
 
@@ -202,6 +211,7 @@ def evaluate_run(
     progress: bool = False,
     precision: str = "float32",
     ensemble: Sequence[str | Path] = (),
+    batch_size: int | None = None,
 ) -> dict:
     """Evaluates a run's `best.keras` (or the ensemble of it and other runs) on one split and writes the results.
 
@@ -213,7 +223,7 @@ def evaluate_run(
         run_dir: str or Path. A directory written by `tfseg.training.train`.
         data_dir: str or Path or None. Dataset to evaluate on; None uses the run's own.
         split: str. train, val or test. Defaults to "test".
-        tta: str. "none", "flip" or "flip-all" (see `tfseg.inference.TTA_FLIPS`).
+        tta: str. "none", "flip" or "flip-all" (see `tfseg.config.TTA_FLIPS`).
             Defaults to "none".
         threshold: float or "auto". Binary threshold on the probability; "auto" picks
             the one maximising mean Dice on the validation split. Defaults to 0.5.
@@ -228,6 +238,8 @@ def evaluate_run(
         ensemble: other run directories whose probabilities are averaged with this
             run's (e.g. the same recipe with other seeds, or other folds); they must
             have the same classes and channels. Defaults to () (this run alone).
+        batch_size: int or None. Images (or windows) per forward pass; None: each run's
+            `train.batch_size`. Defaults to None.
 
     Returns:
         The summary (as written to summary.json).
@@ -240,9 +252,9 @@ def evaluate_run(
     table = load_table(config.data, config.train.seed)
     threshold_note = "fixed"
     if threshold == "auto":
-        threshold, threshold_note = tune_threshold(members, table, tta, postprocess_method, progress)
+        threshold, threshold_note = tune_threshold(members, table, tta, postprocess_method, progress, batch_size)
     rows = split_rows(table, split)
-    probabilities = predict_members(members, rows, tta, progress)
+    probabilities = predict_members(members, rows, tta, progress, batch_size)
     predictions = {
         sample_id: postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
         for sample_id, probability in zip(rows["id"], probabilities)

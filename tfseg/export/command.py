@@ -45,7 +45,7 @@ def export_again(run_dir: str | Path, formats: Sequence[str] = (), batch: int | 
     config.train.export = [name for name in FORMATS if name in earlier or name in formats]
     if batch is not None:
         if batch < 0:
-            raise TfsegError(f"--batch {batch}: expected 0 (dynamic) or a positive batch size")
+            raise TfsegError(f"--export-batch {batch}: expected 0 (dynamic) or a positive batch size")
         config.train.export_batch = batch
     validate_config(config)
     chosen, choice = card_threshold(card), card.get("threshold_choice", "fixed")

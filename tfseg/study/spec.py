@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tfseg.config import Config, apply_overrides, config_from_dict, load_config
+from tfseg.config import TTA_FLIPS, Config, apply_overrides, config_from_dict, load_config, read_yaml
 from tfseg.errors import TfsegError
 from tfseg.study.names import cell_name, group_name
 
@@ -109,7 +109,7 @@ def _read_study_file(source: Path) -> dict[str, Any]:
     if not source.is_file():
         raise TfsegError(f"study file {source} does not exist")
     try:
-        raw = yaml.safe_load(source.read_text())
+        raw = read_yaml(source.read_text())
     except yaml.YAMLError as error:
         raise TfsegError(f"study file {source} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(raw, dict) or "grid" not in raw:
@@ -171,8 +171,6 @@ def load_study(path: str | Path, out_root: str | Path = "studies", data_dir: str
     duplicates = sorted({cell.name for cell in cells if [c.name for c in cells].count(cell.name) > 1})
     if duplicates:
         raise TfsegError(f"study file {source}: the grid gives the same cell twice: {duplicates}")
-    from tfseg.inference import TTA_FLIPS
-
     ensembles = [str(tta) for tta in _as_list(raw.get("ensembles") or [])]
     if not set(ensembles) <= set(TTA_FLIPS) or len(set(ensembles)) != len(ensembles):
         raise TfsegError(f"study file {source}: ensembles: expected distinct test-time augmentations out of "
