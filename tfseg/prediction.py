@@ -147,9 +147,8 @@ def predict_paths(
     """
     check_postprocess(postprocess_method)
     model, config = load_predictor(model_path, precision)
-    threshold, sliding_window, scale = prediction_settings(
-        config, read_model_card(model_path), threshold, sliding_window, scale
-    )
+    card = read_model_card(model_path)
+    threshold, sliding_window, scale = prediction_settings(config, card, threshold, sliding_window, scale)
     files = collect_inputs(inputs)
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)

@@ -53,15 +53,24 @@ def download_weights(names: Sequence[str], mirror: str | None) -> None:
         print(f"tfseg: {encoder}: {path} ({_megabytes(path)}, {checked})")
 
 
-def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """`tfseg weights list [ENCODER...]` / `tfseg weights download ENCODER...|all [--mirror URL_OR_DIR]`."""
+EXAMPLES = """\
+examples:
+  tfseg weights list                          # every encoder: file, cached or not, URL
+  tfseg weights download resnet34 effb3       # on a machine with internet
+  tfseg weights download all --mirror /mnt/weights
+"""
+"""The examples at the end of `tfseg weights --help`."""
+
+
+def weights_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of `tfseg weights list|download`."""
     parser = ArgumentParser(
-        prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="The encoders' ImageNet weights files (--encoder-weights imagenet) in Keras' cache, "
-                    "$KERAS_HOME/models (default ~/.keras/models).",
-        epilog="To train offline: run `tfseg weights download ENCODER` on a machine with internet and copy the "
-               "files it names into the same folder here; or, on an air-gapped site, keep the files in a folder or "
-               "on an internal web server and set TFSEG_WEIGHTS_MIRROR to it (training downloads from there).")
+        prog=prog, epilog=EXAMPLES,
+        description="The encoders' ImageNet weights files (--encoder-weights imagenet) in Keras' cache,\n"
+                    "$KERAS_HOME/models (default ~/.keras/models). To train offline: run `tfseg weights\n"
+                    "download ENCODER` on a machine with internet and copy the files it names into the\n"
+                    "same folder here; or keep the files in a folder or on an internal web server and set\n"
+                    "TFSEG_WEIGHTS_MIRROR to it (training then downloads from there).")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="each encoder's weights file, whether it is cached, and its URL")
     listing.add_argument("encoders", nargs="*", metavar="ENCODER", help="encoders to list (default: all)")
@@ -72,7 +81,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                             "published URLs (default: $TFSEG_WEIGHTS_MIRROR, else the published URLs)")
     for action in (listing, fetch):
         add_verbose_flag(action)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """`tfseg weights list [ENCODER...]` / `tfseg weights download ENCODER...|all [--mirror URL_OR_DIR]`."""
+    args = weights_parser(prog).parse_args(argv)
     if args.action == "list":
         return run(lambda: print_weights(args.encoders), args.verbose)
     return run(lambda: download_weights(args.encoders, args.mirror), args.verbose)
