@@ -24,7 +24,7 @@ from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.plots import outline_overlay
-from tfseg.export.card import card_threshold, read_model_card
+from tfseg.export.card import card_normalize, card_threshold, read_model_card
 from tfseg.export.loading import load_predictor
 
 
@@ -120,7 +120,7 @@ def predict_paths(
         model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
             or `.tflite` file. Its model card (`tfseg.export.card.read_model_card`), if any,
             gives the threshold, the class names of the overlays' legends and, for a bare
-            model file, the geometry.
+            model file, the geometry and normalisation (a run's own config gives those).
         inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
         out_dir: str or Path. Output folder (created).
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
@@ -150,6 +150,7 @@ def predict_paths(
     card = read_model_card(model_path)
     threshold, sliding_window, scale = prediction_settings(config, card, threshold, sliding_window, scale)
     files = collect_inputs(inputs)
+    normalize = config.data.normalize if config is not None else card_normalize(card)
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def predict_paths(
         read = [read_input(path, channels) for path in chunk]
         probabilities = predict(
             model, [image for image, _ in read], batch_size=batch_size, tta=tta, sliding_window=sliding_window,
-            overlap=overlap, scale=scale,
+            overlap=overlap, scale=scale, normalize=normalize,
         )
         for path, (image, spacing), probability in zip(chunk, read, probabilities):
             labels = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)

@@ -65,7 +65,7 @@ def predict_split(
     images = [read_image(path, config.data.channels) for path in rows["image_path"]]
     return predict(
         model, images, batch_size=batch_size or config.train.batch_size, tta=tta,
-        sliding_window=config.data.is_crop_trained(), progress=progress,
+        sliding_window=config.data.is_crop_trained(), progress=progress, normalize=config.data.normalize,
     )
 
 
