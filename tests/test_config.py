@@ -80,6 +80,22 @@ def test_config_checks_crop_and_folds():
         load_config(None, {"data.folds": 5, "data.fold": 5})
 
 
+def test_config_checks_the_training_recipe_options():
+    with pytest.raises(TfsegError, match=r"data.foreground_crops: 0.33 chooses where random crops are taken, so it needs data.crop"):
+        load_config(None, {"data.foreground_crops": 0.33})
+    with pytest.raises(TfsegError, match=r"data.foreground_crops: expected a value >= 0 and <= 1, got 1.5"):
+        load_config(None, {"data.foreground_crops": 1.5, "data.crop": 32})
+    with pytest.raises(TfsegError, match=r"data.augment: \['brightness_contrast'\] change intensities .* got data.normalize zscore"):
+        load_config(None, {"data.normalize": "zscore", "data.augment": "light"})
+    with pytest.raises(TfsegError, match="train.export: a bioimage.io package takes 8-bit images"):
+        load_config(None, {"data.normalize": "zscore", "train.export": ["bioimageio"]})
+    with pytest.raises(TfsegError, match="train.steps_per_epoch: expected a value >= 0"):
+        load_config(None, {"train.steps_per_epoch": -1})
+    config = load_config(None, {"data.crop": 32, "data.foreground_crops": 0.33, "data.normalize": "zscore",
+                                "train.steps_per_epoch": 250})
+    assert (config.data.foreground_crops, config.data.normalize, config.train.steps_per_epoch) == (0.33, "zscore", 250)
+
+
 @pytest.mark.parametrize(
     "train_options, message",
     [

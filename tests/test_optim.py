@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import nested_encoder_model
 from tfseg.config import config_from_dict
-from tfseg.optim import AdamW, make_optimizer
+from tfseg.optim import AdamW, make_optimizer, steps_per_epoch
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
@@ -42,3 +42,10 @@ def test_optimizer_with_encoder_multiplier_round_trips(tmp_path):
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), keras.ops.convert_to_numpy(restored))
+
+
+def test_steps_per_epoch_is_one_pass_or_the_configured_count():
+    one_pass = config_from_dict({"train": {"batch_size": 8}}).train
+    assert steps_per_epoch(one_pass, 17) == 3 and steps_per_epoch(one_pass, 0) == 1
+    fixed = config_from_dict({"train": {"batch_size": 8, "steps_per_epoch": 250}}).train
+    assert steps_per_epoch(fixed, 17) == 250

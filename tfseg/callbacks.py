@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfseg import models
 from tfseg.config import TrainConfig
+from tfseg.data.io import to_display
 from tfseg.distribution import float32_while
 from tfseg.files import atomic_path, write_atomically
 from tfseg.run import RunDir
@@ -57,7 +58,8 @@ class ValidationImages(keras.callbacks.Callback):
 
     Args:
         log_dir: str or Path. TensorBoard folder; images go to `<log_dir>/images`.
-        images: array (N, H, W, C) in [0, 1]. Validation images.
+        images: array (N, H, W, C). Validation images as the model takes them (shown stretched
+            to [0, 1] when normalised otherwise, `tfseg.data.io.to_display`).
         masks: array (N, H, W, K). Their targets (binary or one-hot).
     """
 
@@ -89,7 +91,7 @@ class ValidationImages(keras.callbacks.Callback):
             np.argmax(probabilities, axis=-1), probabilities.shape[-1]
         )
         with self._writer.as_default():
-            tf.summary.image("validation/image", self.images, step=epoch, max_outputs=len(self.images))
+            tf.summary.image("validation/image", to_display(self.images), step=epoch, max_outputs=len(self.images))
             tf.summary.image("validation/true_mask", self._as_grey(self.masks), step=epoch, max_outputs=len(self.images))
             tf.summary.image("validation/predicted_mask", self._as_grey(predicted), step=epoch, max_outputs=len(self.images))
         self._writer.flush()

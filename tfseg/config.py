@@ -18,11 +18,15 @@ import yaml
 from tfseg.errors import TfsegError, did_you_mean
 from tfseg.files import write_atomically
 from tfseg.options import Option, check_value, declared_options, option, reference_markdown
-from tfseg.transforms import SQUARE_ONLY, parse_transforms
+from tfseg.transforms import PIXEL_TRANSFORMS, SQUARE_ONLY, parse_transforms
 
 EXPORT_FORMATS = ("tflite", "tflite-float16", "tflite-int8", "onnx", "bioimageio")
 """Export formats besides best.keras and the SavedModel (`train.export`: the option's
 allowed values; each is an entry of `tfseg.export.folder.FORMATS`, which writes it)."""
+
+NORMALIZATIONS = ("scale", "zscore")
+"""How pixel values become model input (`data.normalize`: the option's allowed values;
+`tfseg.data.io.to_model_input` applies them)."""
 
 INFERENCE_PRECISIONS = ("float32", "mixed_bfloat16_convs", "auto")
 """What prediction and evaluation may run in (`--precision` of predict.py and evaluate.py;
@@ -56,6 +60,13 @@ class DataConfig:
         0, "0 resizes every image to image_size; N > 0 trains on random NxN crops at native resolution "
         "(image_size is then [N, N], set from the crop when not given) and validates on a grid of NxN crops", low=0, metavar="N")
     pad_crops: bool = option(True, "zero-pad images smaller than crop (masks with background); false makes it an error")
+    foreground_crops: float = option(
+        0.0, "share of training crops centred (with jitter) on a foreground pixel of a random present class, the "
+        "rest uniform (nnU-Net: 0.33); 0 draws every crop uniformly; needs crop", low=0, high=1, metavar="SHARE")
+    normalize: str = option(
+        "scale", "intensity normalisation of the model input: scale divides by the dtype's maximum (255 or 65535) "
+        "to [0, 1]; zscore is (x - mean) / std per image and channel (nnU-Net's for non-CT images)",
+        choices=NORMALIZATIONS)
     cache: bool = option(False, "keep decoded images in memory after the first epoch (augmentation still differs)")
     deterministic: bool = option(
         True, "same seed, same batches in the same order; false lets tf.data hand out elements as they are ready",
@@ -102,6 +113,9 @@ class TrainConfig:
 
     epochs: int = option(10, "total number of epochs (a resumed run counts the ones already done)", low=1, resumable=True)
     batch_size: int = option(8, "global batch size, split evenly across replicas", low=1)
+    steps_per_epoch: int = option(
+        0, "optimizer steps per epoch: 0 is one pass over the training images; N > 0 is N fresh batches drawn from "
+        "the endlessly repeated training data (nnU-Net: 250); validation is always one pass", low=0, metavar="N")
     lr: float = option(1e-3, "base learning rate (the peak of a warm-up)", above=0)
     loss: str = option("bce+dice", "loss name or weighted sum, e.g. bce+dice or dice:1.0,bce:0.8 (docs/losses-metrics.md)")
     seed: int = option(42, "seeds Python, NumPy, TensorFlow, the split and the pipeline")
@@ -254,13 +268,24 @@ def validate_config(config: Config) -> None:
             f"data.crop: {data.crop} trains the model on {data.crop}x{data.crop} crops, so data.image_size "
             f"(the model input) must be [{data.crop}, {data.crop}], got {data.image_size}"
         )
-    square_only = sorted({t.name for t in parse_transforms(data.augment)} & set(SQUARE_ONLY))
+    transforms = {t.name for t in parse_transforms(data.augment)}
+    square_only = sorted(transforms & set(SQUARE_ONLY))
     if square_only and data.image_size[0] != data.image_size[1]:
         raise TfsegError(f"data.augment: {square_only} need square images, got data.image_size {data.image_size}")
+    pixel = sorted(transforms & set(PIXEL_TRANSFORMS))
+    if pixel and data.normalize != "scale":
+        raise TfsegError(f"data.augment: {pixel} change intensities in [0, 1] (data.normalize: scale), got "
+                         f"data.normalize {data.normalize}; use geometric transforms only (e.g. the flip preset)")
     if data.folds == 1:
         raise TfsegError(f"data.folds: expected 0 (no cross-validation) or k >= 2, got {data.folds}")
     if data.folds and data.fold >= data.folds:
         raise TfsegError(f"data.fold: expected 0..{data.folds - 1} (data.folds: {data.folds}), got {data.fold}")
+    if data.foreground_crops and not data.crop:
+        raise TfsegError(f"data.foreground_crops: {data.foreground_crops} chooses where random crops are taken, "
+                         "so it needs data.crop N > 0 (got 0: images are resized, not cropped)")
+    if data.normalize == "zscore" and "bioimageio" in train.export:
+        raise TfsegError("train.export: a bioimage.io package takes 8-bit images scaled to [0, 1] (data.normalize: "
+                         "scale), got data.normalize zscore")
     if data.stratify == "":
         raise TfsegError("data.stratify: expected a column name or 'prefix', got ''")
     if train.min_lr >= train.lr:

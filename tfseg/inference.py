@@ -111,14 +111,14 @@ def _predict_batch(model: keras.Model, batch: np.ndarray, tta: str) -> np.ndarra
     return total / len(TTA_FLIPS[tta])
 
 
-def _predict_sliding(model, image, window, batch_size, tta, overlap, scale) -> np.ndarray:
+def _predict_sliding(model, image, window, batch_size, tta, overlap, scale, normalize) -> np.ndarray:
     """One image by sliding window; returns (H, W, classes) at the image's size."""
     height, width = image.shape[:2]
     if scale == "fit":
         scaled = tuple(window)
     else:
         scaled = (max(1, round(height * scale[0])), max(1, round(width * scale[1])))
-    pixels = to_model_input(image, scaled)
+    pixels = to_model_input(image, scaled, normalize)
     pad_h, pad_w = max(0, window[0] - scaled[0]), max(0, window[1] - scaled[1])
     if pad_h or pad_w:  # smaller than one window: pad (zeros, as nnU-Net) and crop back
         pixels = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)))
@@ -153,6 +153,7 @@ def predict(
     overlap: float = 0.5,
     scale: float | tuple[float, float] | str = 1.0,
     progress: bool = False,
+    normalize: str = "scale",
 ) -> list[np.ndarray]:
     """Predicts probability maps at each image's own resolution.
 
@@ -170,6 +171,9 @@ def predict(
             resizes each image to the model input, as resize training did. Defaults
             to 1.0 (native pixels, as crop training).
         progress: bool. Show a progress bar. Defaults to False.
+        normalize: str. How pixel values become model input, as the model was trained
+            (`data.normalize`, `tfseg.data.io.to_model_input`): "scale" or "zscore" (over the
+            resized image, or the whole scaled image before tiling). Defaults to "scale".
 
     Returns:
         One float32 array (H, W, classes) per image.
@@ -185,13 +189,13 @@ def predict(
     outputs: list[np.ndarray] = []
     if sliding_window:
         for count, image in enumerate(images, 1):
-            outputs.append(_predict_sliding(model, image, size, batch_size, tta, overlap, scale))
+            outputs.append(_predict_sliding(model, image, size, batch_size, tta, overlap, scale, normalize))
             if bar:
                 bar.update(count)
         return outputs
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
-        batch = np.stack([to_model_input(image, size) for image in chunk])
+        batch = np.stack([to_model_input(image, size, normalize) for image in chunk])
         for image, probability in zip(chunk, _predict_batch(model, batch, tta)):
             height, width = image.shape[:2]
             if (height, width) != size:

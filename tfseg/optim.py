@@ -122,6 +122,7 @@ def make_optimizer(train: TrainConfig, steps_per_epoch: int) -> EncoderLearningR
     return RMSprop(momentum=train.momentum, **common)
 
 
-def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Optimizer steps in one epoch of `samples` images at global batch `batch_size`."""
-    return max(1, math.ceil(samples / batch_size))
+def steps_per_epoch(train: TrainConfig, samples: int) -> int:
+    """Optimizer steps in one epoch: `train.steps_per_epoch` when set, else those of one pass
+    over `samples` training images at global batch `train.batch_size`."""
+    return train.steps_per_epoch or max(1, math.ceil(samples / train.batch_size))

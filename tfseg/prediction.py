@@ -23,7 +23,7 @@ from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.plots import label_overlay
-from tfseg.export.card import card_threshold, read_model_card
+from tfseg.export.card import card_normalize, card_threshold, read_model_card
 from tfseg.export.loading import load_predictor
 
 
@@ -83,7 +83,8 @@ def predict_paths(
     Args:
         model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
             or `.tflite` file. Its model card (`tfseg.export.card.read_model_card`), if any,
-            gives the threshold and, for a bare model file, the geometry.
+            gives the threshold and, for a bare model file, the geometry and normalisation
+            (a run's own config gives those).
         inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
         out_dir: str or Path. Output folder (created).
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
@@ -115,6 +116,7 @@ def predict_paths(
     files = collect_inputs(inputs)
     if threshold is None:
         threshold = card_threshold(card)
+    normalize = config.data.normalize if config is not None else card_normalize(card)
     if config is not None:
         crop_trained = config.data.is_crop_trained()
     elif card is not None and "geometry" in card:
@@ -137,7 +139,7 @@ def predict_paths(
         read = [read_input(path, channels) for path in chunk]
         probabilities = predict(
             model, [image for image, _ in read], batch_size=batch_size, tta=tta, sliding_window=sliding_window,
-            overlap=overlap, scale=scale,
+            overlap=overlap, scale=scale, normalize=normalize,
         )
         for path, (image, spacing), probability in zip(chunk, read, probabilities):
             labels = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)

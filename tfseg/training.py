@@ -153,9 +153,11 @@ def restore_run(model: keras.Model, output: RunDir) -> tuple[int, pd.DataFrame |
 def make_training_data(
     config: Config, train_rows: pd.DataFrame, val_rows: pd.DataFrame, heads: int
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """The training and validation datasets, with one target per output head, sharded by data."""
+    """The training and validation datasets, with one target per output head, sharded by data.
+    With `train.steps_per_epoch` the training data repeats endlessly (the epoch is that many batches)."""
     settings = config.train
-    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed)
+    train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed,
+                              repeat=bool(settings.steps_per_epoch))
     val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
     return tuple(_shard_by_data(targets_per_head(data, heads)) for data in (train_data, val_data))
 
@@ -242,8 +244,9 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     table = load_table(config.data, settings.seed)
     train_rows, val_rows = split_rows(table, "train"), split_rows(table, "val")
     precision = resolve_precision(settings.precision)
+    steps = steps_per_epoch(settings, len(train_rows))
     with dtype_policy(precision), strategy.scope():  # builds (and checks) the model before anything is written
-        model = build_model(config, steps_per_epoch(len(train_rows), settings.batch_size))
+        model = build_model(config, steps)
     chief = is_chief(strategy)
     run, output, lock = open_run_dir(config, strategy, resume)
     try:
@@ -257,6 +260,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
             settings, output, _validation_sample(val_rows, config) if chief else None, history, best_so_far, stop
         )
         start = f"resuming after epoch {done} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
+        start += f", {steps} steps each"
         print(
             f"tfseg: training {config.model.name} on {len(train_rows)} images, validating on {len(val_rows)}; "
             f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"
@@ -264,6 +268,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
         with dtype_policy(precision), stop:
             # the tf.data pipeline shuffles; Keras ignores `shuffle` for a dataset but warns when it is True (its default)
             model.fit(train_data, validation_data=val_data, epochs=settings.epochs, initial_epoch=done,
+                      steps_per_epoch=settings.steps_per_epoch or None,
                       callbacks=run_callbacks + list(callbacks or []), verbose="auto", shuffle=False)
     except BaseException:
         if chief and not resume and completed_epochs(run.path) == 0:  # nothing to resume: leave no half-run

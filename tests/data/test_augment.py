@@ -184,3 +184,17 @@ def test_train_py_trains_with_each_preset(preset, tiny_dataset, tmp_path):
                        "--image-size", "32", "32", "--epochs", "1", "--batch-size", "2", "--augment", preset,
                        "--run-dir", str(run_dir)]) == 0
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_geometric_transforms_keep_z_scored_intensities(engine):
+    """`data.normalize: zscore` inputs (negative and above 1) are moved, not clipped to [0, 1]."""
+    images, labels = _shapes_batch(count=2)
+    zscored = (images - 0.5) * 4  # -1.2 and 1.2
+    transforms = parse_transforms([{"horizontal_flip": {"p": 1.0}}])
+    if engine == "albumentations":
+        augmenter = AlbumentationsAugmenter(transforms, SIZE, SIZE, clip=False)
+        out = np.stack([augmenter(image, label, np.int64(3))[0] for image, label in zip(zscored, labels)])
+    else:
+        out, _ = _tf_engine(zscored, labels, transforms)
+    np.testing.assert_allclose(out, zscored[:, :, ::-1], atol=1e-6)

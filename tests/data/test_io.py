@@ -16,3 +16,13 @@ def test_formats_and_channel_conversion(tmp_path):
     rgba = np.dstack([rgb, np.full((20, 30), 255, np.uint8)])
     cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
     np.testing.assert_array_equal(read_image(tmp_path / "rgba.png", 3), rgb[..., ::-1])  # BGR on disk → RGB
+
+
+def test_to_display_keeps_scaled_inputs_and_stretches_z_scored_ones():
+    from tfseg.data.io import to_display
+
+    scaled = np.random.default_rng(0).random((2, 4, 4, 1), dtype=np.float32)
+    np.testing.assert_array_equal(to_display(scaled), scaled)
+    zscored = np.stack([np.linspace(-2, 3, 16).reshape(4, 4, 1), np.linspace(-1, 1, 16).reshape(4, 4, 1)])
+    shown = to_display(zscored)
+    assert shown.min(axis=(1, 2, 3)).tolist() == [0, 0] and shown.max(axis=(1, 2, 3)).tolist() == [1, 1]  # each image

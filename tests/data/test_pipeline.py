@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from tfseg.config import DataConfig
-from tfseg.data import load_dataset_table, load_table, make_dataset, split_rows
+from tfseg.data import (
+    grid_tiles, load_dataset_table, load_table, make_dataset, model_inputs, read_image, split_rows, to_model_input,
+)
 from tfseg.errors import TfsegError
 
 
@@ -114,3 +116,116 @@ def test_crops_native_resolution_grid_validation_and_padding(tmp_path):
     big.pad_crops = False
     with pytest.raises(TfsegError, match=r"case0.png: image is 56x40, smaller than data.crop 48 with data.pad_crops false"):
         load_table(big, seed=0)
+
+
+def _square_dataset(folder, count=8, size=128, square=6):
+    """`count` grey size x size images, each with one small bright square as its only foreground,
+    and one 24x40 image (smaller than a 32 crop) with a square in a corner."""
+    rng = np.random.default_rng(1)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    shapes = [(size, size)] * count + [(24, 40)]
+    for i, shape in enumerate(shapes):
+        mask = np.zeros(shape, np.uint8)
+        y, x = rng.integers(0, shape[0] - square), rng.integers(0, shape[1] - square)
+        mask[y : y + square, x : x + square] = 255
+        cv2.imwrite(str(folder / "images" / f"s{i}.png"), mask // 2 + 40)
+        cv2.imwrite(str(folder / "masks" / f"s{i}.png"), mask)
+    return folder
+
+
+def _crops_with_foreground(folder, share, seed=0, crops=360, **options):
+    """Per crop of a seeded endless training stream of 32x32 crops: whether it holds foreground."""
+    data = DataConfig(dir=str(folder), crop=32, image_size=[32, 32], augment="none", foreground_crops=share,
+                      val_fraction=0.0, test_fraction=0.0, **options)
+    rows = load_table(data, seed=0)
+    batches = make_dataset(rows, data, batch_size=9, training=True, seed=seed, repeat=True).take(crops // 9)
+    masks = np.concatenate([masks.numpy() for _, masks in batches])
+    return masks.reshape(len(masks), -1, masks.shape[-1])
+
+
+@pytest.mark.slow
+def test_foreground_crops_share_is_the_option_plus_the_uniform_chance(tmp_path):
+    folder = _square_dataset(tmp_path / "squares")
+    uniform = _crops_with_foreground(folder, 0.0).max(axis=1)[:, 0].mean()
+    some = _crops_with_foreground(folder, 0.33).max(axis=1)[:, 0].mean()
+    every = _crops_with_foreground(folder, 1.0).max(axis=1)[:, 0]
+    assert 0.05 < uniform < 0.35  # a 6x6 square in a 128x128 image: rarely in a uniform 32x32 crop
+    assert some == pytest.approx(0.33 + 0.67 * uniform, abs=0.07)
+    assert every.all()  # each crop centred (jittered, clipped, padded small image too) on foreground
+
+
+@pytest.mark.slow
+def test_foreground_crops_are_deterministic_under_the_seed(tmp_path):
+    folder = _square_dataset(tmp_path / "squares", count=3)
+    first = _crops_with_foreground(folder, 0.5, seed=4, crops=36)
+    np.testing.assert_array_equal(first, _crops_with_foreground(folder, 0.5, seed=4, crops=36))
+    assert not np.array_equal(first, _crops_with_foreground(folder, 0.5, seed=5, crops=36))
+    cached = _crops_with_foreground(folder, 0.5, seed=4, crops=36, cache=True)  # coordinates kept in the cache
+    assert cached.shape == first.shape
+
+
+def test_foreground_crops_pick_a_present_class_first(tmp_path):
+    """Class 1 covers most of each image, class 2 a 4x4 square: a class drawn first puts class 2
+    in about half the crops, where a pixel drawn among all foreground pixels would almost never."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i in range(4):
+        labels = np.ones((96, 96), np.uint8)
+        labels[:8] = 0
+        labels[40 + i * 10 : 44 + i * 10, 60:64] = 2
+        cv2.imwrite(str(tmp_path / "images" / f"c{i}.png"), labels * 80)
+        cv2.imwrite(str(tmp_path / "masks" / f"c{i}.png"), labels)
+    one_hot = _crops_with_foreground(tmp_path, 1.0, classes=3)
+    with_class_2 = one_hot[..., 2].max(axis=1).mean()
+    assert 0.35 < with_class_2 < 0.75
+
+
+def test_foreground_points_sample_each_label():
+    from tfseg.data.pipeline import foreground_points
+
+    labels = np.zeros((50, 60), np.uint8)
+    labels[10:40, 5:55] = 1
+    labels[45, 7] = 3
+    points = foreground_points(labels, limit=100)
+    assert points.dtype == np.int32 and points.shape == (101, 3)
+    assert (labels[points[:, 1], points[:, 2]] == points[:, 0]).all()
+    assert points[points[:, 0] == 1, 1].min() == 10 and points[points[:, 0] == 1, 1].max() == 39  # spread over the label
+    assert foreground_points(np.zeros((4, 4), np.uint8)).shape == (0, 3)
+
+
+def test_repeat_gives_full_fresh_batches_across_passes(tiny_dataset):
+    data = DataConfig(dir=str(tiny_dataset), image_size=[16, 16], augment="none")
+    rows = _table(tiny_dataset).head(5)
+    batches = [images.numpy() for images, _ in make_dataset(rows, data, 4, training=True, seed=1, repeat=True).take(5)]
+    assert [len(batch) for batch in batches] == [4] * 5  # 20 images: four passes over 5, no partial batch
+    passes = np.concatenate(batches).reshape(4, 5, -1)
+    assert not all(np.array_equal(passes[0], other) for other in passes[1:])  # reshuffled each pass
+    for other in passes[1:]:  # each pass holds every image once
+        assert sorted(map(bytes, passes[0])) == sorted(map(bytes, other))
+
+
+def test_zscore_normalises_each_image_and_channel(tmp_path):
+    """12-bit data stored as 16-bit: scale leaves it in [0, 0.0625]; zscore gives each image mean 0, std 1."""
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        image = rng.integers(200 + 500 * i, 4000, (40, 40, 3)).astype(np.uint16)
+        cv2.imwrite(str(tmp_path / "images" / f"h{i}.png"), image)
+        mask = np.zeros((40, 40), np.uint8)
+        mask[10:20, 10:30] = 255
+        cv2.imwrite(str(tmp_path / "masks" / f"h{i}.png"), mask)
+    table = load_dataset_table(tmp_path, 3, 1, 0.0, 0.0, 0)
+    scaled = DataConfig(dir=str(tmp_path), image_size=[32, 32], channels=3, augment="none")
+    images, _ = next(iter(make_dataset(table, scaled, 3, training=False)))
+    assert float(np.max(images)) < 4000 / 65535 + 1e-6
+    zscore = DataConfig(dir=str(tmp_path), image_size=[32, 32], channels=3, augment="none", normalize="zscore")
+    images = next(iter(make_dataset(table, zscore, 3, training=False)))[0].numpy()
+    np.testing.assert_allclose(images.mean(axis=(1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(images.std(axis=(1, 2)), 1.0, atol=1e-3)
+    cropped = DataConfig(dir=str(tmp_path), image_size=[32, 32], crop=32, channels=3, normalize="zscore")
+    whole = to_model_input(read_image(table["image_path"].iloc[0], 3), (40, 40), "zscore")
+    np.testing.assert_array_equal(model_inputs(table.head(1), cropped, 4), grid_tiles(whole, 32))  # whole image, then tiles
+    flat = np.full((8, 8, 1), 700, np.uint16)
+    np.testing.assert_array_equal(to_model_input(flat, (8, 8), "zscore"), 0.0)  # no division by zero

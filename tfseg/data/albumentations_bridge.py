@@ -80,13 +80,16 @@ class AlbumentationsAugmenter:
         transforms: list of `Transform`.
         height: int. Image height (for `random_resized_crop`'s output size).
         width: int. Image width.
+        clip: bool. Clip the augmented image to [0, 1], the range of scaled images (`data.normalize:
+            scale`); z-scored images, which only move, are left as they are. Defaults to True.
     """
 
-    def __init__(self, transforms: list[Transform], height: int, width: int):
+    def __init__(self, transforms: list[Transform], height: int, width: int, clip: bool = True):
         self.A = _import_albumentations()
         self.transforms = transforms
         self.height = height
         self.width = width
+        self.clip = clip
         self._local = threading.local()
 
     def _compose(self) -> Any:
@@ -97,9 +100,10 @@ class AlbumentationsAugmenter:
         return compose
 
     def __call__(self, image: np.ndarray, labels: np.ndarray, seed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Augments image (H,W,C) float32 in [0,1] and labels (H,W,1) uint8; returns both."""
+        """Augments image (H,W,C) float32 and labels (H,W,1) uint8; returns both."""
         compose = self._compose()
         compose.set_random_seed(int(seed) % (2**32))
         result = compose(image=image, mask=labels[..., 0])
-        augmented = np.clip(result["image"], 0.0, 1.0).astype(np.float32).reshape(image.shape)
+        augmented = np.clip(result["image"], 0.0, 1.0) if self.clip else result["image"]
+        augmented = augmented.astype(np.float32).reshape(image.shape)
         return augmented, result["mask"].astype(labels.dtype)[..., None]

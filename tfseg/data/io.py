@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from tfseg.config import NORMALIZATIONS
 from tfseg.errors import TfsegError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif")
@@ -188,10 +189,17 @@ class MaskReader:
         return self.to_labels(*self.read(path))
 
 
-def to_model_input(image: np.ndarray, image_size: tuple[int, int] | list[int]) -> np.ndarray:
-    """Resizes an (H, W, C) image to `image_size` and scales it to float32 in [0, 1].
+ZSCORE_EPS = 1e-8
+"""The least standard deviation `zscore` divides by (nnU-Net's), so a flat image stays finite (all zeros)."""
 
-    Downscaling uses area averaging, upscaling bilinear interpolation.
+
+def to_model_input(image: np.ndarray, image_size: tuple[int, int] | list[int], normalize: str = "scale") -> np.ndarray:
+    """Resizes an (H, W, C) image to `image_size` and normalises it to float32.
+
+    Downscaling uses area averaging, upscaling bilinear interpolation. Then `normalize`:
+    "scale" divides by the dtype's maximum (65535 for 16-bit, else 255) to [0, 1];
+    "zscore" subtracts each channel's mean over the resized image and divides by its
+    standard deviation (at least `ZSCORE_EPS`).
     """
     height, width = int(image_size[0]), int(image_size[1])
     scale = 65535.0 if image.dtype == np.uint16 else 255.0
@@ -200,7 +208,26 @@ def to_model_input(image: np.ndarray, image_size: tuple[int, int] | list[int]) -
         shrinking = image.shape[0] * image.shape[1] > height * width
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         image = cv2.resize(image, (width, height), interpolation=interpolation)
-    return (image.astype(np.float32) / scale).reshape(height, width, channels)
+    pixels = image.astype(np.float32).reshape(height, width, channels)
+    if normalize == "zscore":
+        mean = pixels.mean(axis=(0, 1), dtype=np.float64)
+        std = pixels.std(axis=(0, 1), dtype=np.float64)
+        return ((pixels - mean) / np.maximum(std, ZSCORE_EPS)).astype(np.float32)
+    if normalize != "scale":
+        raise TfsegError(f"normalize {normalize!r}: expected one of {', '.join(NORMALIZATIONS)}")
+    return pixels / scale
+
+
+def to_display(images: np.ndarray) -> np.ndarray:
+    """Model inputs, one image or a batch (..., H, W, C), as float32 images in [0, 1] to look
+    at: inputs already in [0, 1] (`scale`) as they are, others (`zscore`) each image stretched
+    from its lowest to its highest value."""
+    images = np.asarray(images, np.float32)
+    if images.size == 0 or (images.min() >= 0 and images.max() <= 1):
+        return images
+    low = images.min(axis=(-3, -2, -1), keepdims=True)
+    high = images.max(axis=(-3, -2, -1), keepdims=True)
+    return (images - low) / np.maximum(high - low, ZSCORE_EPS)
 
 
 def resize_labels(labels: np.ndarray, image_size: tuple[int, int] | list[int]) -> np.ndarray:

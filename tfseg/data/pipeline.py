@@ -104,8 +104,63 @@ def pad_to_crop(image: np.ndarray, crop: int) -> np.ndarray:
     return np.pad(image, [(pad_y // 2, pad_y - pad_y // 2), (pad_x // 2, pad_x - pad_x // 2), (0, 0)])
 
 
-def _random_crop(image: tf.Tensor, labels: tf.Tensor, crop: int, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """The same random crop x crop window of image and labels (padded first if smaller)."""
+FOREGROUND_POINTS = 1000
+"""Pixels of each foreground label that an image keeps for `data.foreground_crops` to centre crops on."""
+
+
+def foreground_points(labels: np.ndarray, limit: int = FOREGROUND_POINTS) -> np.ndarray:
+    """Up to `limit` pixels of each foreground label (> 0) of a label map, spread evenly
+    over the label's pixels in raster order.
+
+    Args:
+        labels: (H, W) or (H, W, 1) integer label map.
+        limit: int. Pixels kept per label. Defaults to `FOREGROUND_POINTS`.
+
+    Returns:
+        (P, 3) int32 rows (label, y, x); (0, 3) when the map holds no foreground.
+    """
+    labels = labels.reshape(labels.shape[:2])
+    rows = []
+    for label in np.unique(labels[labels > 0]):
+        ys, xs = np.nonzero(labels == label)
+        keep = np.linspace(0, len(ys) - 1, min(limit, len(ys))).round().astype(int)
+        rows.append(np.stack([np.full(len(keep), label), ys[keep], xs[keep]], axis=1))
+    return np.concatenate(rows).astype(np.int32) if rows else np.zeros((0, 3), np.int32)
+
+
+def _foreground_corner(
+    points: tf.Tensor, limits: tf.Tensor, crop: int, share: float, seed: tf.Tensor, uniform: tuple[tf.Tensor, tf.Tensor]
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The top-left corner of a training crop: with probability `share` (when `points` holds
+    any) one that centres the crop, jittered by up to crop / 4, on a pixel of a foreground label
+    drawn at random among those present, then a pixel of it (nnU-Net's oversampling), clipped
+    to `limits` (the largest corner, y and x); otherwise the `uniform` corner."""
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+
+    def draw(index: int, low: int | tf.Tensor, high: int | tf.Tensor) -> tf.Tensor:
+        return tf.random.stateless_uniform([], seeds[index], minval=low, maxval=high, dtype=tf.int32)
+
+    def centred() -> tuple[tf.Tensor, tf.Tensor]:
+        present, _ = tf.unique(points[:, 0])
+        label = present[draw(1, 0, tf.size(present))]
+        candidates = tf.boolean_mask(points, tf.equal(points[:, 0], label))
+        point = candidates[draw(2, 0, tf.shape(candidates)[0])]
+        reach = crop // 4  # the pixel stays inside the crop after jitter and clipping
+        y = tf.clip_by_value(point[1] - crop // 2 + draw(3, -reach, reach + 1), 0, limits[0])
+        x = tf.clip_by_value(point[2] - crop // 2 + draw(4, -reach, reach + 1), 0, limits[1])
+        return y, x
+
+    wanted = tf.random.stateless_uniform([], seeds[0]) < share
+    return tf.cond(tf.logical_and(wanted, tf.shape(points)[0] > 0), centred, lambda: uniform)
+
+
+def _random_crop(
+    image: tf.Tensor, labels: tf.Tensor, crop: int, seed: tf.Tensor, points: tf.Tensor | None = None,
+    foreground_share: float = 0.0,
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The same random crop x crop window of image and labels (padded first if smaller);
+    with `points` (`foreground_points` of the labels), `foreground_share` of the crops are
+    centred on foreground (`_foreground_corner`)."""
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     padded_h, padded_w = tf.maximum(height, crop), tf.maximum(width, crop)
     top, left = (padded_h - height) // 2, (padded_w - width) // 2
@@ -114,6 +169,10 @@ def _random_crop(image: tf.Tensor, labels: tf.Tensor, crop: int, seed: tf.Tensor
     offsets = tf.random.stateless_uniform([2], seed=seed, minval=0, maxval=2**30, dtype=tf.int32)
     y = offsets[0] % (padded_h - crop + 1)
     x = offsets[1] % (padded_w - crop + 1)
+    if points is not None:
+        shifted = points + tf.stack([0, top, left])
+        limits = tf.stack([padded_h - crop, padded_w - crop])
+        y, x = _foreground_corner(shifted, limits, crop, foreground_share, seed, (y, x))
     image = tf.ensure_shape(image[y : y + crop, x : x + crop], (crop, crop, image.shape[-1]))
     return image, tf.ensure_shape(labels[y : y + crop, x : x + crop], (crop, crop, 1))
 
@@ -125,15 +184,17 @@ def _seeds(seed: int, pairs: bool) -> tf.data.Dataset:
 
 
 def make_dataset(
-    rows: pd.DataFrame, data: DataConfig, batch_size: int, training: bool, seed: int = 0
+    rows: pd.DataFrame, data: DataConfig, batch_size: int, training: bool, seed: int = 0, repeat: bool = False
 ) -> tf.data.Dataset:
     """Builds the tf.data pipeline of (image, mask) batches for the given rows.
 
-    decode (parallel) → [cache] → [shuffle] → resize, or random crop / grid of crops →
-    augment (TF engine: whole batches; albumentations: per image) → one-hot → prefetch.
+    decode (parallel) → [cache] → [shuffle] → [repeat] → resize, or random crop (a share
+    centred on foreground) / grid of crops → augment (TF engine: whole batches;
+    albumentations: per image) → one-hot → prefetch.
 
-    Images are float32 in [0, 1] of shape (H, W, channels), H x W = `image_size` (or the crop);
-    masks float32 (H, W, 1) in {0, 1} for binary or one-hot (H, W, classes).
+    Images are float32 of shape (H, W, channels), H x W = `image_size` (or the crop), normalised
+    as `data.normalize` says (`to_model_input`); masks float32 (H, W, 1) in {0, 1} for binary or
+    one-hot (H, W, classes).
 
     Args:
         rows: DataFrame with image_path and mask_path columns.
@@ -143,26 +204,31 @@ def make_dataset(
         training: bool. Shuffle, crop at random and augment (each epoch differently) when
             True; otherwise the rows in order, resized or as a grid of crops, unaugmented.
         seed: int. Seed of the shuffle order, the crops and the augmentation. Defaults to 0.
+        repeat: bool. Training only: an endless stream of full batches, reshuffled at each pass over
+            the rows, for a fixed number of steps per epoch (`train.steps_per_epoch`). Defaults to False.
     """
     size = tuple(data.image_size)
-    crop = data.crop
+    crop, normalize = data.crop, data.normalize
     channels, masks = data.channels, masks_of(data)
     transforms = parse_transforms(data.augment) if training else []
+    with_points = bool(crop and training and data.foreground_crops)  # foreground pixels to centre crops on
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": data.deterministic}
 
-    def load(image_path: bytes, mask_path: bytes) -> tuple[np.ndarray, np.ndarray]:
+    def load(image_path: bytes, mask_path: bytes) -> tuple[np.ndarray, ...]:
         image = read_image(image_path.decode(), channels)
         labels = masks.labels(mask_path.decode())
         if not crop:
-            return to_model_input(image, size), resize_labels(labels, size)
-        image = to_model_input(image, image.shape[:2])
-        labels = labels[..., None]
+            return to_model_input(image, size, normalize), resize_labels(labels, size)
+        image = to_model_input(image, image.shape[:2], normalize)
+        if with_points:
+            return image, labels[..., None], foreground_points(labels)
         if training:
-            return image, labels
-        return grid_tiles(image, crop), grid_tiles(labels, crop)
+            return image, labels[..., None]
+        return grid_tiles(image, crop), grid_tiles(labels[..., None], crop)
 
-    def load_pair(image_path: tf.Tensor, mask_path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image, labels = tf.numpy_function(load, [image_path, mask_path], [tf.float32, tf.uint8], stateful=False)
+    def load_pair(image_path: tf.Tensor, mask_path: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        types = [tf.float32, tf.uint8] + [tf.int32] * with_points
+        image, labels, *points = tf.numpy_function(load, [image_path, mask_path], types, stateful=False)
         if not crop:
             shape = size
         elif training:
@@ -171,19 +237,29 @@ def make_dataset(
             shape = (None, crop, crop)
         image.set_shape((*shape, channels))
         labels.set_shape((*shape, 1))
-        return image, labels
+        for found in points:
+            found.set_shape((None, 3))
+        return image, labels, *points
+
+    def shuffled(dataset: tf.data.Dataset) -> tf.data.Dataset:
+        dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+        return dataset.repeat() if repeat else dataset
 
     paths = tf.data.Dataset.from_tensor_slices((rows["image_path"].tolist(), rows["mask_path"].tolist()))
     if training and not data.cache:
-        paths = paths.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+        paths = shuffled(paths)
     dataset = paths.map(load_pair, **parallel)
     if data.cache:
         dataset = dataset.cache()
         if training:
-            dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+            dataset = shuffled(dataset)
     if crop and training:
         dataset = tf.data.Dataset.zip((dataset, _seeds(seed + 1, pairs=True))).map(
-            lambda pair, crop_seed: _random_crop(*pair, crop, crop_seed), **parallel
+            lambda loaded, crop_seed: _random_crop(
+                *loaded[:2], crop, crop_seed, points=loaded[2] if with_points else None,
+                foreground_share=data.foreground_crops,
+            ),
+            **parallel,
         )
     elif crop:
         dataset = dataset.unbatch()
@@ -193,7 +269,7 @@ def make_dataset(
     if transforms and data.engine == "albumentations":
         from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
 
-        augmenter = AlbumentationsAugmenter(transforms, *size)
+        augmenter = AlbumentationsAugmenter(transforms, *size, clip=normalize == "scale")
 
         def augment_pair(pair: tuple[tf.Tensor, tf.Tensor], pair_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             image, labels = tf.numpy_function(augmenter, [*pair, pair_seed], [tf.float32, tf.uint8], stateful=False)
@@ -219,6 +295,7 @@ def make_dataset(
 
 def model_inputs(rows: pd.DataFrame, data: DataConfig, count: int) -> list[np.ndarray]:
     """The first `count` model inputs of `rows` as the model sees them in validation:
-    (H, W, C) float32 in [0, 1], resized to the input, or the grid of crops of a crop-trained run."""
+    (H, W, C) float32 normalised as `data.normalize` says, resized to the input, or the grid
+    of crops of a crop-trained run."""
     dataset = make_dataset(rows, data, batch_size=1, training=False).unbatch().take(count)
     return [image.numpy() for image, _ in dataset]

@@ -62,7 +62,7 @@ def predict_split(model, config: Config, rows: pd.DataFrame, tta: str, progress:
     images = [read_image(path, config.data.channels) for path in rows["image_path"]]
     return predict(
         model, images, batch_size=config.train.batch_size, tta=tta, sliding_window=config.data.is_crop_trained(),
-        progress=progress,
+        progress=progress, normalize=config.data.normalize,
     )
 
 

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from tfseg.config import Config
+from tfseg.data.io import ZSCORE_EPS
 from tfseg.errors import TfsegError
 from tfseg.export.saved_model import SAVED_MODEL_ENDPOINT
 from tfseg.run import RunDir
+
+_NORMALIZATION_TEXT = {
+    "scale": "scale to [0, 1] (divide 8-bit images by 255, 16-bit by 65535)",
+    "zscore": (f"z-score each channel over the whole image (after any resize, before any tiling): subtract its mean, "
+               f"divide by its standard deviation (at least {ZSCORE_EPS:g})"),
+}
+"""How the card's `preprocessing` states each `data.normalize`."""
 
 MODEL_CARD = "model_card.json"
 """The model card's file in an export folder; an export is complete when it is there."""
@@ -48,17 +56,15 @@ def model_card(
         "model": config.model.name,
         "model_options": config.model.options,
         "input": {"shape": [None, height, width, data.channels], "dtype": "float32", "channels": colour},
-        "preprocessing": (
-            f"read as {colour}, {data.describe_geometry()}, scale to [0, 1] (divide 8-bit images by 255, "
-            "16-bit by 65535)"
-        ),
+        "preprocessing": f"read as {colour}, {data.describe_geometry()}, {_NORMALIZATION_TEXT[data.normalize]}",
+        "normalize": data.normalize,
         "classes": data.classes,
         "output": (
             "sigmoid foreground probability, shape (N, H, W, 1)"
             if data.classes == 1
             else f"softmax probabilities of {data.classes} classes, shape (N, H, W, {data.classes})"
         ),
-        "scale": {"uint8": 255, "uint16": 65535},
+        **({"scale": {"uint8": 255, "uint16": 65535}} if data.normalize == "scale" else {"zscore_eps": ZSCORE_EPS}),
         "geometry": {
             "mode": "sliding_window" if data.is_crop_trained() else "resize",
             "size": [height, width],
@@ -95,6 +101,12 @@ def read_model_card(path: str | Path) -> dict[str, Any] | None:
         return json.loads(candidate.read_text())
     except json.JSONDecodeError as error:
         raise TfsegError(f"{candidate}: not a model card, expected JSON ({error})") from None
+
+
+def card_normalize(card: dict[str, Any] | None) -> str:
+    """The normalisation a model card gives (`data.normalize`): its `normalize`, else "scale"
+    (no card, or a card written before tfseg had the option)."""
+    return (card or {}).get("normalize", "scale")
 
 
 def card_threshold(card: dict[str, Any] | None) -> float:

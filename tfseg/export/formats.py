@@ -22,8 +22,8 @@ class ExportJob:
         folder: Path. The folder being written; it already holds the SavedModel.
         card: dict. The model card so far; a writer's record is added under its format's name.
         onnx_batch: int or None. Fixed batch size of `model.onnx`; None: dynamic.
-        representative: list of (H, W, C) float32 images in [0, 1], preprocessed as the
-            model's input: the int8 calibration sample (about 100 training images).
+        representative: list of (H, W, C) float32 images, preprocessed as the model's input
+            (normalised as `data.normalize` says): the int8 calibration sample (about 100 training images).
         sample: (H, W, C) uint8 image at the input size, or None: the bioimage.io test input and cover.
         package: dict. Keyword arguments of the bioimage.io package (`license`, `authors`).
     """

@@ -20,8 +20,9 @@ def write_onnx(model: keras.Model, path: Path, batch: int | None = None) -> dict
     which converts through tf2onnx), and returns what the model card records of it:
     converter, opset, input and output names and shapes.
 
-    The graph takes the float32 image batch `image` (N, H, W, C) in [0, 1] and returns the
-    model's float32 probabilities (N, H, W, K), as the SavedModel's `serve` endpoint does.
+    The graph takes the float32 image batch `image` (N, H, W, C), normalised as the model card's
+    `normalize` says ([0, 1] for `scale`), and returns the model's float32 probabilities
+    (N, H, W, K), as the SavedModel's `serve` endpoint does.
     N is dynamic unless `batch` fixes it (some runtimes and accelerators want a fixed shape).
     """
     import onnx

@@ -19,7 +19,8 @@ def write_saved_model(model: keras.Model, folder: Path) -> None:
     """Writes `model` as a SavedModel into `folder` (`model.export`).
 
     The endpoint `serve` (also the `serving_default` signature) takes a float32 image
-    batch (N, H, W, C) in [0, 1] and returns the model's float32 probabilities.
+    batch (N, H, W, C), normalised as the model card's `normalize` says ([0, 1] for `scale`),
+    and returns the model's float32 probabilities.
     """
     model.export(str(folder), format="tf_saved_model", verbose=False)
 

@@ -23,8 +23,8 @@ def write_tflite(saved_model_dir: Path, path: Path, quantization: str = "float32
         quantization: str. "float32" (no quantisation), "float16" (weights stored in
             float16) or "int8" (weights and activations in int8, calibrated on
             `representative`; the input and output stay float32). Defaults to "float32".
-        representative: iterable of (H, W, C) float32 images in [0, 1], preprocessed as
-            the model's input: the calibration sample of "int8" (about 100 training images).
+        representative: iterable of (H, W, C) float32 images, preprocessed as the model's
+            input (normalised as `data.normalize` says): the calibration sample of "int8" (about 100 training images).
     """
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
     if quantization != "float32":
