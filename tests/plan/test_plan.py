@@ -236,9 +236,11 @@ def test_plan_help_does_not_import_tensorflow():
 @pytest.mark.parametrize("name, options, expected", [
     ("ph2-skin", {}, {"data.channels": 3, "data.image_size": [96, 128], "model.options.depth": 4, "data.augment": "medium"}),
     ("jsrt-multiclass", {"data.classes": 4}, {"data.image_size": [256, 256], "train.loss": "ce+dice"}),
+    ("lung-cxr", {}, {"data.image_size": [256, 256], "model.options.depth": 5, "data.augment": "light"}),
     ("isbi-em", {}, {"data.crop": 384, "model.options.depth": 6, "data.foreground_crops": 0.0}),
 ])
 def test_plans_of_the_shared_datasets(name, options, expected):
+    """PH2, JSRT and lung-cxr get the input size of their best recipe in RESULTS.md; ISBI EM patches."""
     config = load_config(None, {"data.dir": str(shared_dataset(name)), **options})
     result = plan_data(config, 1800, CPU, fixed_timing)
     settings = {key: choice.value for key, choice in result.settings().items()}
