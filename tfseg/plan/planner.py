@@ -80,7 +80,7 @@ class Plan:
     def yaml(self) -> str:
         """The config as YAML, each setting under a comment with its reason."""
         lines = [
-            f"# tfseg plan for {self.dataset}: a training budget of {rules._duration(self.budget_seconds)} on "
+            f"# tfseg plan for {self.dataset}: a training budget of {rules.format_duration(self.budget_seconds)} on "
             f"{self.machine.describe()}.",
             "# Train it with: python train.py --config THIS_FILE",
         ]

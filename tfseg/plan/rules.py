@@ -75,7 +75,7 @@ class Budget:
     time_steps: Callable[[Config], StepTiming]
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """`45 s`, `12 min`, `2.5 h`."""
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -206,7 +206,7 @@ def geometry(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         seconds = MIN_SAMPLES * size[0] * size[1] / _pixels_per_second(budget.machine)
         return {"data.image_size": list(size)}, (
             f"resize to {size[0]}x{size[1]} ({where}, aspect kept, a multiple of {2 ** unet_depth(min(size))}): "
-            f"{why}; {MIN_SAMPLES} samples take about {_duration(seconds)}")
+            f"{why}; {MIN_SAMPLES} samples take about {format_duration(seconds)}")
     shorter = max(min(height, width), PATCH_SIZES[-1])
     patch = next((side for side in PATCH_SIZES if side * side <= limit and side <= shorter), PATCH_SIZES[-1])
     return {"data.crop": patch, "data.image_size": [patch, patch]}, (
@@ -352,7 +352,7 @@ def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
                 f"the first ({timing.what}); validation {timing.validation_seconds:.1f} s and checkpoints "
                 f"{3 * timing.checkpoint_seconds:.1f} s per epoch; model built in {timing.start_seconds:.0f} s")
     return settings, (
-        f"{measured}; {RESERVED_SHARE:.0%} of {_duration(budget.seconds)} kept for export and evaluation: "
+        f"{measured}; {RESERVED_SHARE:.0%} of {format_duration(budget.seconds)} kept for export and evaluation: "
         f"{settings['train.epochs']} epochs of {steps} steps"
         + ("" if count >= MIN_EPOCHS else f" (the budget affords fewer than {MIN_EPOCHS} of {planned['train.steps_per_epoch']})"))
 
