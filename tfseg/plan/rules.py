@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from tfseg.config import Config, apply_overrides, config_from_dict
+from tfseg.data.fingerprint import RESIZE_TARGETS
 from tfseg.plan.machine import Machine, StepTiming
 from tfseg.transforms import PIXEL_TRANSFORMS, PRESETS
 
@@ -191,7 +192,7 @@ def geometry(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     predicted by sliding window."""
     height, width = _median_size(fingerprint)
     native = max(height, width)
-    candidates = [size for size in (64, 128, 256, 512) if size < native] + [native]
+    candidates = [size for size in RESIZE_TARGETS if size < native] + [native]
     loss_below = None
     for longer in candidates:
         problem = _resize_problem(fingerprint, longer, native)
