@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 NEEDS = ("real data ($DATA)", "a GPU", "network")
 MARKER = re.compile(r"^<!-- (tested|needs): (.+?) -->$")
-PAGES = ("index", "data", "augmentation", "models", "training", "speed", "evaluation", "studies", "export", "bioimageio",
+PAGES = ("index", "data", "augmentation", "models", "training", "planning", "speed", "evaluation", "studies", "export", "bioimageio",
          "losses-metrics",
          "results", "extending", "options", "python-api", "api")
 

@@ -3,7 +3,7 @@
 Layers, top to bottom; a module may import only modules of lower layers, and any module
 of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each other):
 
-    __main__ → cli, api → study, export.command, export.checks → training, evaluation, prediction → callbacks,
+    __main__ → cli, api → study, export.command, export.checks, plan → training, evaluation, prediction → callbacks,
     export → run_state → run → inference, optim, distribution → models, losses, metrics, data,
     dicom, plots → config → options, transforms → errors, files
 
@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "tfseg"
 LAYERS = [
     ["__main__"],
     ["cli", "api"],
-    ["study", "export.command", "export.checks"],
+    ["study", "export.command", "export.checks", "plan"],
     ["training", "evaluation", "prediction"],
     ["callbacks", "export"],
     ["run_state"],

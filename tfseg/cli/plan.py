@@ -1,0 +1,65 @@
+"""`tfseg plan [DATA] [--budget 30m] [--out plan.yaml]`: a training plan from the data (`tfseg.plan`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
+from tfseg.config import OPTIONS
+from tfseg.errors import TfsegError
+from tfseg.options import add_flags, overrides_from_flags
+
+READING_OPTIONS = [spec for spec in OPTIONS if spec.key in (
+    "data.classes", "data.mask_threshold", "data.mask_suffix", "data.val_fraction", "data.test_fraction",
+    "data.stratify", "train.seed")]
+"""How the dataset is read and split: the plan keeps them as given (it decides the channels)."""
+
+DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def parse_budget(text: str) -> float:
+    """Seconds of a duration such as `90s`, `30m`, `2h` or `1h30m`.
+
+    Raises:
+        TfsegError: anything else, naming --budget and the form expected.
+    """
+    match = DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or not match or not any(match.groups()):
+        raise TfsegError(f"--budget {text!r}: expected a duration such as 90s, 30m, 2h or 1h30m")
+    hours, minutes, seconds = (float(group or 0) for group in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise TfsegError(f"--budget {text!r}: expected a duration above zero, such as 90s, 30m, 2h or 1h30m")
+    return total
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """`tfseg plan DATA`: prints each planned setting with its reason and writes the plan as a config file."""
+    parser = ArgumentParser(
+        prog=prog, description="Plan training from the data: fingerprint the dataset, choose every setting by "
+                               "named rules (docs/planning.md), time a few real training steps on this machine "
+                               "for the epochs the budget affords, print each choice with its reason and write "
+                               "the plan as a config file for train.py --config.")
+    parser.add_argument("data", nargs="?", help="dataset folder (images/, masks/) or CSV manifest (default: the demo data)")
+    parser.add_argument("--budget", default="30m", metavar="DURATION",
+                        help="time for training, validation, export and evaluation, e.g. 90s, 30m, 2h, 1h30m "
+                             "(default: 30m)")
+    parser.add_argument("--out", default="plan.yaml", metavar="PATH",
+                        help="the config file to write, reasons as comments (default: plan.yaml)")
+    add_verbose_flag(parser)
+    add_flags(parser.add_argument_group("how the dataset is read and split (docs/options.md)"), READING_OPTIONS)
+    args = parser.parse_args(argv)
+
+    def command() -> None:
+        from tfseg.config import load_config
+        from tfseg.plan import plan_data
+
+        budget = parse_budget(args.budget)
+        config = load_config(None, overrides_from_flags(args, READING_OPTIONS) | {"data.dir": args.data})
+        plan = plan_data(config, budget)
+        print(f"plan for {plan.dataset}, a budget of {args.budget} on {plan.machine.describe()}:")
+        print(plan.table())
+        print(f"plan: written to {plan.save(args.out)}; train it with: python train.py --config {args.out}")
+
+    return run(command, args.verbose)
