@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from typing import Sequence
 
 from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
-from tfseg.config import OPTIONS
+from tfseg.config import HELP_GROUPS, OPTIONS
 from tfseg.errors import TfsegError
 from tfseg.options import add_flags, overrides_from_flags
 
@@ -34,22 +35,38 @@ def parse_budget(text: str) -> float:
     return total
 
 
-def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    """`tfseg plan DATA`: prints each planned setting with its reason and writes the plan as a config file."""
+EXAMPLES = """\
+examples:
+  tfseg plan                                  # the built-in demo data, 30 minutes
+  tfseg plan $DATA --budget 2h --out my-plan.yaml
+  tfseg plan $DATA --classes 4 --budget 45m
+"""
+"""The examples at the end of `tfseg plan --help`."""
+
+
+def plan_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of `tfseg plan`."""
     parser = ArgumentParser(
-        prog=prog, description="Plan training from the data: fingerprint the dataset, choose every setting by "
-                               "named rules (docs/planning.md), time a few real training steps on this machine "
-                               "for the epochs the budget affords, print each choice with its reason and write "
-                               "the plan as a config file for train.py --config.")
-    parser.add_argument("data", nargs="?", help="dataset folder (images/, masks/) or CSV manifest (default: the demo data)")
+        prog=prog, epilog=EXAMPLES,
+        description="Plan training from the data: fingerprint the dataset, choose every setting by\n"
+                    "named rules (docs/planning.md), time a few real training steps on this machine\n"
+                    "for the epochs the budget affords, print each choice with its reason and write\n"
+                    "the plan as a config file for train.py --config.")
+    parser.add_argument("data", nargs="?", metavar="DATA",
+                        help="dataset folder (images/, masks/) or CSV manifest (default: the demo data)")
     parser.add_argument("--budget", default="30m", metavar="DURATION",
                         help="time for training, validation, export and evaluation, e.g. 90s, 30m, 2h, 1h30m "
                              "(default: 30m)")
     parser.add_argument("--out", default="plan.yaml", metavar="PATH",
                         help="the config file to write, reasons as comments (default: plan.yaml)")
     add_verbose_flag(parser)
-    add_flags(parser.add_argument_group("how the dataset is read and split (docs/options.md)"), READING_OPTIONS)
-    args = parser.parse_args(argv)
+    add_flags(parser, READING_OPTIONS, HELP_GROUPS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """`tfseg plan DATA`: prints each planned setting with its reason and writes the plan as a config file."""
+    args = plan_parser(prog).parse_args(argv)
 
     def command() -> None:
         from tfseg.config import load_config
