@@ -10,7 +10,8 @@ from tfseg.config import Config
 from tfseg.data import load_table, make_dataset, split_rows
 from tfseg.distribution import dtype_policy, resolve_precision
 from tfseg.plan.machine import StepTiming
-from tfseg.training import build_model, seed_everything, targets_per_head
+from tfseg.data import targets_per_head
+from tfseg.training import build_model, seed_everything
 
 
 def time_training_steps(config: Config, steps: int = 12, validation_steps: int = 3) -> StepTiming:
