@@ -26,7 +26,7 @@ from tfseg.files import remove_leftovers
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
 from tfseg.run import RunDir, create_run_dir, read_config
-from tfseg.run_state import RunLock, best_epoch, completed_epochs, restore_state, trim_history
+from tfseg.run_state import RunLock, best_epoch, completed_epochs, read_history, restore_state, trim_history
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
@@ -163,7 +163,7 @@ def make_training_data(
 def finish_run(run: RunDir, config: Config) -> None:
     """Exports the best epoch (`tfseg.export.export_run`) and plots the curves of a trained run."""
     export_run(run, config)
-    plot_history(run.history, run.curves)
+    plot_history(read_history(run.history), run.curves)
 
 
 def _duration(seconds: float) -> str:
@@ -189,14 +189,14 @@ def training_summary(run_dir: str | Path, seconds: float | None = None) -> str:
     """
     run = RunDir(run_dir)
     monitor = read_config(run.path).train.monitor
-    history = pd.read_csv(run.history) if run.history.is_file() and run.history.stat().st_size else None
+    history = read_history(run.history)
     epoch, _ = best_epoch(history, monitor)
     lines = [f"tfseg: run written to {run.path}"]
     if epoch is not None:
         row = history[history["epoch"] == epoch].iloc[-1]
         names = [monitor] + [name for name in ("val_iou", "val_dice") if name != monitor and name in history]
         scores = ", ".join(f"{name} {row[name]:.4f}" for name in names if pd.notna(row[name]))
-        lines.append(f"  best epoch {epoch + 1} of {len(history)} (by {monitor}): {scores}")
+        lines.append(f"  best epoch {epoch} of {len(history)} (by {monitor}): {scores}")
     if seconds is not None:
         lines.append(f"  time: {_duration(seconds)}")
     written = {run.best: "best.keras (the best epoch)", run.export: "export/ (SavedModel, model card)",

@@ -78,10 +78,10 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
     """Evaluates a trained cell on val and test: its results row and its validation curve."""
     from tfseg.export.loading import load_run_model
     from tfseg.run import RunDir
-    from tfseg.run_state import best_epoch
+    from tfseg.run_state import best_epoch, read_history
 
     run = RunDir(run_dir)
-    history = pd.read_csv(run.history)
+    history = read_history(run.history)
     monitor = cell.config.train.monitor
     row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss,
            **descriptive_values(study, cell)}
@@ -93,10 +93,10 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
         "params": load_run_model(run.path).count_params(),
         "epochs": len(history),
         "seconds_per_epoch": round(float(history["epoch_seconds"].mean()), 2) if "epoch_seconds" in history else None,
-        "best_epoch": None if best is None else best + 1,
+        "best_epoch": best,
     })
     row.update(_scores(study, run.path))
-    curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"] + 1, "monitor": monitor, "value": history[monitor]})
+    curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"], "monitor": monitor, "value": history[monitor]})
     return row, curve
 
 
