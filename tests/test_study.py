@@ -372,6 +372,8 @@ def test_best_epoch_of_a_loss_monitor_is_its_lowest(tmp_path, tiny_dataset):
     cell = study.cells[0]
     run = study.run_dir(cell)
     run.mkdir(parents=True)
+    data = cell.config.data
+    data.channels, data.classes, data.mask_threshold = 1, 1, 127  # as training decides them from the data
     cell.config.save(run / "config.yaml")
     keras.utils.set_random_seed(0)
     models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run / "best.keras")

@@ -187,8 +187,12 @@ def test_resume_refuses_changed_model_and_missing_run(small_data, tmp_path, caps
 
 
 def test_encoder_options_need_a_model_with_an_encoder(tmp_path):
+    config = tiny_config(tmp_path, encoder_lr_multiplier=0.1)
+    with pytest.raises(TfsegError, match=r"data.channels, data.classes, data.mask_threshold: null, not decided yet"):
+        build_model(config)
+    config.data.channels, config.data.classes, config.data.mask_threshold = 1, 1, 127  # as train decides them
     with pytest.raises(TfsegError, match="has no pretrained encoder"):
-        build_model(tiny_config(tmp_path, encoder_lr_multiplier=0.1))
+        build_model(config)
 
 
 # --- Crash safety: kills at any moment, damaged states, signals, a second process ----------------------------------

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfseg import losses, metrics, models
 from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
-from tfseg.data import load_table, make_dataset, split_rows
+from tfseg.data import check_settled, load_table, make_dataset, settle_data, split_rows
 from tfseg.distribution import (
     apply_layer_precision, dtype_policy, is_chief, make_strategy, resolve_jit_compile, resolve_precision, worker_name,
 )
@@ -31,8 +31,10 @@ from tfseg.run_state import RunLock, best_epoch, completed_epochs, read_history,
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
     """Builds the configured model in its precision and compiles it (`compile_model`); call
-    it inside the strategy scope and `dtype_policy` of the precision."""
+    it inside the strategy scope and `dtype_policy` of the precision. The data settings
+    must be decided (`tfseg.data.settle_data`)."""
     data = config.data
+    check_settled(data)
     model = models.build(config.model.name, (*data.image_size, data.channels), data.classes, **config.model.options)
     apply_layer_precision(model, resolve_precision(config.train.precision))
     return compile_model(model, config, steps_per_epoch)
@@ -223,6 +225,10 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     global batch, split across replicas. Under `multiworker`, non-chief workers write
     into `<run_dir>/workers/<task>-<id>/` and skip the export.
 
+    The settings left to the data (`data.channels`, `data.classes`,
+    `data.mask_threshold` null) are decided from it first (`tfseg.data.settle_data`), and
+    `config.yaml` holds the values decided.
+
     Args:
         config: Config. The whole configuration.
         resume: bool. Continue the run in `train.run_dir` from its last completed epoch
@@ -238,8 +244,10 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     settings = config.train
     strategy = make_strategy(settings.strategy)  # first: multi-worker set-up precedes other TF work
     seed_everything(settings)
+    table = load_table(config.data, settings.seed, config.sources)
+    config.data, decided = settle_data(config.data, table)
+    config.sources.update(decided)
     check_training_options(config)
-    table = load_table(config.data, settings.seed)
     train_rows, val_rows = split_rows(table, "train"), split_rows(table, "val")
     precision = resolve_precision(settings.precision)
     with dtype_policy(precision), strategy.scope():  # builds (and checks) the model before anything is written

@@ -11,7 +11,10 @@ from tfseg.data.discovery import (
     validate_pairs,
 )
 from tfseg.data.io import MaskReader, read_image, read_mask, resize_labels, to_model_input
-from tfseg.data.pipeline import grid_tiles, load_table, make_dataset, masks_of, model_inputs, resolve_data_dir, split_rows
+from tfseg.data.pipeline import (
+    check_settled, grid_tiles, load_table, make_dataset, masks_of, model_inputs, resolve_data_dir, settle_data,
+    split_rows,
+)
 from tfseg.data.preview_grid import preview
 from tfseg.data.summary import dataset_summary
 from tfseg.data.synthetic import make_sample, write_demo_dataset
@@ -23,6 +26,7 @@ __all__ = [
     "TRANSFORM_DEFAULTS",
     "assign_folds",
     "assign_splits",
+    "check_settled",
     "dataset_summary",
     "discover_pairs",
     "grid_tiles",
@@ -41,6 +45,7 @@ __all__ = [
     "read_mask",
     "resize_labels",
     "resolve_data_dir",
+    "settle_data",
     "split_rows",
     "to_model_input",
     "validate_pairs",

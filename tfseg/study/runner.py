@@ -19,6 +19,7 @@ from tfseg.study.spec import Cell, Study
 
 def train_cell(study: Study, cell: Cell) -> Path:
     """Trains a cell into its run folder, or resumes the run a stopped study left there."""
+    from tfseg.config import DATA_DECIDED_KEYS
     from tfseg.run import read_config
     from tfseg.training import resume_run, train
 
@@ -28,8 +29,10 @@ def train_cell(study: Study, cell: Cell) -> Path:
         return train(cell.config)
     saved = read_config(run_dir).to_dict()
     wanted = cell.config.to_dict()
+    left_to_data = {key for key in DATA_DECIDED_KEYS if wanted[key.split(".")[0]][key.split(".")[1]] is None}
     changed = [f"{section}.{key}" for section in wanted for key in wanted[section]
-               if saved[section].get(key) != wanted[section][key] and key != "run_dir"]
+               if saved[section].get(key) != wanted[section][key] and key != "run_dir"
+               and f"{section}.{key}" not in left_to_data]
     if changed:
         raise TfsegError(f"{run_dir}: trained with other settings than {study.source} gives cell {cell.name} "
                          f"({', '.join(changed)}); delete the folder to train it again")
@@ -59,8 +62,9 @@ def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "
     """IoU and Dice (mean and std over images, per class for multi-class) on `splits` of a
     run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
     from tfseg.evaluation import evaluate_run
+    from tfseg.run import read_config
 
-    classes = study.cells[0].config.data.classes
+    classes = read_config(run_dir).data.classes  # decided when the run trained
     row = {}
     for split in splits:
         summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble,
