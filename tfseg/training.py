@@ -27,6 +27,7 @@ from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
 from tfseg.run import RunDir, create_run_dir, read_config
 from tfseg.run_state import RunLock, best_epoch, completed_epochs, read_history, restore_state, trim_history
+from tfseg.settings_table import settings_table
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
@@ -225,9 +226,10 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     global batch, split across replicas. Under `multiworker`, non-chief workers write
     into `<run_dir>/workers/<task>-<id>/` and skip the export.
 
-    The settings left to the data (`data.channels`, `data.classes`,
-    `data.mask_threshold` null) are decided from it first (`tfseg.data.settle_data`), and
-    `config.yaml` holds the values decided.
+    Before the first epoch it prints the settings that matter and where each came from
+    (`tfseg.settings_table`); the settings left to the data (`data.channels`,
+    `data.classes`, `data.mask_threshold` null) are decided from it first
+    (`tfseg.data.settle_data`), and `config.yaml` holds the values decided.
 
     Args:
         config: Config. The whole configuration.
@@ -265,6 +267,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
             settings, output, _validation_sample(val_rows, config) if chief else None, history, best_so_far, stop
         )
         start = f"resuming after epoch {done} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
+        print(settings_table(config, table))
         print(
             f"tfseg: training {config.model.name} on {len(train_rows)} images, validating on {len(val_rows)}; "
             f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"

@@ -2,6 +2,7 @@
 tables, grey RGB, JPEG masks, suffix-named masks, and a splits.csv written by a spreadsheet."""
 
 import json
+import re
 import shutil
 
 import cv2
@@ -226,6 +227,7 @@ def test_train_and_evaluate_on_masks_stored_as_0_1(tiny_dataset, tmp_path, capsy
     folder = _copy_with_masks(tiny_dataset, tmp_path / "zero-one", _zero_one)
     run = tmp_path / "run"
     assert train_main(["--data", str(folder), *tiny_flags(tmp_path)]) == 0
+    assert re.search(r"\n  mask reading +masks hold 0/1: foreground is 1 +masks \(0/1 values\)\n", capsys.readouterr().out)
     assert "mask_threshold: 0\n" in (run / "config.yaml").read_text()  # what evaluation rebuilds from
     assert evaluate_main([str(run), "--split", "test"]) == 0
     assert evaluate_main([str(run), "--split", "test", "--data", str(tiny_dataset), "--out", str(tmp_path / "grey")]) == 0
@@ -259,6 +261,8 @@ def test_classes_txt_sets_the_number_of_classes(tmp_path):
 def test_train_takes_the_classes_from_classes_txt(tmp_path, capsys):
     folder = _voc_label_dataset(tmp_path / "voc")
     assert train_main(["--data", str(folder), *tiny_flags(tmp_path)]) == 0
+    assert re.search(r"\n  classes +4: background, left lung, heart, clavicle +classes.txt \(4 names\)\n",
+                     capsys.readouterr().out)
     assert "classes: 4\n" in (tmp_path / "run" / "config.yaml").read_text()
     card = json.loads((tmp_path / "run" / "export" / "model_card.json").read_text())
     assert card["classes"] == 4 and card["class_names"] == ["background", "left lung", "heart", "clavicle"]
