@@ -73,7 +73,7 @@ def binary_run(tiny_dataset, tmp_path_factory):
     config.save(run_dir / "config.yaml")
     keras.utils.set_random_seed(0)
     models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run_dir / "best.keras")
-    pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
     return run_dir
 
 
