@@ -345,7 +345,7 @@ def decide_channels(table: pd.DataFrame) -> tuple[int, str]:
     return 3, f"images ({counted}: grey and colour, read as colour)"
 
 
-def _empty_masks_advice(values: list[int], masks: MaskReader, sources: dict[str, str]) -> str:
+def _empty_masks_advice(values: list[int], sources: dict[str, str]) -> str:
     """What to set when every binary mask is empty at the threshold, as the user sets options."""
     def advice(key: str, value: int) -> str:
         return setting_advice(key, value, sources.get(key, "default"))
@@ -383,18 +383,18 @@ def validate_pairs(
     rows = list(pairs[["id", "image_path", "mask_path"]].itertuples(index=False, name=None))
     with ThreadPoolExecutor(max_workers=8) as pool:
         stats = pd.DataFrame(list(pool.map(lambda row: _check_pair(row, channels, masks), rows)))
-    pairs = pd.concat([pairs.reset_index(drop=True), stats.drop(columns="counts", errors="ignore")], axis=1)
+    pairs = pd.concat([pairs.reset_index(drop=True), stats.drop(columns="counts")], axis=1)
     if masks.threshold is None:
         masks = dataclasses.replace(masks, threshold=decide_mask_threshold(pairs)[0])
     foreground_values = {encoding: masks.to_labels(np.arange(256, dtype=np.uint8), encoding) > 0
                          for encoding in set(pairs["mask_encoding"])}
     pairs["foreground"] = [float(counts[foreground_values[encoding]].sum() / counts.sum())
-                           for counts, encoding in zip(stats.get("counts", []), pairs["mask_encoding"])]
+                           for counts, encoding in zip(stats["counts"], pairs["mask_encoding"])]
     if masks.classes == 1 and len(pairs) and not (pairs["foreground"] > 0).any():
         values = sorted({int(v) for text in pairs["mask_values"] for v in text.split()})
         raise TfsegError(
             f"every mask is empty at data.mask_threshold {masks.threshold} (stored values found: {values}); "
-            + _empty_masks_advice(values, masks, sources or {})
+            + _empty_masks_advice(values, sources or {})
         )
     return pairs
 
