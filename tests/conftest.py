@@ -48,23 +48,32 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return write_demo_dataset(tmp_path_factory.mktemp("data") / "tiny", samples=24, size=64, seed=3)
 
 
+def run_config():
+    """A `Config` as a run's config.yaml holds it, the settings training decides from the data
+    set: grey images, binary masks, threshold 127."""
+    from tfseg.config import Config
+
+    config = Config()
+    config.data.channels, config.data.classes, config.data.mask_threshold = 1, 1, 127
+    return config
+
+
 @pytest.fixture(scope="module")
 def binary_run(tiny_dataset, tmp_path_factory):
     """A run directory (config.yaml, best.keras, history.csv) with an untrained tiny U-Net."""
     import keras
 
     from tfseg import models
-    from tfseg.config import Config
 
     run_dir = tmp_path_factory.mktemp("run")
-    config = Config()
+    config = run_config()
     config.data.dir, config.data.image_size = str(tiny_dataset), [32, 32]
     config.model.options = {"depth": 2, "base_filters": 4}
     config.train.run_dir = str(run_dir)
     config.save(run_dir / "config.yaml")
     keras.utils.set_random_seed(0)
     models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run_dir / "best.keras")
-    pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
+    pd.DataFrame({"epoch": [1, 2], "loss": [0.9, 0.7], "val_loss": [0.95, 0.8]}).to_csv(run_dir / "history.csv", index=False)
     return run_dir
 
 

@@ -41,12 +41,12 @@ def test_history_log_rewrites_the_whole_file_with_each_epoch_once(tmp_path):
     from tfseg.callbacks import HistoryLog
 
     path = tmp_path / "history.csv"
-    log = HistoryLog(path, pd.DataFrame({"epoch": [0], "loss": [0.9], "val_iou": [0.1]}))
-    log.on_epoch_end(1, {"val_iou": 0.2, "loss": 0.8})
+    log = HistoryLog(path, pd.DataFrame({"epoch": [1], "loss": [0.9], "val_iou": [0.1]}))
+    log.on_epoch_end(1, {"val_iou": 0.2, "loss": 0.8})  # Keras counts from 0: the second epoch
     log.on_epoch_end(1, {"val_iou": 0.3, "loss": 0.7})  # the same epoch again (a retried epoch) replaces its row
     table = pd.read_csv(path)
     assert table.columns.tolist() == ["epoch", "loss", "val_iou", "epoch_seconds"]
-    assert table[["epoch", "loss", "val_iou"]].values.tolist() == [[0, 0.9, 0.1], [1, 0.7, 0.3]]
+    assert table[["epoch", "loss", "val_iou"]].values.tolist() == [[1, 0.9, 0.1], [2, 0.7, 0.3]]
     assert table["epoch_seconds"].isna().tolist() == [True, False] and table["epoch_seconds"][1] >= 0
     assert [p.name for p in tmp_path.iterdir()] == ["history.csv"]
 

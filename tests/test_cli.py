@@ -46,7 +46,7 @@ def test_run_directory_contents(trained_run):
         assert (run_dir / name).exists(), name
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     history = pd.read_csv(run_dir / "history.csv")
-    assert history["epoch"].tolist() == [0, 1]
+    assert history["epoch"].tolist() == [1, 2]  # numbered from 1
     assert {"loss", "iou", "dice", "val_loss", "val_iou", "val_dice"} <= set(history.columns)
     saved = (run_dir / "config.yaml").read_text()
     assert "loss: bce+jaccard" in saved and "base_filters: 4" in saved and f"run_dir: {run_dir}" in saved

@@ -186,3 +186,44 @@ def test_yaml_reads_exponents_as_numbers(tmp_path):
     path.write_text("train: {lr: 3e-4, min_lr: 1E-6}\n")  # YAML 1.1 (PyYAML's safe_load) reads strings here
     config = load_config(path)
     assert config.train.lr == 3e-4 and config.train.min_lr == 1e-6
+
+
+def test_sources_say_where_each_value_came_from(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  crop: 64\nmodel:\n  options: {base_filters: 8}\ntrain:\n  epochs: 3\n  lr: 0.01\n")
+    config = load_config(path, {"train.epochs": 5, "train.batch_size": None, "model.options.encoder_weights": "imagenet"})
+    assert config.source_of("train.epochs") == "flag --epochs"  # the flag wins over the file
+    assert config.source_of("train.lr") == f"config {path}"
+    assert config.source_of("model.options.base_filters") == f"config {path}"
+    assert config.source_of("model.options.encoder_weights") == "flag --encoder-weights"
+    assert config.source_of("train.batch_size") == "default"  # an unset flag leaves the default
+    assert config.source_of("data.image_size") == f"config {path}"  # set by the file's crop
+    assert config.data.image_size == [64, 64]
+    by_flags = load_config(path, {"data.crop": 32})
+    assert by_flags.data.image_size == [32, 32] and by_flags.source_of("data.image_size") == "flag --crop"
+    assert load_config(None).sources == {}
+    assert config_from_dict({"train": {"seed": 1}}, "study.yaml: cell a").source_of("train.seed") == "config study.yaml: cell a"
+    config.save(tmp_path / "saved.yaml")
+    assert "sources" not in (tmp_path / "saved.yaml").read_text()  # where values came from is not a setting
+
+
+def test_setting_advice_takes_the_form_the_value_was_given_in():
+    from tfseg.config import setting_advice
+
+    assert setting_advice("data.mask_threshold", 0, "default") == "pass --mask-threshold 0"
+    assert setting_advice("data.mask_threshold", 0, "flag --mask-threshold") == "pass --mask-threshold 0"
+    assert setting_advice("data.mask_threshold", 0, "config c.yaml") == "set data.mask_threshold: 0 in c.yaml"
+    assert setting_advice("data.pad_crops", False, "default") == "pass --no-pad-crops"
+    assert setting_advice("data.pad_crops", False, "config c.yaml") == "set data.pad_crops: false in c.yaml"
+    assert setting_advice("model.options", {}, "default") == "set model.options: {}"  # YAML only
+
+
+def test_data_settings_default_to_null_meaning_decided_by_the_data():
+    from tfseg.config import DATA_DECIDED_KEYS
+
+    data = Config().data
+    assert (data.channels, data.classes, data.mask_threshold) == (None, None, None)
+    assert DATA_DECIDED_KEYS == ("data.channels", "data.classes", "data.mask_threshold")
+    assert load_config(None, {"data.channels": 3}).data.channels == 3  # an explicit value stays
+    with pytest.raises(TfsegError, match=r"data.channels: expected one of \[1, 3\], got 2"):
+        load_config(None, {"data.channels": 2})

@@ -1,8 +1,11 @@
-"""Plots: the outcome overlay's colours; the outline overlay's outlines and legend."""
+"""Plots: the outcome overlay's colours; the outline overlay's outlines and legend; the training curves' epoch axis."""
 
 import numpy as np
+import pandas as pd
 
-from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, class_colour, outcome_overlay, outline_overlay
+from tfseg.plots import (
+    FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, class_colour, history_figure, outcome_overlay, outline_overlay,
+)
 
 
 def test_outcome_overlay_colours_on_a_hand_made_case():
@@ -50,3 +53,17 @@ def test_outline_overlay_outlines_each_class_and_names_it_in_a_legend():
     assert (legend.min(axis=-1) > 150).sum() > 20  # the names' white (anti-aliased) strokes
     wider = outline_overlay(image, labels, ["left lung and right lung", "heart"])
     assert (wider[:20] != 100).any(axis=-1).sum(axis=0).nonzero()[0].max() > columns.max() + 30  # the text is the names
+
+
+def test_curves_number_epochs_from_1_with_whole_ticks():
+    for epochs in (1, 3, 40):
+        history = pd.DataFrame({"epoch": range(1, epochs + 1), "loss": np.linspace(1, 0.5, epochs),
+                                "val_loss": np.linspace(1.1, 0.6, epochs)})
+        figure = history_figure(history)
+        axis = figure.axes[0]
+        low, high = axis.get_xlim()
+        ticks = [tick for tick in axis.get_xticks() if low <= tick <= high]
+        assert ticks and all(float(tick).is_integer() for tick in ticks), (epochs, ticks)
+        assert min(axis.lines[0].get_xdata()) == 1
+        if epochs == 1:
+            assert ticks == [1]

@@ -6,22 +6,34 @@ import pandas as pd
 import pytest
 
 from tfseg.errors import TfsegError
-from tfseg.run_state import best_epoch, trim_history
+from tfseg.run_state import best_epoch, read_history, trim_history
 
 
 def test_best_epoch_is_the_highest_score_or_the_lowest_loss():
-    history = pd.DataFrame({"epoch": [0, 1, 2], "val_iou": [0.5, 0.7, 0.6], "val_loss": [0.9, 0.4, 0.3]})
-    assert best_epoch(history, "val_iou") == (1, 0.7)
-    assert best_epoch(history, "val_loss") == (2, 0.3)
+    history = pd.DataFrame({"epoch": [1, 2, 3], "val_iou": [0.5, 0.7, 0.6], "val_loss": [0.9, 0.4, 0.3]})
+    assert best_epoch(history, "val_iou") == (2, 0.7)
+    assert best_epoch(history, "val_loss") == (3, 0.3)
     assert best_epoch(None, "val_iou") == (None, None) and best_epoch(history, "val_dice") == (None, None)
 
 
 def test_trim_history_keeps_each_backed_up_epoch_once(tmp_path):
     path = tmp_path / "history.csv"
-    pd.DataFrame({"epoch": [0, 1, 2, 1, 2, 3], "loss": [5.0, 4.0, 3.0, 4.1, 3.1, 2.0]}).to_csv(path, index=False)
+    pd.DataFrame({"epoch": [1, 2, 3, 2, 3, 4], "loss": [5.0, 4.0, 3.0, 4.1, 3.1, 2.0]}).to_csv(path, index=False)
     kept = trim_history(path, 3)
-    assert kept["epoch"].tolist() == [0, 1, 2] and kept["loss"].tolist() == [5.0, 4.1, 3.1]
-    assert pd.read_csv(path)["epoch"].tolist() == [0, 1, 2]
+    assert kept["epoch"].tolist() == [1, 2, 3] and kept["loss"].tolist() == [5.0, 4.1, 3.1]
+    assert pd.read_csv(path)["epoch"].tolist() == [1, 2, 3]
+
+
+def test_a_history_numbered_from_0_is_read_and_resumed_numbered_from_1(tmp_path):
+    """Runs written before epochs were numbered from 1: read renumbered, rewritten so on resume."""
+    path = tmp_path / "history.csv"
+    pd.DataFrame({"epoch": [0, 1, 2], "val_iou": [0.5, 0.7, 0.6]}).to_csv(path, index=False)
+    assert read_history(path)["epoch"].tolist() == [1, 2, 3]
+    assert best_epoch(read_history(path), "val_iou") == (2, 0.7)
+    assert trim_history(path, 2)["epoch"].tolist() == [1, 2]
+    assert pd.read_csv(path)["epoch"].tolist() == [1, 2]
+    path.write_text("")
+    assert read_history(path) is None and read_history(tmp_path / "absent.csv") is None
 
 
 def _compiled_tiny_model(seed: int = 0):

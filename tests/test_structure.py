@@ -4,7 +4,7 @@ Layers, top to bottom; a module may import only modules of lower layers, and any
 of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each other):
 
     __main__ → cli, api → study, export.command, export.checks, plan → training, evaluation, prediction → callbacks,
-    export → run_state → run → inference, optim, distribution → models, losses, metrics, data,
+    export, settings_table → run_state → run → inference, optim, distribution → models, losses, metrics, data,
     dicom, plots → config → options, transforms → errors, files
 
 `tfseg.export.command` and `tfseg.export.checks` are units of their own above the rest of
@@ -26,7 +26,7 @@ LAYERS = [
     ["cli", "api"],
     ["study", "export.command", "export.checks", "plan"],
     ["training", "evaluation", "prediction"],
-    ["callbacks", "export"],
+    ["callbacks", "export", "settings_table"],
     ["run_state"],
     ["run"],
     ["inference", "optim", "distribution"],

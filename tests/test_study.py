@@ -140,7 +140,7 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     assert sorted(results["cell"]) == ["bce-s42", "dice-s42"]  # every cell once
     assert list(results["epochs"]) == [4, 4] and (results["seconds_per_epoch"] > 0).all()
     history = pd.read_csv(folder / "runs" / "dice-s42" / "history.csv")
-    assert list(history["epoch"]) == [0, 1, 2, 3]  # resumed, not restarted: one row per epoch
+    assert list(history["epoch"]) == [1, 2, 3, 4]  # resumed, not restarted: one row per epoch
     for split in ("val", "test"):
         assert results[f"{split}_iou"].between(0, 1).all() and results[f"{split}_dice"].between(0, 1).all()
         assert (results[f"{split}_dice"] >= results[f"{split}_iou"]).all()
@@ -374,10 +374,12 @@ def test_best_epoch_of_a_loss_monitor_is_its_lowest(tmp_path, tiny_dataset):
     cell = study.cells[0]
     run = study.run_dir(cell)
     run.mkdir(parents=True)
+    data = cell.config.data
+    data.channels, data.classes, data.mask_threshold = 1, 1, 127  # as training decides them from the data
     cell.config.save(run / "config.yaml")
     keras.utils.set_random_seed(0)
     models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(run / "best.keras")
-    pd.DataFrame({"epoch": [0, 1, 2], "loss": [0.8, 0.5, 0.4], "val_loss": [0.9, 0.4, 0.6], "iou": [0.3, 0.5, 0.6],
+    pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.8, 0.5, 0.4], "val_loss": [0.9, 0.4, 0.6], "iou": [0.3, 0.5, 0.6],
                   "val_iou": [0.2, 0.5, 0.4], "epoch_seconds": [1.0, 1.0, 1.0]}).to_csv(run / "history.csv", index=False)
     row, curve = cell_row(study, cell, run)
     assert row["best_epoch"] == 2

@@ -70,16 +70,16 @@ def resumed_run(small_data, tmp_path_factory):
 @pytest.mark.slow
 def test_resume_continues_from_last_completed_epoch(resumed_run):
     run_dir, interrupted = resumed_run
-    assert interrupted["epoch"].tolist() == [0, 1]  # the interrupted run kept its directory
+    assert interrupted["epoch"].tolist() == [1, 2]  # the interrupted run kept its directory
     history = pd.read_csv(run_dir / "history.csv")
-    assert history["epoch"].tolist() == [0, 1, 2]
+    assert history["epoch"].tolist() == [1, 2, 3]  # numbered from 1
     pd.testing.assert_frame_equal(history.iloc[:2], interrupted)  # old rows untouched
     last = keras.saving.load_model(run_dir / "last.keras")
     steps = 2  # 8 training images, batch 4
     assert int(last.optimizer.iterations.numpy()) == 3 * steps  # optimizer state carried over
     assert float(keras.ops.convert_to_numpy(last.optimizer.learning_rate)) == pytest.approx(0.0, abs=1e-9)  # poly ended
     card = json.loads((run_dir / "export" / "model_card.json").read_text())
-    best_epoch = int(history["val_iou"].idxmax())
+    best_epoch = int(history.loc[history["val_iou"].idxmax(), "epoch"])
     assert card["validation"] == {"metric": "val_iou", "value": pytest.approx(history["val_iou"].max()), "epoch": best_epoch}
     assert card["input"]["shape"] == [None, 32, 32, 1] and card["threshold"] == 0.5
     assert not [p for p in run_dir.iterdir() if ".partial-" in p.name or ".old-" in p.name]  # no temporaries left
@@ -187,8 +187,12 @@ def test_resume_refuses_changed_model_and_missing_run(small_data, tmp_path, caps
 
 
 def test_encoder_options_need_a_model_with_an_encoder(tmp_path):
+    config = tiny_config(tmp_path, encoder_lr_multiplier=0.1)
+    with pytest.raises(TfsegError, match=r"data.channels, data.classes, data.mask_threshold: null, not decided yet"):
+        build_model(config)
+    config.data.channels, config.data.classes, config.data.mask_threshold = 1, 1, 127  # as train decides them
     with pytest.raises(TfsegError, match="has no pretrained encoder"):
-        build_model(tiny_config(tmp_path, encoder_lr_multiplier=0.1))
+        build_model(config)
 
 
 # --- Crash safety: kills at any moment, damaged states, signals, a second process ----------------------------------
@@ -258,7 +262,7 @@ def test_sigkill_at_any_moment_then_resume_loses_nothing(small_data, tmp_path):
     final = subprocess.run(command, capture_output=True, text=True)
     assert final.returncode == 0, final.stderr[-2000:]
     assert "is complete (4 of 4 epochs)" in final.stdout
-    assert _history_epochs(run_dir) == [0, 1, 2, 3]
+    assert _history_epochs(run_dir) == [1, 2, 3, 4]
     float32_layers(keras.saving.load_model(run_dir / "best.keras"))  # exports are float32
     assert json.loads((run_dir / "export" / "model_card.json").read_text())["model"] == "unet"
     assert not (run_dir / ".lock").exists()
@@ -290,7 +294,7 @@ def test_resume_with_damaged_files_falls_back_or_stops_and_changes_nothing(resum
     assert cli.train_main(["--resume", str(run_dir), "--epochs", "4"]) == 0
     out = capsys.readouterr().out
     assert "state of epoch 3 skipped" in out and "resuming after epoch 2 of 4" in out
-    assert _history_epochs(run_dir) == [0, 1, 2, 3]
+    assert _history_epochs(run_dir) == [1, 2, 3, 4]
     keras.saving.load_model(run_dir / "last.keras")
 
 
@@ -310,7 +314,7 @@ def test_sigterm_stops_after_the_epoch_and_resume_finishes(small_data, tmp_path)
         _, stderr = process.communicate(timeout=300)
     assert process.returncode == 128 + signal.SIGTERM
     assert f"stopped by SIGTERM after epoch 2 of 4, its state saved; continue with: python train.py --resume {run_dir}" in stderr
-    assert _history_epochs(run_dir) == [0, 1] and completed_epochs(run_dir) == 2
+    assert _history_epochs(run_dir) == [1, 2] and completed_epochs(run_dir) == 2
     assert not (run_dir / ".lock").exists()
 
     (run_dir / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))  # a live owner
@@ -332,5 +336,5 @@ def test_sigterm_stops_after_the_epoch_and_resume_finishes(small_data, tmp_path)
 
     final = subprocess.run(_resume_command(run_dir), capture_output=True, text=True)
     assert final.returncode == 0, final.stderr[-2000:]
-    assert _history_epochs(run_dir) == [0, 1, 2, 3]
+    assert _history_epochs(run_dir) == [1, 2, 3, 4]
     assert not (run_dir / ".lock").exists()

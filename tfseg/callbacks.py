@@ -129,8 +129,8 @@ class FreezeEncoder(keras.callbacks.Callback):
 
 
 class HistoryLog(keras.callbacks.Callback):
-    """Writes `history.csv` (epoch, the logs' keys in sorted order, then the epoch's wall-clock
-    seconds) after every epoch,
+    """Writes `history.csv` (epoch numbered from 1, the logs' keys in sorted order, then the
+    epoch's wall-clock seconds) after every epoch,
     rewriting the whole small file atomically so a kill never leaves a torn row.
 
     Args:
@@ -149,9 +149,9 @@ class HistoryLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Appends this epoch's row (with `epoch_seconds`, training and validation) and rewrites the file."""
-        seconds = time.perf_counter() - self.started
-        self.rows = [row for row in self.rows if row["epoch"] != epoch]
-        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())},
+        seconds, number = time.perf_counter() - self.started, epoch + 1  # Keras counts from 0
+        self.rows = [row for row in self.rows if row["epoch"] != number]
+        self.rows.append({"epoch": number, **{key: float(value) for key, value in sorted((logs or {}).items())},
                           "epoch_seconds": round(seconds, 3)})
         table = pd.DataFrame(self.rows)
         logged = sorted(column for column in table.columns if column not in ("epoch", "epoch_seconds"))

@@ -72,9 +72,15 @@ class DataConfig:
     image_size: list[int] = option(
         [128, 128], "model input [height, width]; images are resized to it (or cropped, see crop)",
         low=1, nargs=2, metavar=("H", "W"))
-    channels: int = option(1, "model input channels: 1 reads images as grey, 3 as RGB", choices=(1, 3))
-    classes: int = option(1, "1 for a binary mask, K >= 2 for a label map with values 0..K-1", low=1)
-    mask_threshold: int = option(127, "binary grey masks: a stored value above this is foreground", low=0)
+    channels: int | None = option(
+        None, "model input channels: 1 reads images as grey, 3 as RGB; null (default) takes it from the images: "
+        "1 for grey, 3 for colour (3 when grey and colour are mixed)", choices=(1, 3))
+    classes: int | None = option(
+        None, "1 for a binary mask, K >= 2 for a label map with values 0..K-1; null (default) takes it from "
+        "classes.txt (K names: K classes, 2 names: 1), else 1", low=1)
+    mask_threshold: int | None = option(
+        None, "binary grey masks: a stored value above this is foreground; null (default) is 127, or 0 when every "
+        "mask holds only 0 and 1", low=0)
     mask_suffix: str = option(
         "", "masks are named <id><suffix>.<ext>, e.g. _segmentation for ISIC's <id>_segmentation.png", metavar="SUFFIX",
         default_text="no suffix")
@@ -205,10 +211,17 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Where each value that is not a default came from, by dotted key: `config FILE`, `flag --xyz`, or
+    what the data decided it from, e.g. `images (RGB)` (see `source_of`); not saved."""
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the config as plain nested dicts and lists (YAML-ready)."""
-        return dataclasses.asdict(self)
+        return {name: dataclasses.asdict(getattr(self, name)) for name in _SECTIONS}
+
+    def source_of(self, key: str) -> str:
+        """Where the value of dotted `key` came from: its entry in `sources`, else `default`."""
+        return self.sources.get(key, "default")
 
     def save(self, path: str | Path) -> None:
         """Writes the config as YAML to `path`."""
@@ -243,6 +256,10 @@ _BY_KEY = {spec.key: spec for spec in OPTIONS}
 RESUMABLE_KEYS = tuple(spec.key for spec in OPTIONS if spec.resumable)
 """The options that may change when a run is resumed."""
 
+DATA_DECIDED_KEYS = ("data.channels", "data.classes", "data.mask_threshold")
+"""The options whose null (their default) leaves the value to the dataset (`tfseg.data.settle_data`);
+a run's config.yaml holds the values decided."""
+
 
 def options_reference() -> str:
     """The "all options" page of the docs (docs/options.md), generated from the declarations."""
@@ -260,14 +277,17 @@ def options_reference() -> str:
     ])
 
 
-def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Config:
+def config_from_dict(raw: dict[str, Any] | None, source: str = "config", labels: dict[str, str] | None = None) -> Config:
     """Builds a `Config` from nested dicts, rejecting unknown keys and wrong types.
 
     `data.crop` N without `data.image_size` sets the model input to [N, N].
 
     Args:
         raw: dict. `{"data": {...}, "model": {...}, "train": {...}}`, any subset.
-        source: str. Where the dict came from, for error messages. Defaults to "config".
+        source: str. Where the dict came from, for error messages; every key of `raw`
+            comes from `config <source>` in `Config.sources`. Defaults to "config".
+        labels: dict. Dotted key → where its value came from instead (e.g. `flag --epochs`).
+            Defaults to None.
     """
     raw = raw or {}
     if not isinstance(raw, dict):
@@ -290,9 +310,20 @@ def config_from_dict(raw: dict[str, Any] | None, source: str = "config") -> Conf
         if name == "data" and checked.get("crop") and "image_size" not in checked:  # the crop is the model input
             checked["image_size"] = [checked["crop"]] * 2
         sections[name] = cls(**checked)
-    config = Config(**sections)
+    config = Config(**sections, sources=_sources(raw, "config" if source == "config" else f"config {source}", labels))
     validate_config(config)
     return config
+
+
+def _sources(raw: dict[str, Any], label: str, labels: dict[str, str] | None) -> dict[str, str]:
+    """`Config.sources` of a config built from `raw`: each dotted key it sets (model options one
+    by one), from `labels` or else `label`; a model input set by the crop comes from where the crop does."""
+    keys = [f"{section}.{key}" for section, values in raw.items() for key in values or {}]
+    keys += [f"model.options.{key}" for key in (raw.get("model") or {}).get("options") or {}]
+    sources = {key: (labels or {}).get(key, label) for key in keys}
+    if "data.crop" in sources and "data.image_size" not in sources:
+        sources["data.image_size"] = sources["data.crop"]
+    return sources
 
 
 def validate_config(config: Config) -> None:
@@ -340,6 +371,20 @@ def validate_config(config: Config) -> None:
                          f"batch (0) or of 1, got {train.export_batch}")
 
 
+def setting_advice(key: str, value: Any, source: str) -> str:
+    """How to set dotted `key` to `value`, in the form the current value was given in: the
+    YAML key (`set data.mask_threshold: 0 in c.yaml`) when `source` (see `Config.source_of`)
+    is a config file, else the flag (`pass --mask-threshold 0`)."""
+    spec = _BY_KEY[key]
+    if spec.flag is None or source.startswith("config"):
+        where = source.removeprefix("config").strip() if source.startswith("config") else ""
+        text = str(value).lower() if isinstance(value, bool) else value
+        return f"set {key}: {text}" + (f" in {where}" if where else "")
+    if isinstance(value, bool):
+        return f"pass {spec.flag if value else '--no-' + spec.flag[2:]}"
+    return f"pass {spec.flag} {value}"
+
+
 def load_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
 ) -> Config:
@@ -357,7 +402,8 @@ def load_config(
             (`check_setting_keys`). Defaults to None.
 
     Returns:
-        The validated `Config`.
+        The validated `Config`; its `sources` say which values came from the file and which
+        from which flag.
     """
     raw: dict[str, Any] = {}
     source = "config"
@@ -381,10 +427,14 @@ def _with_overrides(
 ) -> Config:
     """The validated config of the mapping `raw` with `settings`, then `overrides` (see `load_config`)."""
     check_setting_keys(settings or {})
-    changes = {**(settings or {}), **{key: value for key, value in (overrides or {}).items() if value is not None}}
-    if changes.get("data.crop") and changes.get("data.image_size") is None:  # the crop is the model input
-        changes["data.image_size"] = [changes["data.crop"]] * 2
-    return config_from_dict(apply_overrides(raw, changes, skip_none=False), source)
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    changes = {**(settings or {}), **overrides}
+    if changes.get("data.crop") and "data.image_size" not in changes and isinstance(raw.get("data"), dict):
+        raw["data"].pop("image_size", None)  # the crop is the model input
+    labels = {key: "--set" for key in settings or {}}
+    labels |= {key: f"flag {_BY_KEY[key].flag}" if key in _BY_KEY and _BY_KEY[key].flag else "command line"
+               for key in overrides}
+    return config_from_dict(apply_overrides(raw, changes, skip_none=False), source, labels)
 
 
 def check_setting_keys(settings: dict[str, Any]) -> None:

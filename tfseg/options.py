@@ -163,6 +163,8 @@ def check_value(spec: Option, value: Any) -> Any:
         raise TfsegError(f"config key {spec.key}: expected {_type_name(spec.type)}, got {value!r}")
     items = value if isinstance(value, list) else [value]
     for item in items:
+        if item is None:  # the type allows it (checked above): a default left to be decided
+            continue
         if spec.choices is not None and item not in spec.choices:
             raise TfsegError(f"{spec.key}: expected one of {list(spec.choices)}, got {item!r}")
         if isinstance(item, (int, float)) and not isinstance(item, bool) and not _in_range(spec, item):

@@ -13,30 +13,38 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
 from tfseg.files import atomic_path  # noqa: E402
 
 
-
-def plot_history(history_csv: str | Path, out_path: str | Path) -> Path:
-    """Plots loss and each metric per epoch, train vs validation, one panel each.
+def history_figure(history: pd.DataFrame) -> plt.Figure:
+    """Loss and each metric per epoch (whole numbers on the axis), train vs validation, one
+    panel each.
 
     Args:
-        history_csv: str or Path. A run's history.csv (epoch, loss, val_loss, ...).
-        out_path: str or Path. PNG file to write.
+        history: DataFrame. A run's history (`tfseg.run_state.read_history`: epoch from 1,
+            loss, val_loss, ...).
     """
-    history = pd.read_csv(history_csv)
     names = [c for c in history.columns if c not in ("epoch", "learning_rate", "epoch_seconds") and not c.startswith("val_")]
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
-    epochs = history["epoch"] + 1
+    epochs = history["epoch"]
     for ax, name in zip(axes[0], names):
         ax.plot(epochs, history[name], marker="o", markersize=3, label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", markersize=3, label="validation")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def plot_history(history: pd.DataFrame, out_path: str | Path) -> Path:
+    """Writes `history_figure(history)` to the PNG file `out_path` and returns its path."""
+    fig = history_figure(history)
     with atomic_path(out_path) as temporary:
         fig.savefig(temporary, dpi=110)
     plt.close(fig)

@@ -3,7 +3,8 @@
 reconciled with the states.
 
 Layout (`tfseg.run.RunDir`): `backup/epoch-<N>/` with `state.weights.h5` and `state.json`
-(`save_state`, `restore_state`), `.lock` (`RunLock`), `history.csv` (`trim_history`, `best_epoch`).
+(`save_state`, `restore_state`), `.lock` (`RunLock`), `history.csv` (`read_history`, `trim_history`,
+`best_epoch`; epochs numbered from 1).
 """
 
 from __future__ import annotations
@@ -222,20 +223,33 @@ class RunLock:
         self.release()
 
 
-def trim_history(history_csv: Path, epochs: int) -> pd.DataFrame | None:
-    """Keeps the rows of epochs 0..epochs-1 in `history_csv`, each once (the last written).
+def read_history(history_csv: Path) -> pd.DataFrame | None:
+    """A run's `history.csv`, one row per epoch numbered from 1, or None when there is no
+    file or it is empty. A history written before tfseg numbered epochs from 1 (its first
+    row epoch 0) is read renumbered."""
+    if not history_csv.is_file() or history_csv.stat().st_size == 0:
+        return None
+    history = pd.read_csv(history_csv)
+    if len(history) and history["epoch"].min() == 0:
+        history["epoch"] += 1
+    return history
 
-    A run killed after CSVLogger wrote an epoch's row but before BackupAndRestore saved
-    that epoch repeats it on resume; trimming to the backed-up epochs first keeps every
-    epoch exactly once.
+
+def trim_history(history_csv: Path, epochs: int) -> pd.DataFrame | None:
+    """Keeps the rows of epochs 1..epochs in `history_csv`, each once (the last written).
+
+    A run killed after the history's row of an epoch was written but before that epoch's
+    state was saved repeats the epoch on resume; trimming to the saved epochs first keeps
+    every epoch exactly once. A history numbered from 0 (written before tfseg numbered
+    epochs from 1) is rewritten numbered from 1.
 
     Returns:
         The kept rows, or None when there is no history file.
     """
-    if not history_csv.is_file() or history_csv.stat().st_size == 0:
+    history = read_history(history_csv)
+    if history is None:
         return None
-    history = pd.read_csv(history_csv)
-    history = history[history["epoch"] < epochs].drop_duplicates("epoch", keep="last").sort_values("epoch")
+    history = history[history["epoch"] <= epochs].drop_duplicates("epoch", keep="last").sort_values("epoch")
     write_atomically(history_csv, history.to_csv(index=False))
     return history
 
@@ -246,7 +260,7 @@ def monitor_mode(monitor: str) -> str:
 
 
 def best_epoch(history: pd.DataFrame | None, monitor: str) -> tuple[int | None, float | None]:
-    """(epoch, value) of the best `monitor` in a history table, or (None, None)."""
+    """(epoch, value) of the best `monitor` in a history table (`read_history`), or (None, None)."""
     if history is None or monitor not in history or history[monitor].isna().all():
         return None, None
     index = history[monitor].idxmin() if monitor_mode(monitor) == "min" else history[monitor].idxmax()

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfseg import losses, metrics, models
 from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
-from tfseg.data import load_table, make_dataset, make_training_data, split_rows
+from tfseg.data import check_settled, load_table, make_dataset, make_training_data, settle_data, split_rows
 from tfseg.distribution import (
     apply_layer_precision, dtype_policy, is_chief, make_strategy, resolve_jit_compile, resolve_precision, worker_name,
 )
@@ -26,13 +26,16 @@ from tfseg.files import remove_leftovers
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
 from tfseg.run import RunDir, create_run_dir, read_config
-from tfseg.run_state import RunLock, best_epoch, completed_epochs, restore_state, trim_history
+from tfseg.run_state import RunLock, best_epoch, completed_epochs, read_history, restore_state, trim_history
+from tfseg.settings_table import settings_table
 
 
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
     """Builds the configured model in its precision and compiles it (`compile_model`); call
-    it inside the strategy scope and `dtype_policy` of the precision."""
+    it inside the strategy scope and `dtype_policy` of the precision. The data settings
+    must be decided (`tfseg.data.settle_data`)."""
     data = config.data
+    check_settled(data)
     model = models.build(config.model.name, (*data.image_size, data.channels), data.classes, **config.model.options)
     apply_layer_precision(model, resolve_precision(config.train.precision))
     return compile_model(model, config, steps_per_epoch)
@@ -138,7 +141,7 @@ def restore_run(model: keras.Model, output: RunDir) -> tuple[int, pd.DataFrame |
 def finish_run(run: RunDir, config: Config) -> None:
     """Exports the best epoch (`tfseg.export.export_run`) and plots the curves of a trained run."""
     export_run(run, config)
-    plot_history(run.history, run.curves)
+    plot_history(read_history(run.history), run.curves)
 
 
 def _duration(seconds: float) -> str:
@@ -164,14 +167,14 @@ def training_summary(run_dir: str | Path, seconds: float | None = None) -> str:
     """
     run = RunDir(run_dir)
     monitor = read_config(run.path).train.monitor
-    history = pd.read_csv(run.history) if run.history.is_file() and run.history.stat().st_size else None
+    history = read_history(run.history)
     epoch, _ = best_epoch(history, monitor)
     lines = [f"tfseg: run written to {run.path}"]
     if epoch is not None:
         row = history[history["epoch"] == epoch].iloc[-1]
         names = [monitor] + [name for name in ("val_iou", "val_dice") if name != monitor and name in history]
         scores = ", ".join(f"{name} {row[name]:.4f}" for name in names if pd.notna(row[name]))
-        lines.append(f"  best epoch {epoch + 1} of {len(history)} (by {monitor}): {scores}")
+        lines.append(f"  best epoch {epoch} of {len(history)} (by {monitor}): {scores}")
     if seconds is not None:
         lines.append(f"  time: {_duration(seconds)}")
     written = {run.best: "best.keras (the best epoch)", run.export: "export/ (SavedModel, model card)",
@@ -198,6 +201,11 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     global batch, split across replicas. Under `multiworker`, non-chief workers write
     into `<run_dir>/workers/<task>-<id>/` and skip the export.
 
+    Before the first epoch it prints the settings that matter and where each came from
+    (`tfseg.settings_table`); the settings left to the data (`data.channels`,
+    `data.classes`, `data.mask_threshold` null) are decided from it first
+    (`tfseg.data.settle_data`), and `config.yaml` holds the values decided.
+
     Args:
         config: Config. The whole configuration.
         resume: bool. Continue the run in `train.run_dir` from its last completed epoch
@@ -213,8 +221,10 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     settings = config.train
     strategy = make_strategy(settings.strategy)  # first: multi-worker set-up precedes other TF work
     seed_everything(settings)
+    table = load_table(config.data, settings.seed, config.sources)
+    config.data, decided = settle_data(config.data, table)
+    config.sources.update(decided)
     check_training_options(config)
-    table = load_table(config.data, settings.seed)
     train_rows, val_rows = split_rows(table, "train"), split_rows(table, "val")
     precision = resolve_precision(settings.precision)
     steps = steps_per_epoch(settings, len(train_rows))
@@ -234,6 +244,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
         )
         start = f"resuming after epoch {done} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
         start += f", {steps} steps each"
+        print(settings_table(config, table))
         print(
             f"tfseg: training {config.model.name} on {len(train_rows)} images, validating on {len(val_rows)}; "
             f"{start}; {strategy.num_replicas_in_sync} replica(s), {precision}; run directory {run.path}"

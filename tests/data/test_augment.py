@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfseg.cli import train_main
 from tfseg.config import DataConfig
-from tfseg.data import load_dataset_table, make_dataset, parse_transforms
+from tfseg.data import load_dataset_table, make_dataset, parse_transforms, settle_data
 from tfseg.data.albumentations_bridge import AlbumentationsAugmenter
 from tfseg.data.augment import augment_batch
 from tfseg.transforms import MATRIX_TRANSFORMS, PRESETS, TRANSFORM_DEFAULTS
@@ -150,7 +150,8 @@ def tiny_table(tiny_dataset):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_heavy_preset_in_the_pipeline_gives_configured_shapes(tiny_dataset, tiny_table, engine):
-    data = DataConfig(dir=str(tiny_dataset), image_size=[32, 48], channels=3, augment="heavy", engine=engine)
+    data, _ = settle_data(DataConfig(dir=str(tiny_dataset), image_size=[32, 48], channels=3, augment="heavy", engine=engine),
+                          tiny_table)
     dataset = make_dataset(tiny_table, data, batch_size=6, training=True, seed=1)
     assert [spec.shape.as_list() for spec in dataset.element_spec] == [[None, 32, 48, 3], [None, 32, 48, 1]]  # static
     images, masks = next(iter(dataset))
@@ -162,7 +163,7 @@ def test_heavy_preset_in_the_pipeline_gives_configured_shapes(tiny_dataset, tiny
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_seeded_augmented_pipeline_repeats(tiny_dataset, tiny_table, engine):
-    data = DataConfig(dir=str(tiny_dataset), image_size=[32, 32], augment="medium", engine=engine)
+    data, _ = settle_data(DataConfig(dir=str(tiny_dataset), image_size=[32, 32], augment="medium", engine=engine), tiny_table)
     rows = tiny_table[tiny_table["split"] == "train"]
 
     def first_batch(seed):

@@ -118,3 +118,55 @@ def test_stratified_split_and_k_folds(tiny_dataset, tmp_path):
         assign_splits(pairs, folder.parent, 0.15, 0.15, seed=0, stratify="scanner")
     prefix = assign_splits(pairs.assign(id=[f"{g}x_{i}" for i, g in enumerate(groups)]), folder, 0.25, 0.25, 0, stratify="prefix")
     assert prefix["split"].value_counts().to_dict() == {"train": 12, "val": 6, "test": 6}
+
+
+def _images_of_modes(folder, modes):
+    """A dataset of 16x24 images stored in the given PIL modes, with binary masks."""
+    from PIL import Image
+
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    grey = (np.arange(16 * 24).reshape(16, 24) % 256).astype(np.uint8)
+    for i, mode in enumerate(modes):
+        if mode == "RGB":
+            image = Image.fromarray(np.dstack([grey, grey[::-1], grey[:, ::-1]]), "RGB")
+        elif mode == "I;16":
+            image = Image.fromarray(grey.astype(np.uint16) * 257)
+        elif mode.startswith("P"):  # "P grey": a grey ramp palette; "P colour": one entry is red
+            image = Image.fromarray(grey, "L").convert("P")
+            palette = [value for level in range(256) for value in (level, level, level)]
+            image.putpalette(palette if mode == "P grey" else [255, 0, 0] + palette[3:])
+        else:
+            image = Image.fromarray(grey, mode)
+        image.save(folder / "images" / f"{i}.png")
+        cv2.imwrite(str(folder / "masks" / f"{i}.png"), (grey > 127).astype(np.uint8) * 255)
+    return folder
+
+
+@pytest.mark.parametrize("modes, channels, source", [
+    (["L", "L"], 1, "images (grey)"),
+    (["I;16"], 1, "images (grey)"),
+    (["P grey"], 1, "images (grey)"),
+    (["RGB", "RGB"], 3, "images (RGB)"),
+    (["P colour"], 3, "images (colour palette)"),
+    (["L", "RGB", "L"], 3, "images (2 grey, 1 RGB: grey and colour, read as colour)"),
+])
+def test_channels_default_to_what_the_images_are(tmp_path, modes, channels, source):
+    from tfseg.config import DataConfig
+    from tfseg.data import load_table, settle_data
+
+    data = DataConfig(dir=str(_images_of_modes(tmp_path / "data", modes)), val_fraction=0.0, test_fraction=0.0)
+    table = load_table(data, seed=0)
+    settled, decided = settle_data(data, table)
+    assert (settled.channels, decided["data.channels"]) == (channels, source)
+    explicit, decided = settle_data(DataConfig(dir=data.dir, channels=1), table)
+    assert explicit.channels == 1 and "data.channels" not in decided  # an explicit setting wins
+
+
+@pytest.mark.slow
+def test_ph2_dermoscopy_is_read_in_colour(capsys):
+    from tests.conftest import shared_dataset
+    from tfseg.cli import main
+
+    assert main(["inspect", str(shared_dataset("ph2-skin"))]) == 0
+    assert "stored image modes: RGB (200); read as 3 channel(s) [images (RGB)]" in capsys.readouterr().out

@@ -1,6 +1,8 @@
 """Mask encodings as annotation tools and public datasets write them: palette PNGs, RGB colour
 tables, grey RGB, JPEG masks, suffix-named masks, and a splits.csv written by a spreadsheet."""
 
+import json
+import re
 import shutil
 
 import cv2
@@ -11,7 +13,7 @@ from PIL import Image
 
 from tfseg.cli import evaluate_main, train_main
 from tfseg.config import DataConfig
-from tfseg.data import MaskReader, load_table, read_mask
+from tfseg.data import MaskReader, load_table, masks_of, read_mask, settle_data
 from tfseg.data.io import COLOUR_TABLE, GREY, PALETTE
 from tfseg.errors import TfsegError
 
@@ -190,3 +192,83 @@ def test_real_multiclass_masks_as_palette_pngs_read_as_the_grey_labels(tmp_path)
         write_palette_png(tmp_path / path.name, labels, VOC)
         assert Image.open(tmp_path / path.name).mode == "P"
         np.testing.assert_array_equal(MaskReader(classes=4).labels(tmp_path / path.name), labels)
+
+
+def _zero_one(mask, folder, sample_id):
+    cv2.imwrite(str(folder / f"{sample_id}.png"), _binary(mask))
+
+
+def test_masks_stored_as_0_1_are_read_with_foreground_1(tiny_dataset, tmp_path, capsys):
+    folder = _copy_with_masks(tiny_dataset, tmp_path / "zero-one", _zero_one)
+    data = DataConfig(dir=str(folder))
+    rows = load_table(data, seed=0)
+    settled, decided = settle_data(data, rows)
+    assert settled.mask_threshold == 0 and decided["data.mask_threshold"] == "masks (0/1 values)"
+    grey_rows = load_table(DataConfig(dir=str(tiny_dataset)), seed=0)
+    np.testing.assert_array_equal(rows["foreground"], grey_rows["foreground"])
+    stored = cv2.imread(str(tiny_dataset / "masks" / "demo_0000.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(masks_of(settled).labels(folder / "masks" / "demo_0000.png"), _binary(stored))
+    assert train_main(["--data", str(folder), "--inspect"]) == 0
+    assert "mask encoding: grey levels (24): masks hold 0/1: foreground is 1" in capsys.readouterr().out
+    # a threshold the user set stays, and the advice takes the form they set it in
+    assert train_main(["--data", str(folder), "--mask-threshold", "127", "--inspect"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == ("error: every mask is empty at data.mask_threshold 127 (stored values found: [0, 1]); "
+                     "the masks hold 0/1: pass --mask-threshold 0, or leave it unset")
+    config = tmp_path / "threshold.yaml"
+    config.write_text("data:\n  mask_threshold: 127\n")
+    assert train_main(["--data", str(folder), "--config", str(config), "--inspect"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"the masks hold 0/1: set data.mask_threshold: 0 in {config}, "
+                                                    "or leave it unset")
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_on_masks_stored_as_0_1(tiny_dataset, tmp_path, capsys):
+    folder = _copy_with_masks(tiny_dataset, tmp_path / "zero-one", _zero_one)
+    run = tmp_path / "run"
+    assert train_main(["--data", str(folder), *tiny_flags(tmp_path)]) == 0
+    assert re.search(r"\n  mask reading +masks hold 0/1: foreground is 1 +masks \(0/1 values\)\n", capsys.readouterr().out)
+    assert "mask_threshold: 0\n" in (run / "config.yaml").read_text()  # what evaluation rebuilds from
+    assert evaluate_main([str(run), "--split", "test"]) == 0
+    assert evaluate_main([str(run), "--split", "test", "--data", str(tiny_dataset), "--out", str(tmp_path / "grey")]) == 0
+    on_zero_one = pd.read_csv(run / "eval" / "test" / "per_image.csv")
+    pd.testing.assert_frame_equal(on_zero_one, pd.read_csv(tmp_path / "grey" / "per_image.csv"))  # 0/1 read as 0/255 are
+
+
+def _voc_label_dataset(folder):
+    """The 4-label stripes of `_label_dataset` as palette PNGs in the PASCAL VOC colours, with a classes.txt."""
+    folder = _label_dataset(folder, lambda labels, stem: write_palette_png(f"{stem}.png", labels, VOC))
+    (folder / "classes.txt").write_text("background\nleft lung\nheart\nclavicle\n")
+    return folder
+
+
+def test_classes_txt_sets_the_number_of_classes(tmp_path):
+    folder = _voc_label_dataset(tmp_path / "voc")
+    data = DataConfig(dir=str(folder))
+    settled, decided = settle_data(data, load_table(data, seed=0))
+    assert settled.classes == 4 and decided["data.classes"] == "classes.txt (4 names)"
+    with pytest.raises(TfsegError, match=r"classes.txt: 4 class names, expected 3 \(.*\); for 4 names: pass --classes 4$"):
+        load_table(DataConfig(dir=str(folder), classes=3), seed=0)  # an explicit setting that disagrees
+    (folder / "classes.txt").write_text("background\nlesion\n")  # two names: binary, every index > 0 foreground
+    settled, decided = settle_data(data, load_table(data, seed=0))
+    assert settled.classes == 1 and decided["data.classes"] == "classes.txt (2 names)"
+    (folder / "classes.txt").write_text("background\n")
+    with pytest.raises(TfsegError, match=r"classes.txt: 1 class name\(s\), expected one per label from 0: at least 2"):
+        load_table(data, seed=0)
+
+
+@pytest.mark.slow
+def test_train_takes_the_classes_from_classes_txt(tmp_path, capsys):
+    folder = _voc_label_dataset(tmp_path / "voc")
+    assert train_main(["--data", str(folder), *tiny_flags(tmp_path)]) == 0
+    assert re.search(r"\n  classes +4: background, left lung, heart, clavicle +classes.txt \(4 names\)\n",
+                     capsys.readouterr().out)
+    assert "classes: 4\n" in (tmp_path / "run" / "config.yaml").read_text()
+    card = json.loads((tmp_path / "run" / "export" / "model_card.json").read_text())
+    assert card["classes"] == 4 and card["class_names"] == ["background", "left lung", "heart", "clavicle"]
+
+
+def test_jsrt_classes_txt_gives_its_four_classes():
+    from tfseg.data.discovery import decide_classes
+
+    assert decide_classes(shared_dataset("jsrt-multiclass")) == (4, "classes.txt (4 names)")

@@ -6,7 +6,7 @@ import pytest
 
 from tfseg.config import DataConfig
 from tfseg.data import (
-    grid_tiles, load_dataset_table, load_table, make_dataset, model_inputs, read_image, split_rows, to_model_input,
+    grid_tiles, load_dataset_table, load_table, make_dataset, model_inputs, read_image, settle_data, split_rows, to_model_input,
 )
 from tfseg.errors import TfsegError
 
@@ -16,8 +16,9 @@ def _table(dataset):
 
 
 def test_batches_are_shaped_and_scaled(tiny_dataset):
-    data = DataConfig(dir=str(tiny_dataset), image_size=[32, 48], channels=3)
-    images, masks = next(iter(make_dataset(_table(tiny_dataset), data, batch_size=5, training=True, seed=0)))
+    table = _table(tiny_dataset)
+    data, _ = settle_data(DataConfig(dir=str(tiny_dataset), image_size=[32, 48], channels=3), table)
+    images, masks = next(iter(make_dataset(table, data, batch_size=5, training=True, seed=0)))
     assert images.shape == (5, 32, 48, 3) and images.dtype == "float32"
     assert masks.shape == (5, 32, 48, 1)
     assert 0.0 <= float(np.min(images)) and float(np.max(images)) <= 1.0
@@ -32,7 +33,7 @@ def test_multiclass_masks_are_one_hot(tmp_path):
         cv2.imwrite(str(tmp_path / "images" / f"{i}.png"), labels * 60)
         cv2.imwrite(str(tmp_path / "masks" / f"{i}.png"), labels)
     table = load_dataset_table(tmp_path, 1, 4, 0.0, 0.0, 0)
-    data = DataConfig(dir=str(tmp_path), image_size=[64, 64], classes=4, augment="none")
+    data, _ = settle_data(DataConfig(dir=str(tmp_path), image_size=[64, 64], classes=4, augment="none"), table)
     _, masks = next(iter(make_dataset(table, data, batch_size=3, training=False)))
     assert masks.shape == (3, 64, 64, 4)
     np.testing.assert_array_equal(np.argmax(masks[0], -1), labels)
@@ -40,8 +41,8 @@ def test_multiclass_masks_are_one_hot(tmp_path):
 
 
 def test_flip_keeps_image_and_mask_aligned(tiny_dataset):
-    data = DataConfig(dir=str(tiny_dataset), image_size=[64, 64], augment="flip")
     table = _table(tiny_dataset)
+    data, _ = settle_data(DataConfig(dir=str(tiny_dataset), image_size=[64, 64], augment="flip"), table)
     plain = make_dataset(table, data, batch_size=24, training=False)
     images_plain, masks_plain = next(iter(plain))
     flipped_seen = 0
@@ -62,8 +63,8 @@ def test_flip_keeps_image_and_mask_aligned(tiny_dataset):
 
 
 def test_seeded_pipeline_is_reproducible(tiny_dataset):
-    data = DataConfig(dir=str(tiny_dataset), image_size=[32, 32])
     table = _table(tiny_dataset)
+    data, _ = settle_data(DataConfig(dir=str(tiny_dataset), image_size=[32, 32]), table)
     first = next(iter(make_dataset(table, data, 8, training=True, seed=3)))[0].numpy()
     again = next(iter(make_dataset(table, data, 8, training=True, seed=3)))[0].numpy()
     np.testing.assert_array_equal(first, again)
@@ -89,10 +90,13 @@ def test_classes_txt_threshold_and_empty_split_errors(tmp_path):
     table = load_table(DataConfig(dir=str(folder), classes=4, val_fraction=0.0, test_fraction=0.0), seed=0)
     with pytest.raises(TfsegError, match=r"split 'val' is empty"):
         split_rows(table, "val")
-    with pytest.raises(TfsegError, match=r"classes.txt: 4 class names, expected 2 .*; for 4 classes pass --classes 4"):
+    with pytest.raises(TfsegError, match=r"classes.txt: 4 class names, expected 2 .*; for 4 names: pass --classes 4$"):
         load_table(DataConfig(dir=str(folder), classes=1), seed=0)
+    with pytest.raises(TfsegError, match=r"; for 4 names: set data.classes: 4 in c.yaml$"):  # advice as the user set it
+        load_table(DataConfig(dir=str(folder), classes=1), seed=0, sources={"data.classes": "config c.yaml"})
     (folder / "classes.txt").unlink()
-    with pytest.raises(TfsegError, match=r"every mask is empty at data.mask_threshold 127 \(stored values found: \[0, 1, 2, 3\]\)"):
+    with pytest.raises(TfsegError, match=r"every mask is empty at data.mask_threshold 127 \(stored values found: \[0, 1, 2, 3\]\); "
+                                         r"for label maps 0..3: pass --classes 4; for foreground stored as 3: pass --mask-threshold 2$"):
         load_table(DataConfig(dir=str(folder), classes=1), seed=0)
 
 
@@ -100,6 +104,7 @@ def test_crops_native_resolution_grid_validation_and_padding(tmp_path):
     folder = _label_dataset(tmp_path / "crops", count=5, size=(40, 56))
     data = DataConfig(dir=str(folder), image_size=[32, 32], crop=32, classes=4, augment="light", val_fraction=0.0, test_fraction=0.0)
     rows = load_table(data, seed=0)
+    data, _ = settle_data(data, rows)
     images, masks = next(iter(make_dataset(rows, data, batch_size=5, training=True, seed=0)))
     assert images.shape == (5, 32, 32, 1) and masks.shape == (5, 32, 32, 4)
     np.testing.assert_array_equal(np.sum(masks, -1), 1.0)  # one-hot after augmenting the label map
@@ -110,7 +115,8 @@ def test_crops_native_resolution_grid_validation_and_padding(tmp_path):
     labels = np.argmax(tiles[:4], -1)
     stored = cv2.imread(str(folder / "masks" / "case0.png"), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(labels[3], stored[8:40, 24:56])  # the last tile ends at the edge
-    big = DataConfig(dir=str(folder), image_size=[48, 48], crop=48, classes=4, val_fraction=0.0, test_fraction=0.0)
+    big, _ = settle_data(DataConfig(dir=str(folder), image_size=[48, 48], crop=48, classes=4, val_fraction=0.0,
+                                    test_fraction=0.0), rows)
     images, _ = next(iter(make_dataset(rows, big, batch_size=2, training=True)))
     assert images.shape == (2, 48, 48, 1)  # 40 rows padded to 48
     big.pad_crops = False

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import write_label_dataset
+from tests.conftest import run_config, write_label_dataset
 from tfseg import models
 from tfseg.cli import evaluate_main
-from tfseg.config import Config
 from tfseg.errors import TfsegError
 from tfseg.evaluation.report import THRESHOLD_GRID, choose_threshold, evaluate_run
 
@@ -55,7 +54,7 @@ def multiclass_run(tmp_path_factory):
     """Eight 32×32 label maps (classes 0, 1, 2) and an untrained 3-class model."""
     root = tmp_path_factory.mktemp("multi")
     write_label_dataset(root / "data")
-    config = Config()
+    config = run_config()
     config.data.dir, config.data.image_size, config.data.classes = str(root / "data"), [32, 32], 3
     config.save(root / "config.yaml")
     keras.utils.set_random_seed(0)
@@ -104,7 +103,7 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
 
     crop_run = tmp_path / "crop-run"
     crop_run.mkdir()
-    config = Config()
+    config = run_config()
     config.data.dir, config.data.image_size, config.data.crop = str(tiny_dataset), [32, 32], 32
     config.save(crop_run / "config.yaml")
     (crop_run / "best.keras").write_bytes((binary_run / "best.keras").read_bytes())
@@ -121,7 +120,7 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
 
 def test_demo_run_summary_names_the_demo_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("TFSEG_CACHE", str(tmp_path / "cache"))
-    config = Config()  # data.dir None: the built-in demo data
+    config = run_config()  # data.dir None: the built-in demo data
     config.data.image_size, config.data.demo_samples = [32, 32], 20
     config.save(tmp_path / "config.yaml")
     models.build("unet", (32, 32, 1), 1, depth=2, base_filters=4).save(tmp_path / "best.keras")
@@ -146,7 +145,7 @@ def test_score_images_scores_each_image_and_counts_empty_cases(tmp_path):
     rows = pd.DataFrame({"id": list(truths), "mask_path": paths})
     predictions = {"a": truths["a"].copy(), "b": np.zeros((4, 4), np.uint8), "c": np.zeros((4, 4), np.uint8)}
     predictions["a"][2, 0] = 1  # one false positive: Dice 16/17
-    per_image, empty = score_images(rows, predictions, Config(), (1.0, 1.0))
+    per_image, empty = score_images(rows, predictions, run_config(), (1.0, 1.0))
     assert per_image["dice"].round(6).tolist() == [round(16 / 17, 6), 0.0, 1.0]
     assert empty == {"both empty": 1, "truth empty": 0, "prediction empty": 1}
 

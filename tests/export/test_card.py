@@ -1,11 +1,12 @@
 """The model card: what a runtime needs to reproduce predict.py with an export."""
 
+from tests.conftest import run_config
 from tfseg.config import Config
 from tfseg.export.card import card_normalize, model_card
 
 
 def _config(crop: int = 0, size=(48, 64)) -> Config:
-    config = Config()
+    config = run_config()
     config.data.image_size, config.data.crop = list(size), crop
     return config
 

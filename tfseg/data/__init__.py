@@ -13,6 +13,7 @@ from tfseg.data.discovery import (
 from tfseg.data.fingerprint import describe_classes, fingerprint, fingerprint_file, fingerprint_path
 from tfseg.data.io import MaskReader, read_image, read_mask, resize_labels, to_model_input
 from tfseg.data.pipeline import (
+    check_settled,
     datasets,
     grid_tiles,
     load_table,
@@ -21,6 +22,7 @@ from tfseg.data.pipeline import (
     masks_of,
     model_inputs,
     resolve_data_dir,
+    settle_data,
     split_rows,
     targets_per_head,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "TRANSFORM_DEFAULTS",
     "assign_folds",
     "assign_splits",
+    "check_settled",
     "dataset_summary",
     "datasets",
     "describe_classes",
@@ -59,6 +62,7 @@ __all__ = [
     "read_mask",
     "resize_labels",
     "resolve_data_dir",
+    "settle_data",
     "split_rows",
     "targets_per_head",
     "to_model_input",

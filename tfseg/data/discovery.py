@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from tfseg.config import setting_advice
 from tfseg.data.io import GREY, IMAGE_SUFFIXES, LOSSY_SUFFIXES, Color, MaskReader, read_image
 from tfseg.errors import TfsegError
 
 SPLITS = ("train", "val", "test")
+
+COLOUR_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV")
+"""PIL modes that hold colour (a palette holds colour when one of its entries is not grey)."""
+
+MASKS_HOLD_0_1 = "masks (0/1 values)"
+"""Where `data.mask_threshold` 0 came from when every mask holds only 0 and 1."""
 
 
 def _list_by_stem(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
@@ -261,19 +271,24 @@ def assign_splits(
     return pairs
 
 
-def _image_mode(path: str) -> str:
-    """The stored pixel format of an image file (PIL mode: L, RGB, RGBA, P, I;16, …)."""
+def _image_mode(path: str) -> tuple[str, bool]:
+    """The stored pixel format of an image file (PIL mode: L, RGB, RGBA, P, I;16, …) and
+    whether it holds colour (a colour mode, or a palette with an entry that is not grey)."""
     try:
         with Image.open(path) as image:
-            return image.mode
+            if image.mode in ("P", "PA"):
+                palette = np.asarray(image.getpalette() or [0, 0, 0], dtype=np.int32).reshape(-1, 3)
+                return image.mode, bool((palette != palette[:, :1]).any())
+            return image.mode, image.mode in COLOUR_MODES
     except (OSError, ValueError):  # a format PIL cannot open but OpenCV decoded
-        return "?"
+        return "?", False
 
 
-def _check_pair(row: tuple[str, str, str], channels: int, masks: MaskReader) -> dict[str, object]:
-    """Reads one pair, checks it, and returns its size, image mode and mask statistics."""
+def _check_pair(row: tuple[str, str, str], channels: int | None, masks: MaskReader) -> dict[str, Any]:
+    """Reads one pair, checks it, and returns its size, image mode and mask statistics
+    (`counts`: how many pixels hold each stored value 0..255)."""
     _, image_path, mask_path = row
-    image = read_image(image_path, channels)
+    image = read_image(image_path, channels or 1)  # decodes and sizes alike as grey or colour
     values, encoding = masks.read(mask_path)
     if values.shape != image.shape[:2]:
         raise TfsegError(
@@ -286,21 +301,65 @@ def _check_pair(row: tuple[str, str, str], channels: int, masks: MaskReader) -> 
             f"{mask_path}: mask value {int(values.max())} found, expected labels 0..{masks.classes - 1} (classes: {masks.classes})"
             + ("; a lossy JPEG mask cannot hold exact labels, store label maps as PNG" if lossy and encoding == GREY else "")
         )
+    mode, colour = _image_mode(image_path)
     counts = np.bincount(values.ravel(), minlength=256)
-    labels = masks.to_labels(values, encoding)
     return {
         "height": image.shape[0],
         "width": image.shape[1],
-        "mode": _image_mode(image_path),
+        "mode": mode,
+        "colour": colour,
         "dtype": str(image.dtype),
-        "mask_mode": _image_mode(mask_path),
+        "mask_mode": _image_mode(mask_path)[0],
         "mask_encoding": encoding,
         "mask_values": " ".join(str(v) for v in np.flatnonzero(counts)),
-        "foreground": float(np.count_nonzero(labels)) / labels.size,
+        "counts": counts,
     }
 
 
-def validate_pairs(pairs: pd.DataFrame, channels: int, masks: MaskReader) -> pd.DataFrame:
+def decide_mask_threshold(table: pd.DataFrame) -> tuple[int, str]:
+    """The threshold of binary grey masks that `data.mask_threshold` null stands for, and
+    where it came from: 0 (foreground is 1) when every grey mask holds only 0 and 1 and
+    some hold 1 (`MASKS_HOLD_0_1`), else 127 (`default`).
+
+    Args:
+        table: DataFrame with the mask_values and mask_encoding columns of `validate_pairs`.
+    """
+    values = {int(v) for text in table.loc[table["mask_encoding"] == GREY, "mask_values"] for v in text.split()}
+    return (0, MASKS_HOLD_0_1) if 1 in values and values <= {0, 1} else (127, "default")
+
+
+def decide_channels(table: pd.DataFrame) -> tuple[int, str]:
+    """The model input channels that `data.channels` null stands for, and where they came
+    from: 1 when every image is grey (`images (grey)`), else 3 (`images (RGB)`; a dataset
+    of grey and colour images is read as colour, and says so).
+
+    Args:
+        table: DataFrame with the mode and colour columns of `validate_pairs`.
+    """
+    kinds = Counter(np.where(table["colour"], table["mode"].replace({"P": "colour palette"}), "grey"))
+    if set(kinds) == {"grey"}:
+        return 1, "images (grey)"
+    if "grey" not in kinds:
+        return 3, f"images ({', '.join(sorted(kinds))})"
+    counted = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+    return 3, f"images ({counted}: grey and colour, read as colour)"
+
+
+def _empty_masks_advice(values: list[int], sources: dict[str, str]) -> str:
+    """What to set when every binary mask is empty at the threshold, as the user sets options."""
+    def advice(key: str, value: int) -> str:
+        return setting_advice(key, value, sources.get(key, "default"))
+
+    if set(values) <= {0, 1}:
+        return f"the masks hold 0/1: {advice('data.mask_threshold', 0)}, or leave it unset"
+    top = max(values)
+    return (f"for label maps 0..{top}: {advice('data.classes', top + 1)}; "
+            f"for foreground stored as {top}: {advice('data.mask_threshold', top - 1)}")
+
+
+def validate_pairs(
+    pairs: pd.DataFrame, channels: int | None, masks: MaskReader, sources: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Reads every pair once and adds its statistics; raises on the first bad file.
 
     Checks that each image and mask decodes, that sizes match, (multi-class) that mask
@@ -308,40 +367,58 @@ def validate_pairs(pairs: pd.DataFrame, channels: int, masks: MaskReader) -> pd.
 
     Args:
         pairs: DataFrame with id, image_path, mask_path.
-        channels: int. 1 or 3, as images are read.
-        masks: MaskReader. How masks become labels (classes, threshold, colour table).
+        channels: int or None. 1 or 3, as images are read; None reads them as grey (the
+            checks are the same).
+        masks: MaskReader. How masks become labels (classes, threshold, colour table); a
+            threshold None is decided by `decide_mask_threshold`.
+        sources: dict. Where each option's value came from (`tfseg.config.Config.sources`),
+            so that advice is worded as the user sets options. Defaults to None.
 
     Returns:
-        `pairs` plus columns height, width, mode (stored pixel format), dtype (uint8/uint16
-        as read), mask_mode, mask_encoding (see `tfseg.data.io.read_mask`), mask_values
-        (values found, space-separated) and foreground (share of foreground pixels).
+        `pairs` plus columns height, width, mode (stored pixel format), colour (whether the
+        image holds colour), dtype (uint8/uint16 as read), mask_mode, mask_encoding (see
+        `tfseg.data.io.read_mask`), mask_values (values found, space-separated) and
+        foreground (share of foreground pixels).
     """
     rows = list(pairs[["id", "image_path", "mask_path"]].itertuples(index=False, name=None))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        stats = list(pool.map(lambda row: _check_pair(row, channels, masks), rows))
-    pairs = pd.concat([pairs.reset_index(drop=True), pd.DataFrame(stats)], axis=1)
+        stats = pd.DataFrame(list(pool.map(lambda row: _check_pair(row, channels, masks), rows)))
+    pairs = pd.concat([pairs.reset_index(drop=True), stats.drop(columns="counts")], axis=1)
+    if masks.threshold is None:
+        masks = dataclasses.replace(masks, threshold=decide_mask_threshold(pairs)[0])
+    foreground_values = {encoding: masks.to_labels(np.arange(256, dtype=np.uint8), encoding) > 0
+                         for encoding in set(pairs["mask_encoding"])}
+    pairs["foreground"] = [float(counts[foreground_values[encoding]].sum() / counts.sum())
+                           for counts, encoding in zip(stats["counts"], pairs["mask_encoding"])]
     if masks.classes == 1 and len(pairs) and not (pairs["foreground"] > 0).any():
         values = sorted({int(v) for text in pairs["mask_values"] for v in text.split()})
         raise TfsegError(
             f"every mask is empty at data.mask_threshold {masks.threshold} (stored values found: {values}); "
-            f"for masks stored as 0/1 set mask_threshold: 0, for label maps set classes"
+            + _empty_masks_advice(values, sources or {})
         )
     return pairs
 
 
-def _class_table(data_dir: str | Path, classes: int) -> tuple[list[str], tuple[Color, ...]] | None:
+def _class_table(
+    data_dir: str | Path, classes: int | None, sources: dict[str, str] | None = None
+) -> tuple[list[str], tuple[Color, ...]] | None:
     """(names, colours) from `classes.txt` beside the data: one line per label, `name` or
-    `name R G B` (all lines with colours, or none), or None without the file."""
+    `name R G B` (all lines with colours, or none), or None without the file. `classes`
+    None takes any number of names from 2; `sources` words the advice when the count is wrong."""
     folder = Path(data_dir).parent if Path(data_dir).suffix.lower() == ".csv" else Path(data_dir)
     path = folder / "classes.txt"
     if not path.is_file():
         return None
     lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    expected = max(classes, 2)
+    if classes is None and len(lines) < 2:
+        raise TfsegError(f"{path}: {len(lines)} class name(s), expected one per label from 0: at least 2 (background first)")
+    expected = len(lines) if classes is None else max(classes, 2)
     if len(lines) != expected:
-        hint = f"; for {len(lines)} classes pass --classes {len(lines)} (data.classes)" if classes == 1 and len(lines) > 2 else ""
+        fitting = len(lines) if len(lines) > 2 else 1
+        advice = setting_advice("data.classes", fitting, (sources or {}).get("data.classes", "default"))
         raise TfsegError(
-            f"{path}: {len(lines)} class names, expected {expected} (one per label 0..{expected - 1}; classes: {classes}){hint}"
+            f"{path}: {len(lines)} class names, expected {expected} (one per label 0..{expected - 1}; classes: {classes}); "
+            f"for {len(lines)} names: {advice}"
         )
     names, colors = [], []
     for number, line in enumerate(lines, start=1):
@@ -357,13 +434,14 @@ def _class_table(data_dir: str | Path, classes: int) -> tuple[list[str], tuple[C
     return names, tuple(colors)
 
 
-def read_class_names(data_dir: str | Path, classes: int) -> list[str] | None:
+def read_class_names(data_dir: str | Path, classes: int | None) -> list[str] | None:
     """Class names from `classes.txt` (one per line, in label order, optionally followed by
     the label's mask colour `R G B`) beside the data, if present.
 
     Args:
         data_dir: str or Path. Dataset folder or CSV manifest (its folder is searched).
-        classes: int. 1 (binary: two names, background first) or K.
+        classes: int or None. 1 (binary: two names, background first) or K; None takes
+            the file's names, however many.
 
     Raises:
         TfsegError: the file lists a different number of names than there are classes.
@@ -372,9 +450,22 @@ def read_class_names(data_dir: str | Path, classes: int) -> list[str] | None:
     return table[0] if table else None
 
 
-def mask_reader(data_dir: str | Path, classes: int, threshold: int) -> MaskReader:
-    """The `MaskReader` of a dataset: its classes and threshold, and the colour table of its classes.txt."""
-    table = _class_table(data_dir, classes)
+def decide_classes(data_dir: str | Path | None) -> tuple[int, str]:
+    """The classes that `data.classes` null stands for, and where they came from: from the
+    K names of classes.txt beside `data_dir` K classes, from 2 names 1 (binary), as
+    `classes.txt (K names)`; without the file, or for the demo data (`data_dir` None), 1 (`default`)."""
+    names = None if data_dir is None else read_class_names(data_dir, None)
+    if names is None:
+        return 1, "default"
+    return (len(names) if len(names) > 2 else 1), f"classes.txt ({len(names)} names)"
+
+
+def mask_reader(
+    data_dir: str | Path, classes: int, threshold: int | None, sources: dict[str, str] | None = None
+) -> MaskReader:
+    """The `MaskReader` of a dataset: its classes and threshold, and the colour table of its
+    classes.txt (`sources` words the advice when its count is wrong)."""
+    table = _class_table(data_dir, classes, sources)
     return MaskReader(classes, threshold, table[1] if table else ())
 
 
@@ -393,21 +484,24 @@ def check_crop_fits(pairs: pd.DataFrame, crop: int, pad_crops: bool) -> None:
 
 def load_dataset_table(
     data_dir: str | Path,
-    channels: int,
-    classes: int,
+    channels: int | None,
+    classes: int | None,
     val_fraction: float,
     test_fraction: float,
     seed: int,
     *,
-    mask_threshold: int = 127,
+    mask_threshold: int | None = None,
     mask_suffix: str = "",
     stratify: str | None = None,
     folds: int = 0,
     fold: int = 0,
+    sources: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Discovers, splits and validates a dataset folder or CSV manifest.
 
-    Keyword arguments are those of `discover_pairs`, `assign_splits` and `mask_reader`.
+    Keyword arguments are those of `discover_pairs`, `assign_splits`, `mask_reader` and
+    `validate_pairs`; `classes` None is decided by `decide_classes`, `mask_threshold` None by
+    `decide_mask_threshold`.
 
     Returns:
         DataFrame with columns id, image_path, mask_path, split and the statistics of
@@ -415,4 +509,6 @@ def load_dataset_table(
     """
     pairs = discover_pairs(data_dir, mask_suffix)
     pairs = assign_splits(pairs, data_dir, val_fraction, test_fraction, seed, stratify=stratify, folds=folds, fold=fold)
-    return validate_pairs(pairs, channels, mask_reader(data_dir, classes, mask_threshold))
+    if classes is None:
+        classes, _ = decide_classes(data_dir)
+    return validate_pairs(pairs, channels, mask_reader(data_dir, classes, mask_threshold, sources), sources)

@@ -166,12 +166,13 @@ class MaskReader:
 
     Attributes:
         classes: int. 1 (binary) or K.
-        threshold: int. Binary grey masks: a stored value above it is foreground.
+        threshold: int or None. Binary grey masks: a stored value above it is foreground;
+            None until `tfseg.data.validate_pairs` decides it from the masks.
         colors: tuple of (R, G, B). Colour of each label for RGB masks (classes.txt); () for none.
     """
 
     classes: int = 1
-    threshold: int = 127
+    threshold: int | None = 127
     colors: tuple[Color, ...] = ()
 
     def read(self, path: str | Path) -> tuple[np.ndarray, str]:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfseg.config import Config, DataConfig, make_config
+from tfseg.config import DATA_DECIDED_KEYS, Config, DataConfig, make_config
 from tfseg.data.augment import augment_batch
-from tfseg.data.discovery import check_crop_fits, load_dataset_table, mask_reader
+from tfseg.data.discovery import (
+    check_crop_fits, decide_channels, decide_classes, decide_mask_threshold, load_dataset_table, mask_reader,
+)
 from tfseg.data.io import COLOUR_TABLE, LOSSY_SUFFIXES, MaskReader, read_image, resize_labels, to_model_input
 from tfseg.transforms import parse_transforms
 from tfseg.data.synthetic import demo_dataset_dir, write_demo_dataset
@@ -25,20 +28,59 @@ def resolve_data_dir(data: DataConfig) -> Path:
     return write_demo_dataset(demo_dataset_dir(data.demo_samples, size), samples=data.demo_samples, size=size)
 
 
+def check_settled(data: DataConfig) -> None:
+    """Raises `TfsegError` when a setting left to the data (null) has not been decided (`settle_data`)."""
+    unsettled = [key for key in DATA_DECIDED_KEYS if getattr(data, key.split(".")[1]) is None]
+    if unsettled:
+        raise TfsegError(f"{', '.join(unsettled)}: null, not decided yet; settle_data(data, load_table(data, seed)) "
+                         "decides them from the dataset")
+
+
 def masks_of(data: DataConfig) -> MaskReader:
     """How the config's dataset stores its masks (classes, threshold, classes.txt colours)."""
+    check_settled(data)
     return mask_reader(resolve_data_dir(data), data.classes, data.mask_threshold)
+
+
+def settle_data(data: DataConfig, table: pd.DataFrame) -> tuple[DataConfig, dict[str, str]]:
+    """Decides the settings a config leaves to its dataset (null `DATA_DECIDED_KEYS`):
+    channels from the images, classes from classes.txt, the mask threshold from the masks.
+
+    Args:
+        data: DataConfig. Its values set by the user stay.
+        table: DataFrame. Its dataset's table (`load_table`).
+
+    Returns:
+        (a copy of `data` with every setting decided, {dotted key: where its decided value
+        came from, e.g. `images (RGB)`, `classes.txt (4 names)`, `masks (0/1 values)`}).
+    """
+    decided = {}
+    if data.channels is None:
+        decided["channels"] = decide_channels(table)
+    if data.classes is None:
+        decided["classes"] = decide_classes(data.dir)
+    if data.mask_threshold is None:
+        decided["mask_threshold"] = decide_mask_threshold(table)
+    settled = dataclasses.replace(data, **{key: value for key, (value, _) in decided.items()})
+    return settled, {f"data.{key}": source for key, (_, source) in decided.items()}
 
 
 _LOSSY_NOTED: set[str] = set()
 
 
-def load_table(data: DataConfig, seed: int) -> pd.DataFrame:
+def load_table(data: DataConfig, seed: int, sources: dict[str, str] | None = None) -> pd.DataFrame:
     """Discovers, splits and validates the dataset of a config, before anything trains.
 
     Besides `load_dataset_table`'s checks: `classes.txt` (if present) must name every class,
     and with `crop` and `pad_crops: false` every image must be at least the crop size. Says
-    once per dataset and process when masks were read from a lossy format.
+    once per dataset and process when masks were read from a lossy format. Settings left
+    to the data (null) are decided for the checks; `settle_data` gives them.
+
+    Args:
+        data: DataConfig. The data section.
+        seed: int. Seed of a random split.
+        sources: dict. Where each option's value came from (`tfseg.config.Config.sources`),
+            so that advice is worded as the user sets options. Defaults to None.
     """
     source = resolve_data_dir(data)
     table = load_dataset_table(
@@ -53,8 +95,10 @@ def load_table(data: DataConfig, seed: int) -> pd.DataFrame:
         stratify=data.stratify,
         folds=data.folds,
         fold=data.fold,
+        sources=sources,
     )
     check_crop_fits(table, data.crop, data.pad_crops)
+    data, _ = settle_data(data, table)
     lossy = table["mask_path"].str.lower().str.endswith(LOSSY_SUFFIXES)
     if lossy.any() and str(source) not in _LOSSY_NOTED:
         _LOSSY_NOTED.add(str(source))
@@ -209,7 +253,7 @@ def make_dataset(
     """
     size = tuple(data.image_size)
     crop, normalize = data.crop, data.normalize
-    channels, masks = data.channels, masks_of(data)
+    channels, masks = data.channels, masks_of(data)  # masks_of checks that the settings are decided
     transforms = parse_transforms(data.augment) if training else []
     with_points = bool(crop and training and data.foreground_crops)  # foreground pixels to centre crops on
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": data.deterministic}

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 
 from tfseg.config import Config  # noqa: E402
 from tfseg.data.io import to_display  # noqa: E402
-from tfseg.data.pipeline import load_table, make_dataset, split_rows  # noqa: E402
+from tfseg.data.pipeline import load_table, make_dataset, settle_data, split_rows  # noqa: E402
 from tfseg.errors import TfsegError  # noqa: E402
 from tfseg.files import atomic_path  # noqa: E402
 
@@ -36,8 +36,9 @@ def preview(config: Config, n: int, path: str | Path = "preview.png") -> Path:
     """
     if n < 1:
         raise TfsegError(f"--preview {n}: expected a number of pairs >= 1")
-    rows = split_rows(load_table(config.data, config.train.seed), "train")
-    dataset = make_dataset(rows, config.data, batch_size=n, training=True, seed=config.train.seed)
+    table = load_table(config.data, config.train.seed, config.sources)
+    data, _ = settle_data(config.data, table)
+    dataset = make_dataset(split_rows(table, "train"), data, batch_size=n, training=True, seed=config.train.seed)
     images, masks = (np.asarray(t) for t in next(iter(dataset)))
     images = to_display(images)
     labels = masks[..., 0].astype(int) if masks.shape[-1] == 1 else np.argmax(masks, axis=-1)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from tfseg.config import Config
-from tfseg.data.discovery import SPLITS, mask_reader, read_class_names
+from tfseg.config import Config, DataConfig
+from tfseg.data.discovery import MASKS_HOLD_0_1, SPLITS, mask_reader, read_class_names
 from tfseg.data.io import COLOUR_TABLE, GREY, LOSSY_SUFFIXES, PALETTE
-from tfseg.data.pipeline import load_table, resolve_data_dir, split_rows
+from tfseg.data.pipeline import load_table, resolve_data_dir, settle_data, split_rows
 
 
 def _counted(values: pd.Series, limit: int = 6) -> str:
@@ -35,9 +35,8 @@ def _split_source(source: Path, table_has_manifest_split: bool, config: Config) 
     return origin
 
 
-def _mask_encoding_lines(table: pd.DataFrame, source: Path, config: Config) -> list[str]:
+def _mask_encoding_lines(table: pd.DataFrame, source: Path, data: DataConfig, sources: dict[str, str]) -> list[str]:
     """How the masks are stored (file names, formats, encodings) and how each encoding is read."""
-    data = config.data
     suffixes = table["mask_path"].map(lambda path: Path(path).suffix.lower())
     lines = []
     if data.mask_suffix:
@@ -48,9 +47,12 @@ def _mask_encoding_lines(table: pd.DataFrame, source: Path, config: Config) -> l
         lines.append(f"  {lossy} mask(s) in a lossy format (JPEG): edges hold in-between values; read as the encoding below says")
     colors = mask_reader(source, data.classes, data.mask_threshold).colors
     binary = data.classes == 1
+    if sources.get("data.mask_threshold") == MASKS_HOLD_0_1:
+        grey = f"masks hold 0/1: foreground is 1 (data.mask_threshold {data.mask_threshold}, from the {MASKS_HOLD_0_1})"
+    else:
+        grey = f"foreground is a stored value > {data.mask_threshold} (data.mask_threshold)"
     meaning = {
-        GREY: (f"foreground is a stored value > {data.mask_threshold} (data.mask_threshold)" if binary
-               else "the stored value is the label"),
+        GREY: grey if binary else "the stored value is the label",
         PALETTE: ("the index is the label, whatever its colour; foreground is index > 0" if binary
                   else "the index is the label, whatever its colour"),
         COLOUR_TABLE: "each colour is the label of its classes.txt line: " + ", ".join(
@@ -77,10 +79,11 @@ def dataset_summary(config: Config, table: pd.DataFrame | None = None) -> str:
         A multi-line text: pairs per split, image sizes, stored modes, mask values, foreground
         share, class names.
     """
-    data = config.data
-    source = resolve_data_dir(data)
+    source = resolve_data_dir(config.data)
     manifest_split = source.suffix.lower() == ".csv" and "split" in pd.read_csv(source, nrows=0).columns
-    table = load_table(data, config.train.seed) if table is None else table
+    table = load_table(config.data, config.train.seed, config.sources) if table is None else table
+    data, decided = settle_data(config.data, table)
+    sources = {**config.sources, **decided}
     for split in ("train", "val"):
         split_rows(table, split)
     lines = [
@@ -94,8 +97,9 @@ def dataset_summary(config: Config, table: pd.DataFrame | None = None) -> str:
         lines.append(f"{split:<8}{len(rows):>7}{mean:>18}{int((rows['foreground'] == 0).sum()):>13}")
     sizes = table["width"].astype(str) + "x" + table["height"].astype(str)
     lines.append(f"image sizes (W x H): {_counted(sizes)}")
-    lines.append(f"stored image modes: {_counted(table['mode'])}; read as {data.channels} channel(s), {_counted(table['dtype'])}")
-    lines.extend(_mask_encoding_lines(table, source, config))
+    lines.append(f"stored image modes: {_counted(table['mode'])}; read as {data.channels} channel(s) "
+                 f"[{sources.get('data.channels', 'default')}], {_counted(table['dtype'])}")
+    lines.extend(_mask_encoding_lines(table, source, data, sources))
     values = Counter(int(v) for text in table["mask_values"] for v in text.split())
     if len(values) > 16:
         lines.append(f"mask values: {len(values)} distinct values from {min(values)} to {max(values)}")
@@ -110,7 +114,8 @@ def dataset_summary(config: Config, table: pd.DataFrame | None = None) -> str:
             + (f"; {odd} mask(s) hold more than two values (anti-aliased edges?)" if odd else "")
         )
     else:
-        lines.append(f"label maps: {data.classes} classes; non-background share per image mean {share.mean():.3f}")
+        lines.append(f"label maps: {data.classes} classes [{sources.get('data.classes', 'default')}]; "
+                     f"non-background share per image mean {share.mean():.3f}")
     names = read_class_names(source, data.classes)
     if names:
         lines.append("class names (classes.txt): " + ", ".join(f"{i} {name}" for i, name in enumerate(names)))

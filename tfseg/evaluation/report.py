@@ -25,6 +25,7 @@ from tfseg.inference import check_postprocess, postprocess, predict, probabiliti
 from tfseg.plots import plot_history
 from tfseg.export.loading import load_run_model
 from tfseg.run import RunDir, read_config
+from tfseg.run_state import read_history
 
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))
 """Thresholds tried by `--threshold auto`."""
@@ -281,8 +282,8 @@ def evaluate_run(
     write_atomically(out_dir / "per_image.csv", per_image.to_csv(index=False, float_format="%.6f"))
     write_atomically(out_dir / "summary.json", json.dumps(summary, indent=2))
     draw_cases_and_boxplots(per_image, rows, predictions, config, out_dir)
-    if run.history.is_file() and not run.curves.exists():
-        plot_history(run.history, run.curves)
+    if not run.curves.exists() and (history := read_history(run.history)) is not None:
+        plot_history(history, run.curves)
     write_atomically(out_dir / "report.md", render_report(run.path, summary))
     return summary
 

@@ -128,7 +128,7 @@ def _readme(card: dict[str, Any], class_names: list[str]) -> str:
     _, height, width, channels = card["input"]["shape"]
     validation = card["validation"]
     score = ("not recorded" if validation["value"] is None
-             else f"{validation['metric']} {validation['value']:.4f} at epoch {validation['epoch']} (0-based)")
+             else f"{validation['metric']} {validation['value']:.4f} at epoch {validation['epoch']}")
     mask = (f"threshold the probability at {card['threshold']}" if card["classes"] == 1
             else "take the arg max over the channels")
     return f"""# {card['model']}: 2D semantic segmentation

@@ -39,7 +39,7 @@ def model_card(
         config: Config. The run's resolved config.
         monitor: str. The validation metric the best model was chosen by.
         score: float or None. Its value at the best epoch.
-        best_epoch: int or None. That epoch (0-based).
+        best_epoch: int or None. That epoch (numbered from 1).
         threshold: float. Binary threshold on the foreground probability (ignored for
             K classes: arg-max). Defaults to 0.5.
         threshold_choice: str. How the threshold was chosen. Defaults to "fixed".

@@ -23,7 +23,7 @@ from tfseg.export.formats import ExportFormat, ExportJob
 from tfseg.export.saved_model import write_saved_model
 from tfseg.files import atomic_dir
 from tfseg.run import RunDir
-from tfseg.run_state import best_epoch
+from tfseg.run_state import best_epoch, read_history
 
 FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (*tflite.FORMATS, onnx.FORMAT, bioimageio.FORMAT)}
 """The formats of `train.export` (`tfseg.config.EXPORT_FORMATS`, in that order), by name."""
@@ -113,7 +113,7 @@ def export_run(run: RunDir, config: Config, threshold: float = 0.5, threshold_ch
     monitor = config.train.monitor
     if not run.best.exists():
         raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
-    epoch, score = best_epoch(pd.read_csv(run.history), monitor)
+    epoch, score = best_epoch(read_history(run.history), monitor)
     best = float32_layers(keras.saving.load_model(run.best))  # a no-op unless best.keras predates issue 29
     formats = config.train.export
     representative, sample = [], None

@@ -20,6 +20,7 @@ from tfseg.study.spec import Cell, Study
 
 def train_cell(study: Study, cell: Cell) -> Path:
     """Trains a cell into its run folder, or resumes the run a stopped study left there."""
+    from tfseg.config import DATA_DECIDED_KEYS
     from tfseg.run import read_config
     from tfseg.training import resume_run, train
 
@@ -31,8 +32,10 @@ def train_cell(study: Study, cell: Cell) -> Path:
     wanted = cell.config.to_dict()
     for config in (saved, wanted):  # the same folder however it is spelled (compare.py --data)
         config["data"]["dir"] = config["data"]["dir"] and os.path.realpath(config["data"]["dir"])
+    left_to_data = {key for key in DATA_DECIDED_KEYS if wanted[key.split(".")[0]][key.split(".")[1]] is None}
     changed = [f"{section}.{key}" for section in wanted for key in wanted[section]
-               if saved[section].get(key) != wanted[section][key] and key != "run_dir"]
+               if saved[section].get(key) != wanted[section][key] and key != "run_dir"
+               and f"{section}.{key}" not in left_to_data]
     if changed:
         raise TfsegError(f"{run_dir}: trained with other settings than {study.source} gives cell {cell.name} "
                          f"({', '.join(changed)}); delete the folder to train it again")
@@ -62,8 +65,9 @@ def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "
     """IoU and Dice (mean and std over images, per class for multi-class) on `splits` of a
     run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
     from tfseg.evaluation import evaluate_run
+    from tfseg.run import read_config
 
-    classes = study.cells[0].config.data.classes
+    classes = read_config(run_dir).data.classes  # decided when the run trained
     row = {}
     for split in splits:
         summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble,
@@ -81,10 +85,10 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
     """Evaluates a trained cell on val and test: its results row and its validation curve."""
     from tfseg.export.loading import load_run_model
     from tfseg.run import RunDir
-    from tfseg.run_state import best_epoch
+    from tfseg.run_state import best_epoch, read_history
 
     run = RunDir(run_dir)
-    history = pd.read_csv(run.history)
+    history = read_history(run.history)
     monitor = cell.config.train.monitor
     row = {"cell": cell.name, "model": cell.config.model.name, "loss": cell.config.train.loss,
            **descriptive_values(study, cell)}
@@ -96,10 +100,10 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
         "params": load_run_model(run.path).count_params(),
         "epochs": len(history),
         "seconds_per_epoch": round(float(history["epoch_seconds"].mean()), 2) if "epoch_seconds" in history else None,
-        "best_epoch": None if best is None else best + 1,
+        "best_epoch": best,
     })
     row.update(_scores(study, run.path))
-    curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"] + 1, "monitor": monitor, "value": history[monitor]})
+    curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"], "monitor": monitor, "value": history[monitor]})
     return row, curve
 
 

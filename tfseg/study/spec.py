@@ -97,11 +97,18 @@ def _checked_config(raw: dict[str, Any], source: str) -> Config:
     try:
         config = config_from_dict(raw, source)
         models.entry(config.model.name).check_options(config.model.options)
-        losses.get(config.train.loss, config.data.classes)
+        losses.get(config.train.loss, _classes(config))
     except TfsegError as error:
         message = str(error)
         raise TfsegError(message if message.startswith(source) else f"{source}: {message}") from None
     return config
+
+
+def _classes(config: Config) -> int:
+    """The classes of a cell: `data.classes`, or those its classes.txt gives (`tfseg.data.decide_classes`)."""
+    from tfseg.data.discovery import decide_classes
+
+    return decide_classes(config.data.dir)[0] if config.data.classes is None else config.data.classes
 
 
 def _read_study_file(source: Path) -> dict[str, Any]:
@@ -178,9 +185,10 @@ def load_study(path: str | Path, out_root: str | Path = "studies", data_dir: str
     if ensembles and len(seeds) * max(folds, 1) < 2:
         raise TfsegError(f"study file {source}: ensembles: needs two or more seeds or folds, got seeds {seeds}")
     class_names = [str(name) for name in _as_list(raw.get("class_names") or [])]
-    if class_names and len(class_names) != base.data.classes - 1:
-        raise TfsegError(f"study file {source}: class_names: expected {base.data.classes - 1} names (classes 1.."
-                         f"{base.data.classes - 1}), got {len(class_names)}")
+    classes = _classes(base)
+    if class_names and len(class_names) != classes - 1:
+        raise TfsegError(f"study file {source}: class_names: expected {classes - 1} names (classes 1.."
+                         f"{classes - 1}), got {len(class_names)}")
     return Study(name, source, folder, str(raw.get("description") or ""), settings, varied, cells, class_names,
                  ensembles, folds)
 
