@@ -12,6 +12,7 @@ fields.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from tqdm import tqdm
 from tfseg.config import Config, load_config
 from tfseg.data.discovery import SPLITS, discover_pairs, mask_reader, read_class_names
 from tfseg.data.io import COLOUR_TABLE, GREY, PALETTE, MaskReader, read_image, resize_labels
-from tfseg.data.pipeline import load_table, resolve_data_dir
+from tfseg.data.pipeline import load_table, resolve_data_dir, settle_data
 from tfseg.files import cache_dir, write_atomically
 
 VERSION = 1
@@ -217,7 +218,7 @@ def compute_fingerprint(config: Config, table: pd.DataFrame, progress: bool | No
         progress: bool or None. Show a progress bar on stderr; None (default) shows it on
             a terminal for PROGRESS_FROM images or more.
     """
-    data = config.data
+    data, _ = settle_data(config.data, table)  # channels, classes and threshold the data decides
     source = resolve_data_dir(data)
     masks = mask_reader(source, data.classes, data.mask_threshold)
     samples = max(1, min(PIXELS_PER_IMAGE, PIXELS_IN_ALL // len(table)))
@@ -238,7 +239,7 @@ def compute_fingerprint(config: Config, table: pd.DataFrame, progress: bool | No
     return {
         "version": VERSION,
         "dataset": str(Path(source).resolve()),
-        "options": _options(config),
+        "options": _options(dataclasses.replace(config, data=data)),  # as decided from the data
         "units": UNITS,
         "images": {
             "count": len(table),

@@ -158,8 +158,8 @@ def plan(fingerprint: dict, budget_seconds: float, machine: Machine,
 
 def plan_data(data: Config | str | Path | None, budget_seconds: float, machine: Machine | None = None,
               time_steps: Callable[[Config], StepTiming] | None = None) -> Plan:
-    """The plan of a dataset: its fingerprint (computed once, cached), read again in colour when
-    its images are colour, then `plan`.
+    """The plan of a dataset: its fingerprint (computed once, cached; channels, classes and mask
+    threshold as the data decides them unless `data` sets them), then `plan`.
 
     Args:
         data: Config (its data options say how to read the dataset), a dataset folder or
@@ -170,10 +170,4 @@ def plan_data(data: Config | str | Path | None, budget_seconds: float, machine: 
     from tfseg.data import fingerprint
 
     config = data if isinstance(data, Config) else load_config(None, {"data.dir": None if data is None else str(data)})
-    content = fingerprint(config)
-    channels = rules.input_channels(content)
-    if channels != config.data.channels:
-        config = copy.deepcopy(config)
-        config.data.channels = channels
-        content = fingerprint(config)
-    return plan(content, budget_seconds, machine or this_machine(), time_steps)
+    return plan(fingerprint(config), budget_seconds, machine or this_machine(), time_steps)

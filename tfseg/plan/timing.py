@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
 
 from tfseg.config import Config
-from tfseg.data import load_table, make_dataset, split_rows
+from tfseg.data import load_table, make_dataset, settle_data, split_rows, targets_per_head
 from tfseg.distribution import dtype_policy, resolve_precision
 from tfseg.plan.machine import StepTiming
-from tfseg.data import targets_per_head
 from tfseg.training import build_model, seed_everything
 
 
@@ -33,6 +33,7 @@ def time_training_steps(config: Config, steps: int = 12, validation_steps: int =
     settings = config.train
     seed_everything(settings)
     table = load_table(config.data, settings.seed)
+    config = dataclasses.replace(config, data=settle_data(config.data, table)[0])
     train_rows, val_rows = split_rows(table, "train"), split_rows(table, "val")
     precision = resolve_precision(settings.precision)
     started = time.perf_counter()
