@@ -261,7 +261,8 @@ def pipeline_rate(args: argparse.Namespace) -> float:
     from tfseg.config import DataConfig
     from tfseg.data import load_table, make_dataset, split_rows
 
-    data = DataConfig(dir=str(args.data), image_size=[args.size, args.size], channels=3, augment=args.augment)
+    data = DataConfig(dir=str(args.data), image_size=[args.size, args.size], channels=3, classes=1, mask_threshold=127,
+                      augment=args.augment)
     rows = split_rows(load_table(data, seed=0), "train")
     dataset = make_dataset(rows, data, args.batch, training=True, seed=0)
     return max([epoch_rate(dataset) for _ in range(args.rounds + 1)][1:])

@@ -44,7 +44,8 @@ def compare_engines(folder: Path, size: list[int], channels: int, preset: str, r
     """Best images/s of each engine over `rounds` alternating timed epochs (after one warm-up each)."""
     datasets = {}
     for engine in ENGINES:
-        data = DataConfig(dir=str(folder), image_size=size, channels=channels, augment=preset, engine=engine)
+        data = DataConfig(dir=str(folder), image_size=size, channels=channels, classes=1, mask_threshold=127,
+                          augment=preset, engine=engine)
         datasets[engine] = make_dataset(rows, data, batch_size, training=True, seed=0)
         epoch_rate(datasets[engine])  # warm-up: tracing, file cache
     rates = {engine: [] for engine in ENGINES}
@@ -73,7 +74,7 @@ def main() -> None:
         if not (folder / "images").is_dir():
             print(f"| {name} | absent: {folder} | | | | |")
             continue
-        base = DataConfig(dir=str(folder), image_size=size, channels=channels)
+        base = DataConfig(dir=str(folder), image_size=size, channels=channels, classes=1, mask_threshold=127)
         rows = split_rows(load_table(base, seed=0), "train").iloc[: args.images]
         for preset in args.presets:
             best = compare_engines(folder, size, channels, preset, rows, args.batch_size, args.rounds)

@@ -98,12 +98,13 @@ def write_label_dataset(folder: Path, count: int = 8) -> Path:
 
 
 def tiny_config(data_dir, run_dir=None, **train):
-    """A 32×32 two-level U-Net config on `data_dir`."""
+    """A 32×32 two-level U-Net config on `data_dir`, grey and binary as `tiny_dataset`."""
     from tfseg.config import config_from_dict
 
     return config_from_dict(
         {
-            "data": {"dir": str(data_dir), "image_size": [32, 32], "augment": "none"},
+            "data": {"dir": str(data_dir), "image_size": [32, 32], "augment": "none", "channels": 1, "classes": 1,
+                     "mask_threshold": 127},
             "model": TINY_MODEL,
             "train": {"batch_size": 4, "tensorboard_images": 2, "run_dir": str(run_dir) if run_dir else None, **train},
         }

@@ -42,7 +42,7 @@ from tfseg.config import config_from_dict
 from tfseg.distribution import make_strategy
 from tfseg.training import build_model
 
-config = config_from_dict({"data": {"image_size": [32, 32]},
+config = config_from_dict({"data": {"image_size": [32, 32], "channels": 1, "classes": 1},
     "model": {"options": {"depth": 2, "base_filters": 4, "batch_norm": False}},
     "train": {"batch_size": 8, "optimizer": "sgd", "lr": 0.05, "loss": "bce",
               "precision": "float32"}})  # bfloat16 convolutions round the 4+4 and 8 batches differently
@@ -78,7 +78,7 @@ from tfseg.distribution import is_chief, make_strategy
 from tfseg.training import build_model
 
 strategy = make_strategy("multiworker")
-config = config_from_dict({"data": {"image_size": [32, 32]}, "model": {"options": {"depth": 2, "base_filters": 4}},
+config = config_from_dict({"data": {"image_size": [32, 32], "channels": 1, "classes": 1}, "model": {"options": {"depth": 2, "base_filters": 4}},
     "train": {"batch_size": 4}})
 with strategy.scope():
     model = build_model(config)

@@ -67,13 +67,13 @@ def test_steps_per_epoch_counts_optimizer_steps_and_resume_keeps_counting(data16
     config = tiny_config(data16, run_dir, epochs=3, schedule="poly", steps_per_epoch=3, tensorboard_images=0)
     with pytest.raises(KeyboardInterrupt):
         train(config, callbacks=[StopAtEpoch(2)])
-    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0, 1]
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1, 2]
     interrupted = keras.saving.load_model(run_dir / "last.keras").optimizer
     assert int(interrupted.iterations.numpy()) == 2 * 3
     rate = float(keras.ops.convert_to_numpy(interrupted.learning_rate))
     assert rate == pytest.approx(1e-3 * (1 - 6 / 9) ** 0.9, rel=1e-4)  # 6 of 9 scheduled steps, not of 2 passes' 6
     resume_run(run_dir)
-    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0, 1, 2]
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1, 2, 3]
     last = keras.saving.load_model(run_dir / "last.keras")
     assert int(last.optimizer.iterations.numpy()) == 3 * 3
     assert float(keras.ops.convert_to_numpy(last.optimizer.learning_rate)) == pytest.approx(0.0, abs=1e-9)

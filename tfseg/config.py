@@ -73,14 +73,14 @@ class DataConfig:
         [128, 128], "model input [height, width]; images are resized to it (or cropped, see crop)",
         low=1, nargs=2, metavar=("H", "W"))
     channels: int | None = option(
-        None, "model input channels: 1 reads images as grey, 3 as RGB; null (default) takes it from the images: "
-        "1 for grey, 3 for colour (3 when grey and colour are mixed)", choices=(1, 3))
+        None, "model input channels: 1 reads images as grey, 3 as RGB", choices=(1, 3),
+        default_text="from the images: 1 if all are grey, else 3")
     classes: int | None = option(
-        None, "1 for a binary mask, K >= 2 for a label map with values 0..K-1; null (default) takes it from "
-        "classes.txt (K names: K classes, 2 names: 1), else 1", low=1)
+        None, "1 for a binary mask, K >= 2 for a label map with values 0..K-1", low=1,
+        default_text="from classes.txt (K names: K classes, 2 names: 1), else 1")
     mask_threshold: int | None = option(
-        None, "binary grey masks: a stored value above this is foreground; null (default) is 127, or 0 when every "
-        "mask holds only 0 and 1", low=0)
+        None, "binary grey masks: a stored value above this is foreground", low=0,
+        default_text="127, or 0 when every mask holds only 0 and 1")
     mask_suffix: str = option(
         "", "masks are named <id><suffix>.<ext>, e.g. _segmentation for ISIC's <id>_segmentation.png", metavar="SUFFIX",
         default_text="no suffix")

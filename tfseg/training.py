@@ -33,9 +33,9 @@ from tfseg.settings_table import settings_table
 def build_model(config: Config, steps_per_epoch: int = 1) -> keras.Model:
     """Builds the configured model in its precision and compiles it (`compile_model`); call
     it inside the strategy scope and `dtype_policy` of the precision. The data settings
-    must be decided (`tfseg.data.settle_data`)."""
+    that shape the model (channels, classes) must be decided (`tfseg.data.settle_data`)."""
     data = config.data
-    check_settled(data)
+    check_settled(data, ("data.channels", "data.classes"))
     model = models.build(config.model.name, (*data.image_size, data.channels), data.classes, **config.model.options)
     apply_layer_precision(model, resolve_precision(config.train.precision))
     return compile_model(model, config, steps_per_epoch)

@@ -184,7 +184,7 @@ def test_train_py_trains_with_each_preset(preset, tiny_dataset, tmp_path):
     assert train_main(["--model", "unet", "--config", str(options), "--data", str(tiny_dataset), "--channels", "1",
                        "--image-size", "32", "32", "--epochs", "1", "--batch-size", "2", "--augment", preset,
                        "--run-dir", str(run_dir)]) == 0
-    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [0]
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1]
 
 
 @pytest.mark.parametrize("engine", ENGINES)

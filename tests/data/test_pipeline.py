@@ -132,12 +132,13 @@ def test_datasets_are_those_training_fits_on(tiny_dataset):
     settings = dict(image_size=[32, 32], batch_size=4, augment="none", model_options={"depth": 2, "base_filters": 4})
     train, val = data.datasets(tiny_dataset, **settings)
     config = make_config(tiny_dataset, **settings)
+    table = load_table(config.data, config.train.seed)
+    config.data, _ = settle_data(config.data, table)
     model = build_model(config)
     for dataset in (train, val):
         images, masks = dataset.element_spec
         assert images.shape == (None, *model.input_shape[1:]) and images.dtype == "float32"
         assert masks.shape == (None, *model.output_shape[1:]) and masks.dtype == "float32"
-    table = load_table(config.data, config.train.seed)
     assert sum(len(images) for images, _ in train) == len(split_rows(table, "train")) == 16
     expected_images, expected_masks = next(iter(make_dataset(split_rows(table, "val"), config.data, 4, training=False)))
     images, masks = next(iter(val))
@@ -179,6 +180,7 @@ def _crops_with_foreground(folder, share, seed=0, crops=360, **options):
     data = DataConfig(dir=str(folder), crop=32, image_size=[32, 32], augment="none", foreground_crops=share,
                       val_fraction=0.0, test_fraction=0.0, **options)
     rows = load_table(data, seed=0)
+    data, _ = settle_data(data, rows)
     batches = make_dataset(rows, data, batch_size=9, training=True, seed=seed, repeat=True).take(crops // 9)
     masks = np.concatenate([masks.numpy() for _, masks in batches])
     return masks.reshape(len(masks), -1, masks.shape[-1])
@@ -235,8 +237,8 @@ def test_foreground_points_sample_each_label():
 
 
 def test_repeat_gives_full_fresh_batches_across_passes(tiny_dataset):
-    data = DataConfig(dir=str(tiny_dataset), image_size=[16, 16], augment="none")
     rows = _table(tiny_dataset).head(5)
+    data, _ = settle_data(DataConfig(dir=str(tiny_dataset), image_size=[16, 16], augment="none"), rows)
     batches = [images.numpy() for images, _ in make_dataset(rows, data, 4, training=True, seed=1, repeat=True).take(5)]
     assert [len(batch) for batch in batches] == [4] * 5  # 20 images: four passes over 5, no partial batch
     passes = np.concatenate(batches).reshape(4, 5, -1)
@@ -257,14 +259,16 @@ def test_zscore_normalises_each_image_and_channel(tmp_path):
         mask[10:20, 10:30] = 255
         cv2.imwrite(str(tmp_path / "masks" / f"h{i}.png"), mask)
     table = load_dataset_table(tmp_path, 3, 1, 0.0, 0.0, 0)
-    scaled = DataConfig(dir=str(tmp_path), image_size=[32, 32], channels=3, augment="none")
+    scaled = DataConfig(dir=str(tmp_path), image_size=[32, 32], channels=3, classes=1, mask_threshold=127, augment="none")
     images, _ = next(iter(make_dataset(table, scaled, 3, training=False)))
     assert float(np.max(images)) < 4000 / 65535 + 1e-6
-    zscore = DataConfig(dir=str(tmp_path), image_size=[32, 32], channels=3, augment="none", normalize="zscore")
+    zscore = DataConfig(dir=str(tmp_path), image_size=[32, 32], channels=3, classes=1, mask_threshold=127, augment="none",
+                        normalize="zscore")
     images = next(iter(make_dataset(table, zscore, 3, training=False)))[0].numpy()
     np.testing.assert_allclose(images.mean(axis=(1, 2)), 0.0, atol=1e-4)
     np.testing.assert_allclose(images.std(axis=(1, 2)), 1.0, atol=1e-3)
-    cropped = DataConfig(dir=str(tmp_path), image_size=[32, 32], crop=32, channels=3, normalize="zscore")
+    cropped = DataConfig(dir=str(tmp_path), image_size=[32, 32], crop=32, channels=3, classes=1, mask_threshold=127,
+                         normalize="zscore")
     whole = to_model_input(read_image(table["image_path"].iloc[0], 3), (40, 40), "zscore")
     np.testing.assert_array_equal(model_inputs(table.head(1), cropped, 4), grid_tiles(whole, 32))  # whole image, then tiles
     flat = np.full((8, 8, 1), 700, np.uint16)

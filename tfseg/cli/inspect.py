@@ -51,7 +51,7 @@ def print_inspection(config, copy_to: str | None = None) -> None:
     from tfseg.errors import TfsegError
     from tfseg.files import write_atomically
 
-    table = load_table(config.data, config.train.seed)
+    table = load_table(config.data, config.train.seed, config.sources)
     print(dataset_summary(config, table), flush=True)
     cached, started = fingerprint_path(config).is_file(), time.monotonic()
     path = fingerprint_file(config, table)

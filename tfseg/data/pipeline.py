@@ -28,9 +28,10 @@ def resolve_data_dir(data: DataConfig) -> Path:
     return write_demo_dataset(demo_dataset_dir(data.demo_samples, size), samples=data.demo_samples, size=size)
 
 
-def check_settled(data: DataConfig) -> None:
-    """Raises `TfsegError` when a setting left to the data (null) has not been decided (`settle_data`)."""
-    unsettled = [key for key in DATA_DECIDED_KEYS if getattr(data, key.split(".")[1]) is None]
+def check_settled(data: DataConfig, keys: tuple[str, ...] = DATA_DECIDED_KEYS) -> None:
+    """Raises `TfsegError` when a setting of `keys` left to the data (null) has not been
+    decided (`settle_data`)."""
+    unsettled = [key for key in keys if getattr(data, key.split(".")[1]) is None]
     if unsettled:
         raise TfsegError(f"{', '.join(unsettled)}: null, not decided yet; settle_data(data, load_table(data, seed)) "
                          "decides them from the dataset")
@@ -395,5 +396,6 @@ def datasets(
         (train, val): two `tf.data.Dataset`s of (images, masks) batches.
     """
     config = make_config(source, **settings)
-    table = load_table(config.data, config.train.seed)
+    table = load_table(config.data, config.train.seed, config.sources)
+    config.data, _ = settle_data(config.data, table)
     return make_training_data(config, split_rows(table, "train"), split_rows(table, "val"), heads)
