@@ -67,7 +67,7 @@ def test_training_ends_with_the_best_epoch_the_files_and_the_next_commands(train
     assert lines[2] == "  time: 4 min 23 s"
     assert lines[3] == ("  written: best.keras (the best epoch), export/ (SavedModel, model card), curves.png, "
                         "history.csv, tensorboard/")
-    assert lines[4:] == ["  next:", f"    tfseg evaluate {run_dir}", f"    tfseg predict {run_dir} IMAGES --out OUT",
+    assert lines[4:] == ["  next:", f"    tfseg evaluate {run_dir}", f"    tfseg predict {run_dir} IMAGES  # masks into {run_dir / 'predictions'}",
                          f"    tensorboard --logdir {run_dir / 'tensorboard'}"]
     printed = (run_dir.parent / "train_stdout.txt").read_text()
     assert "\n".join(lines[:2]) in printed and "\n".join(lines[3:]) in printed and "  time: " in printed

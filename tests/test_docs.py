@@ -152,6 +152,8 @@ def test_public_datasets_table_links_each_official_source():
 def test_readme_is_short_and_links_every_page():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) < 200
+    picture = re.search(r"!\[[^]]+\]\(([^)]+\.png)\)", "\n".join(readme.splitlines()[:12]))
+    assert picture and (ROOT / picture.group(1)).stat().st_size > 50_000, "README's first screen shows no picture"
     for page in PAGES:
         assert f"](docs/{page}.md)" in readme, f"README.md does not link docs/{page}.md"
     for command in ('pip install -e . && python train.py --model unet',

@@ -89,7 +89,7 @@ def test_foreground_crops_and_steps_per_epoch_from_the_command_line(data16, tmp_
         "--foreground-crops", "0.5", "--steps-per-epoch", "5", "--epochs", "1", "--batch-size", "2",
         "--augment", "none", "--tensorboard-images", "0", "--run-dir", str(run_dir),
     ]) == 0
-    assert "1 epochs, 5 steps each" in capsys.readouterr().out
+    assert "1 epoch, 5 steps each" in capsys.readouterr().out
     assert len(pd.read_csv(run_dir / "history.csv")) == 1
     assert _iterations(run_dir) == 5
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())

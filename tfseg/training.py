@@ -182,7 +182,7 @@ def training_summary(run_dir: str | Path, seconds: float | None = None) -> str:
     lines.append("  written: " + ", ".join(text for path, text in written.items() if path.exists()))
     lines.append("  next:")
     lines.append(f"    tfseg evaluate {run.path}")
-    lines.append(f"    tfseg predict {run.path} IMAGES --out OUT")
+    lines.append(f"    tfseg predict {run.path} IMAGES  # masks into {run.predictions}")
     if run.tensorboard.exists():
         lines.append(f"    tensorboard --logdir {run.tensorboard}")
     return "\n".join(lines)
@@ -242,7 +242,8 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
         run_callbacks = make_callbacks(
             settings, output, _validation_sample(val_rows, config) if chief else None, history, best_so_far, stop
         )
-        start = f"resuming after epoch {done} of {settings.epochs}" if resume else f"{settings.epochs} epochs"
+        epochs = f"{settings.epochs} epoch{'s' * (settings.epochs != 1)}"
+        start = f"resuming after epoch {done} of {settings.epochs}" if resume else epochs
         start += f", {steps} steps each"
         print(settings_table(config, table))
         print(
