@@ -2,6 +2,7 @@
 present, and what the tests of more than one module use (tiny configs and runs, scripts in a
 fresh Python, small models, DICOM files). Helpers are imported: `from tests.conftest import …`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -119,6 +121,40 @@ def run_script(source: str, tmp_path: Path, env: dict | None = None) -> subproce
         [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
     )
+
+
+def stop_at_epoch(epoch: int):
+    """A Keras callback that interrupts training at the start of epoch `epoch` (0-based), as a crash would."""
+    import keras
+
+    class StopAtEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, index, logs=None):
+            if index == epoch:
+                raise KeyboardInterrupt(f"interrupted at epoch {index}")
+
+    return StopAtEpoch()
+
+
+def cli_in_fresh_python(*argvs: list[str]) -> tuple[list[tuple[int, str]], list[str]]:
+    """Runs `tfseg ARGV` for each argv in one fresh Python: ([(exit code, last stderr line)
+    of each], the TensorFlow and Keras modules loaded by then)."""
+    code = (
+        "import contextlib, io, json, sys; from tfseg.cli import main\n"
+        "exits = []\n"
+        f"for argv in {[list(argv) for argv in argvs]!r}:\n"
+        "    err = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            code = main(argv)\n"
+        "        except SystemExit as stop:\n"
+        "            code = stop.code\n"
+        "    exits.append((code, (err.getvalue().strip().splitlines() or [''])[-1]))\n"
+        "print(json.dumps([exits, sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-1500:]
+    exits, modules = json.loads(result.stdout.strip().splitlines()[-1])
+    return [tuple(pair) for pair in exits], modules
 
 
 def finish(process: subprocess.Popen) -> str:

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfseg.cli import evaluate_main, train_main
+from tfseg.cli import COMMANDS, evaluate_main, train_main
 from tfseg.data import read_image
 from tfseg.distribution import float32_layers
 from tfseg.inference import predict
+
+from tests.conftest import cli_in_fresh_python
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = "model:\n  options: {depth: 2, base_filters: 4}\ntrain:\n  batch_size: 4\n"
@@ -272,7 +274,6 @@ def _tfseg(*arguments, env=None):
 
 
 def test_tfseg_help_lists_the_commands():
-    from tfseg.cli import COMMANDS
 
     main_help, train_help = _tfseg("--help"), _tfseg("train", "--help")
     assert main_help.returncode == 0 and train_help.returncode == 0, main_help.stderr + train_help.stderr
@@ -282,16 +283,10 @@ def test_tfseg_help_lists_the_commands():
 
 
 def test_help_does_not_import_tensorflow():
-    code = (
-        "import contextlib, io, sys; from tfseg.cli import main\n"
-        "for argv in (['--help'], ['train', '--help'], ['inspect', '--help'], ['evaluate', '--help']):\n"
-        "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-        "        main(argv)\n"
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-1500:]
-    assert result.stdout.strip() == "[]"
+    helps = [["--help"], *([command, "--help"] for command in COMMANDS), ["weights", "list", "--help"],
+             ["weights", "download", "--help"]]
+    exits, modules = cli_in_fresh_python(*helps)
+    assert exits == [(0, "")] * len(helps) and modules == []
 
 
 def test_inspect_hides_tensorflow_start_up_lines_unless_verbose(tiny_dataset, tmp_path):
@@ -345,7 +340,6 @@ def test_every_command_help_ends_with_examples_that_parse(monkeypatch):
     demo data as they are); no help line is wider than 100 columns."""
     import shlex
 
-    from tfseg.cli import COMMANDS
 
     monkeypatch.setenv("COLUMNS", "100")
     parsers = _parsers()
@@ -370,33 +364,24 @@ def test_abbreviated_flags_are_errors_that_name_the_flag(capsys):
 def test_choices_and_malformed_set_are_refused_before_tensorflow_loads():
     """A bad --tta, --postprocess, --precision, --optimizer or a --set without = is exit 2 with
     argparse's message, before TensorFlow (or a model) is loaded."""
-    code = (
-        "import contextlib, io, sys; from tfseg.cli import main\n"
-        "for argv in (['evaluate', 'RUN', '--tta', 'flipp'], ['predict', 'RUN', 'x.png', '--postprocess', 'largest'],\n"
-        "             ['evaluate', 'RUN', '--precision', 'float16'], ['train', '--optimizer', 'lamb'],\n"
-        "             ['train', '--set', 'train.epochs'], ['inspect', '--set', '=3'], ['predict', 'RUN', 'x', '--batch-size', '0']):\n"
-        "    err = io.StringIO()\n"
-        "    with contextlib.redirect_stderr(err):\n"
-        "        try:\n"
-        "            main(argv)\n"
-        "        except SystemExit as stop:\n"
-        "            print(stop.code, err.getvalue().strip().splitlines()[-1])\n"
-        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    exits, modules = cli_in_fresh_python(
+        ["evaluate", "RUN", "--tta", "flipp"], ["predict", "RUN", "x.png", "--postprocess", "largest"],
+        ["evaluate", "RUN", "--precision", "float16"], ["train", "--optimizer", "lamb"],
+        ["train", "--set", "train.epochs"], ["inspect", "--set", "=3"], ["predict", "RUN", "x", "--batch-size", "0"],
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-1500:]
-    lines = result.stdout.strip().splitlines()
-    assert lines == [
-        "2 tfseg evaluate: error: argument --tta: invalid choice: 'flipp' (choose from 'none', 'flip', 'flip-all')",
-        "2 tfseg predict: error: argument --postprocess: invalid choice: 'largest' (choose from 'none', 'largest-component')",
-        "2 tfseg evaluate: error: argument --precision: invalid choice: 'float16' (choose from 'float32', "
-        "'mixed_bfloat16_convs', 'auto')",
-        "2 tfseg train: error: argument --optimizer: invalid choice: 'lamb' (choose from 'adam', 'adamw', 'sgd', 'rmsprop')",
-        "2 tfseg train: error: argument --set: expected KEY=VALUE (e.g. train.lr=3e-4), got 'train.epochs'",
-        "2 tfseg inspect: error: argument --set: expected KEY=VALUE (e.g. train.lr=3e-4), got '=3'",
-        "2 tfseg predict: error: argument --batch-size: expected a whole number >= 1, got '0'",
-        "[]",
+    assert exits == [
+        (2, "tfseg evaluate: error: argument --tta: invalid choice: 'flipp' (choose from 'none', 'flip', 'flip-all')"),
+        (2, "tfseg predict: error: argument --postprocess: invalid choice: 'largest' (choose from 'none', "
+            "'largest-component')"),
+        (2, "tfseg evaluate: error: argument --precision: invalid choice: 'float16' (choose from 'float32', "
+            "'mixed_bfloat16_convs', 'auto')"),
+        (2, "tfseg train: error: argument --optimizer: invalid choice: 'lamb' (choose from 'adam', 'adamw', 'sgd', "
+            "'rmsprop')"),
+        (2, "tfseg train: error: argument --set: expected KEY=VALUE (e.g. train.lr=3e-4), got 'train.epochs'"),
+        (2, "tfseg inspect: error: argument --set: expected KEY=VALUE (e.g. train.lr=3e-4), got '=3'"),
+        (2, "tfseg predict: error: argument --batch-size: expected a whole number >= 1, got '0'"),
     ]
+    assert modules == []
 
 
 def test_set_errors_name_the_key(capsys, tiny_dataset):

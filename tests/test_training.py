@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from tests.conftest import finish, run_script, tiny_config
+from tests.conftest import finish, run_script, stop_at_epoch, tiny_config
 from tfseg import cli
 from tfseg.distribution import float32_layers
 from tfseg.errors import TfsegError
@@ -29,18 +29,6 @@ from tfseg.run_state import completed_epochs
 from tfseg.training import build_model, resume_run, train
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class StopAtEpoch(keras.callbacks.Callback):
-    """Interrupts training at the start of epoch `epoch` (0-based), as a crash would."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt(f"interrupted at epoch {epoch}")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +49,7 @@ def resumed_run(small_data, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "resumed"
     config = tiny_config(small_data, run_dir, epochs=3, schedule="poly")
     with pytest.raises(KeyboardInterrupt):
-        train(config, callbacks=[StopAtEpoch(2)])
+        train(config, callbacks=[stop_at_epoch(2)])
     interrupted = pd.read_csv(run_dir / "history.csv")
     resume_run(run_dir, {"train.export": ["tflite"]})
     return run_dir, interrupted
@@ -173,7 +161,7 @@ def test_deep_supervision_trains_on_the_mean_head_loss_and_exports_the_last_head
 def test_failure_before_first_epoch_removes_run_dir(small_data, tmp_path):
     run_dir = tmp_path / "failed"
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(small_data, run_dir, epochs=2, tensorboard_images=0), callbacks=[StopAtEpoch(0)])
+        train(tiny_config(small_data, run_dir, epochs=2, tensorboard_images=0), callbacks=[stop_at_epoch(0)])
     assert not run_dir.exists()
 
 

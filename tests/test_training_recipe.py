@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import tiny_config
+from tests.conftest import stop_at_epoch, tiny_config
 from tfseg.cli import evaluate_main, predict_main, train_main
 from tfseg.data import load_table, model_inputs, read_image, split_rows, to_model_input
 from tfseg.export.loading import load_run_model
@@ -43,18 +43,6 @@ def data16(tmp_path_factory):
     return folder
 
 
-class StopAtEpoch(keras.callbacks.Callback):
-    """Interrupts training at the start of epoch `epoch` (0-based), as a crash would."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt(f"interrupted at epoch {epoch}")
-
-
 def _iterations(run_dir):
     return int(keras.saving.load_model(run_dir / "last.keras").optimizer.iterations.numpy())
 
@@ -66,7 +54,7 @@ def test_steps_per_epoch_counts_optimizer_steps_and_resume_keeps_counting(data16
     run_dir = tmp_path / "run"
     config = tiny_config(data16, run_dir, epochs=3, schedule="poly", steps_per_epoch=3, tensorboard_images=0)
     with pytest.raises(KeyboardInterrupt):
-        train(config, callbacks=[StopAtEpoch(2)])
+        train(config, callbacks=[stop_at_epoch(2)])
     assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1, 2]
     interrupted = keras.saving.load_model(run_dir / "last.keras").optimizer
     assert int(interrupted.iterations.numpy()) == 2 * 3
