@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+import tfseg
+
 from tests.conftest import stop_at_epoch, tiny_config
 from tfseg.cli import evaluate_main, predict_main, train_main
 from tfseg.data import load_table, model_inputs, read_image, split_rows, to_model_input
@@ -119,3 +121,5 @@ def test_zscore_trains_evaluates_and_predicts_with_the_pipeline_values(data16, t
                              str(threshold)]) == 0
         mask = cv2.imread(str(out / "masks" / f"{row['id'].iloc[0]}.png"), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal((mask > 0)[clear], (expected > threshold)[clear], err_msg=str(model_path))
+    masks = tfseg.predict(run_dir, row["image_path"].iloc[0], threshold=threshold)  # the Python API, the same way
+    np.testing.assert_array_equal(masks[0][clear], (expected > threshold)[clear])

@@ -341,10 +341,11 @@ def predict(
     else:
         path = _as_run(model).path  # a run directory or a model file
         (model, config), card = load_predictor(path, precision), read_model_card(path)
-    threshold, sliding_window, scale = prediction_settings(config, card, threshold, sliding_window, scale)
+    threshold, sliding_window, scale, normalize = prediction_settings(config, card, threshold, sliding_window, scale)
     arrays, given = _images(images, int(model.input_shape[-1]))
     probabilities = inference.predict(
-        model, arrays, batch_size=batch_size, tta=tta, sliding_window=sliding_window, overlap=overlap, scale=scale
+        model, arrays, batch_size=batch_size, tta=tta, sliding_window=sliding_window, overlap=overlap, scale=scale,
+        normalize=normalize,
     )
     masks = [inference.postprocess(inference.probabilities_to_labels(p, threshold), postprocess) for p in probabilities]
     if given == "batch":

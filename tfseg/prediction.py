@@ -67,10 +67,11 @@ def prediction_settings(
     threshold: float | None = None,
     sliding_window: bool | None = None,
     scale: float | tuple[float, float] | str | None = None,
-) -> tuple[float, bool, tuple[float, float] | str]:
-    """The threshold, whether to tile, and the tiling scale a model predicts with: those
-    given, and for those left None what its run's config or its model card says (see
-    `predict_paths`); for a model with neither, 0.5, whole-image resize and scale 1.
+) -> tuple[float, bool, tuple[float, float] | str, str]:
+    """The threshold, whether to tile, the tiling scale and the normalisation a model predicts
+    with: those given, and for those left None what its run's config or its model card says
+    (see `predict_paths`); for a model with neither, 0.5, whole-image resize, scale 1 and
+    "scale" (to [0, 1]).
 
     Args:
         config: Config or None. The run's config, when the model is a run's.
@@ -78,7 +79,8 @@ def prediction_settings(
         threshold, sliding_window, scale: as in `predict_paths`.
 
     Returns:
-        (threshold, sliding_window, scale), the scale normalised (`tfseg.inference.normalise_scale`).
+        (threshold, sliding_window, scale, normalize), the scale normalised
+        (`tfseg.inference.normalise_scale`).
     """
     if threshold is None:
         threshold = card_threshold(card)
@@ -92,7 +94,8 @@ def prediction_settings(
         sliding_window = bool(crop_trained)
     if scale is None:
         scale = "fit" if crop_trained is False else 1.0
-    return threshold, sliding_window, normalise_scale(scale)
+    normalize = config.data.normalize if config is not None else card_normalize(card)
+    return threshold, sliding_window, normalise_scale(scale), normalize
 
 
 def predict_paths(
@@ -148,9 +151,8 @@ def predict_paths(
     check_postprocess(postprocess_method)
     model, config = load_predictor(model_path, precision)
     card = read_model_card(model_path)
-    threshold, sliding_window, scale = prediction_settings(config, card, threshold, sliding_window, scale)
+    threshold, sliding_window, scale, normalize = prediction_settings(config, card, threshold, sliding_window, scale)
     files = collect_inputs(inputs)
-    normalize = config.data.normalize if config is not None else card_normalize(card)
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
