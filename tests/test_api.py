@@ -101,6 +101,19 @@ def test_train_returns_the_run(api_run):
 
 
 @pytest.mark.slow
+def test_a_run_reads_its_history_numbered_from_1_as_training_does(binary_run, tmp_path):
+    """A history written before epochs counted from 1 (its first row epoch 0) reads as training reads it."""
+    old = tmp_path / "old-run"
+    old.mkdir()
+    (old / "config.yaml").write_bytes((binary_run / "config.yaml").read_bytes())
+    history = pd.DataFrame({"epoch": [0, 1], "loss": [0.9, 0.7], "val_iou": [0.5, 0.4]})
+    history.to_csv(old / "history.csv", index=False)
+    run = tfseg.Run(old)
+    assert list(run.history["epoch"]) == [1, 2] and run.best_scores["epoch"] == 1
+    (old / "history.csv").write_text("")  # killed before its first epoch
+    assert run.best_scores == {}
+
+
 def test_evaluate_returns_per_image_scores_and_writes_the_report(api_run, tiny_dataset):
     scores = tfseg.evaluate(api_run)
     test_ids = pd.read_csv(tiny_dataset / "splits.csv").query("split == 'test'")["id"]

@@ -26,7 +26,7 @@ from tfseg.export.loading import load_predictor, load_run_model
 from tfseg.models.encoders import encoder_key
 from tfseg.prediction import collect_inputs, prediction_settings, read_input
 from tfseg.run import RunDir, read_config
-from tfseg.run_state import best_epoch
+from tfseg.run_state import best_epoch, read_history
 
 CONSTRUCTORS = {
     "Unet": "unet",
@@ -75,16 +75,17 @@ class Run:
 
     @property
     def history(self) -> pd.DataFrame:
-        """Loss and metrics, one row per epoch (history.csv; `epoch` counts from 0, as Keras does)."""
-        if not self.files.history.is_file():
+        """Loss and metrics, one row per epoch (history.csv, `tfseg.run_state.read_history`; `epoch` counts from 1)."""
+        history = read_history(self.files.history)
+        if history is None:
             raise TfsegError(f"{self.path}: no history.csv; expected a run directory written by train.py")
-        return pd.read_csv(self.files.history)
+        return history
 
     @property
     def best_scores(self) -> dict[str, float]:
         """The history row of the best epoch by `train.monitor`, the epoch of best.keras:
         `{"epoch": 1, "loss": 0.41, "val_iou": 0.83, ...}`; empty before the first epoch."""
-        history = self.history
+        history = read_history(self.files.history)
         epoch, _ = best_epoch(history, self.config.train.monitor)
         if epoch is None:
             return {}
