@@ -166,7 +166,7 @@ def foreground_points(labels: np.ndarray, limit: int = FOREGROUND_POINTS) -> np.
     """
     labels = labels.reshape(labels.shape[:2])
     rows = []
-    for label in np.unique(labels[labels > 0]):
+    for label in np.flatnonzero(np.bincount(labels.ravel())[1:]) + 1:  # the labels present, as np.unique but faster
         ys, xs = np.nonzero(labels == label)
         keep = np.linspace(0, len(ys) - 1, min(limit, len(ys))).round().astype(int)
         rows.append(np.stack([np.full(len(keep), label), ys[keep], xs[keep]], axis=1))
@@ -258,6 +258,7 @@ def make_dataset(
     transforms = parse_transforms(data.augment) if training else []
     with_points = bool(crop and training and data.foreground_crops)  # foreground pixels to centre crops on
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": data.deterministic}
+    points_of: dict[str, np.ndarray] = {}  # each mask's foreground points, found on its first read only
 
     def load(image_path: bytes, mask_path: bytes) -> tuple[np.ndarray, ...]:
         image = read_image(image_path.decode(), channels)
@@ -266,7 +267,10 @@ def make_dataset(
             return to_model_input(image, size, normalize), resize_labels(labels, size)
         image = to_model_input(image, image.shape[:2], normalize)
         if with_points:
-            return image, labels[..., None], foreground_points(labels)
+            path = mask_path.decode()
+            if path not in points_of:
+                points_of[path] = foreground_points(labels)
+            return image, labels[..., None], points_of[path]
         if training:
             return image, labels[..., None]
         return grid_tiles(image, crop), grid_tiles(labels[..., None], crop)
