@@ -174,6 +174,12 @@ def test_resume_refuses_changed_model_and_missing_run(small_data, tmp_path, caps
     assert "train.lr cannot change on resume" in capsys.readouterr().err
 
 
+def test_a_bad_loss_stops_before_the_dataset_is_read(tmp_path):
+    with pytest.raises(TfsegError, match="bcee"):  # not "dataset ... does not exist": the loss is checked first
+        train(tiny_config(tmp_path / "not-a-dataset", tmp_path / "run", loss="bcee"))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_encoder_options_need_a_model_with_an_encoder(tmp_path):
     config = tiny_config(tmp_path, encoder_lr_multiplier=0.1)
     config.data.classes, config.data.mask_threshold = None, None  # left to the data: the model needs its classes

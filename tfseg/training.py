@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfseg import losses, metrics, models
 from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import RESUMABLE_KEYS, Config, TrainConfig
-from tfseg.data import check_settled, load_table, make_dataset, make_training_data, settle_data, split_rows
+from tfseg.data import check_settled, classes_of, load_table, make_dataset, make_training_data, settle_data, split_rows
 from tfseg.distribution import (
     apply_layer_precision, dtype_policy, is_chief, make_strategy, resolve_jit_compile, resolve_precision, worker_name,
 )
@@ -92,10 +92,11 @@ def _validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, 
 
 
 def check_training_options(config: Config) -> None:
-    """Checks what only training needs (the loss spec, multi-worker's run_dir) before anything is written."""
-    losses.get(config.train.loss, config.data.classes)
+    """Checks what only training needs (multi-worker's run_dir, the loss spec) before the
+    dataset is read and anything is written."""
     if config.train.strategy == "multiworker" and not config.train.run_dir:
         raise TfsegError("--strategy multiworker needs --run-dir (the same folder on every worker)")
+    losses.get(config.train.loss, classes_of(config.data))
 
 
 def seed_everything(settings: TrainConfig) -> None:
@@ -221,10 +222,10 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
     settings = config.train
     strategy = make_strategy(settings.strategy)  # first: multi-worker set-up precedes other TF work
     seed_everything(settings)
+    check_training_options(config)
     table = load_table(config.data, settings.seed, config.sources)
     config.data, decided = settle_data(config.data, table)
     config.sources.update(decided)
-    check_training_options(config)
     train_rows, val_rows = split_rows(table, "train"), split_rows(table, "val")
     precision = resolve_precision(settings.precision)
     steps = steps_per_epoch(settings, len(train_rows))

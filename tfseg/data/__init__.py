@@ -3,6 +3,7 @@
 from tfseg.data.discovery import (
     assign_folds,
     assign_splits,
+    classes_of,
     discover_pairs,
     load_dataset_table,
     mask_reader,
@@ -37,6 +38,7 @@ __all__ = [
     "TRANSFORM_DEFAULTS",
     "assign_folds",
     "assign_splits",
+    "classes_of",
     "check_settled",
     "dataset_summary",
     "datasets",

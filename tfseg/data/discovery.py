@@ -414,8 +414,7 @@ def _class_table(
         raise TfsegError(f"{path}: {len(lines)} class name(s), expected one per label from 0: at least 2 (background first)")
     expected = len(lines) if classes is None else max(classes, 2)
     if len(lines) != expected:
-        fitting = len(lines) if len(lines) > 2 else 1
-        advice = setting_advice("data.classes", fitting, (sources or {}).get("data.classes", "default"))
+        advice = setting_advice("data.classes", classes_for_names(len(lines)), (sources or {}).get("data.classes", "default"))
         raise TfsegError(
             f"{path}: {len(lines)} class names, expected {expected} (one per label 0..{expected - 1}; classes: {classes}); "
             f"for {len(lines)} names: {advice}"
@@ -450,14 +449,25 @@ def read_class_names(data_dir: str | Path, classes: int | None) -> list[str] | N
     return table[0] if table else None
 
 
+def classes_for_names(count: int) -> int:
+    """`data.classes` for a classes.txt of `count` names: K names K classes, 2 names 1 (binary)."""
+    return count if count > 2 else 1
+
+
 def decide_classes(data_dir: str | Path | None) -> tuple[int, str]:
     """The classes that `data.classes` null stands for, and where they came from: from the
-    K names of classes.txt beside `data_dir` K classes, from 2 names 1 (binary), as
-    `classes.txt (K names)`; without the file, or for the demo data (`data_dir` None), 1 (`default`)."""
+    names of classes.txt beside `data_dir` (`classes_for_names`), as `classes.txt (K names)`;
+    without the file, or for the demo data (`data_dir` None), 1 (`default`)."""
     names = None if data_dir is None else read_class_names(data_dir, None)
     if names is None:
         return 1, "default"
-    return (len(names) if len(names) > 2 else 1), f"classes.txt ({len(names)} names)"
+    return classes_for_names(len(names)), f"classes.txt ({len(names)} names)"
+
+
+def classes_of(data) -> int:
+    """The classes of a `DataConfig`: `data.classes`, or when null what its classes.txt gives
+    (`decide_classes`); reads no image or mask."""
+    return decide_classes(data.dir)[0] if data.classes is None else data.classes
 
 
 def mask_reader(

@@ -93,22 +93,16 @@ def _checked_config(raw: dict[str, Any], source: str) -> Config:
     """The cell's config, its model name, model options and loss checked too (not only when
     training reaches the cell)."""
     from tfseg import losses, models
+    from tfseg.data.discovery import classes_of
 
     try:
         config = config_from_dict(raw, source)
         models.entry(config.model.name).check_options(config.model.options)
-        losses.get(config.train.loss, _classes(config))
+        losses.get(config.train.loss, classes_of(config.data))
     except TfsegError as error:
         message = str(error)
         raise TfsegError(message if message.startswith(source) else f"{source}: {message}") from None
     return config
-
-
-def _classes(config: Config) -> int:
-    """The classes of a cell: `data.classes`, or those its classes.txt gives (`tfseg.data.decide_classes`)."""
-    from tfseg.data.discovery import decide_classes
-
-    return decide_classes(config.data.dir)[0] if config.data.classes is None else config.data.classes
 
 
 def _read_study_file(source: Path) -> dict[str, Any]:
@@ -184,8 +178,10 @@ def load_study(path: str | Path, out_root: str | Path = "studies", data_dir: str
                          f"{list(TTA_FLIPS)}, got {raw['ensembles']!r}")
     if ensembles and len(seeds) * max(folds, 1) < 2:
         raise TfsegError(f"study file {source}: ensembles: needs two or more seeds or folds, got seeds {seeds}")
+    from tfseg.data.discovery import classes_of
+
     class_names = [str(name) for name in _as_list(raw.get("class_names") or [])]
-    classes = _classes(base)
+    classes = classes_of(base.data)
     if class_names and len(class_names) != classes - 1:
         raise TfsegError(f"study file {source}: class_names: expected {classes - 1} names (classes 1.."
                          f"{classes - 1}), got {len(class_names)}")
