@@ -53,8 +53,9 @@ def print_inspection(config, copy_to: str | None = None) -> None:
 
     table = load_table(config.data, config.train.seed, config.sources)
     print(dataset_summary(config, table), flush=True)
-    cached, started = fingerprint_path(config).is_file(), time.monotonic()
-    path = fingerprint_file(config, table)
+    path, started = fingerprint_path(config), time.monotonic()
+    cached = path.is_file()
+    fingerprint_file(config, table, path=path)
     text = path.read_text(encoding="utf-8")
     for line in describe_classes(json.loads(text)):
         print(f"fingerprint: {line}")

@@ -30,9 +30,9 @@ from skimage.morphology import skeletonize
 from tqdm import tqdm
 
 from tfseg.config import Config, load_config
-from tfseg.data.discovery import SPLITS, discover_pairs, mask_reader, read_class_names
+from tfseg.data.discovery import SPLITS, discover_pairs, read_class_names
 from tfseg.data.io import COLOUR_TABLE, GREY, PALETTE, MaskReader, read_image, resize_labels
-from tfseg.data.pipeline import load_table, resolve_data_dir, settle_data
+from tfseg.data.pipeline import load_table, masks_of, resolve_data_dir, settle_data
 from tfseg.files import cache_dir, write_atomically
 
 VERSION = 1
@@ -220,7 +220,7 @@ def compute_fingerprint(config: Config, table: pd.DataFrame, progress: bool | No
     """
     data, _ = settle_data(config.data, table)  # channels, classes and threshold the data decides
     source = resolve_data_dir(data)
-    masks = mask_reader(source, data.classes, data.mask_threshold)
+    masks = masks_of(data)
     samples = max(1, min(PIXELS_PER_IMAGE, PIXELS_IN_ALL // len(table)))
     rows = list(table[["image_path", "mask_path"]].itertuples(index=False, name=None))
     if progress is None:
@@ -302,7 +302,9 @@ def fingerprint_path(config: Config) -> Path:
     return cache_dir() / "fingerprints" / f"{_key(config)}.json"
 
 
-def fingerprint_file(config: Config, table: pd.DataFrame | None = None, progress: bool | None = None) -> Path:
+def fingerprint_file(
+    config: Config, table: pd.DataFrame | None = None, progress: bool | None = None, path: Path | None = None
+) -> Path:
     """The cached fingerprint of the config's dataset, computed and written (atomically) if missing.
 
     Args:
@@ -310,11 +312,13 @@ def fingerprint_file(config: Config, table: pd.DataFrame | None = None, progress
         table: DataFrame or None. `load_table(config.data, config.train.seed)` when the
             caller has it; None loads (and validates) it when the fingerprint is computed.
         progress: bool or None. See `compute_fingerprint`.
+        path: Path or None. `fingerprint_path(config)` when the caller has it (it stats every
+            file of the dataset); None works it out.
 
     Returns:
         The path of the JSON file under `tfseg.files.cache_dir()/fingerprints`.
     """
-    path = fingerprint_path(config)
+    path = path or fingerprint_path(config)
     if not path.is_file():
         if table is None:
             table = load_table(config.data, config.train.seed)
