@@ -48,7 +48,7 @@ def make_fingerprint(height=256, width=256, images=100, train=70, bit_depth="8",
     names = ["grey"] if stored_channels == "1" else ["red", "green", "blue"]
     return {
         "version": 1, "dataset": "/data/handmade",
-        "options": {"data.channels": 1, "data.classes": max(1, len(classes) + 1 if len(classes) > 1 else 1),
+        "options": {"data.channels": 1 if stored_channels == "1" else 3, "data.classes": max(1, len(classes) + 1 if len(classes) > 1 else 1),
                     "data.mask_threshold": 127, "data.mask_suffix": "", "data.val_fraction": 0.15,
                     "data.test_fraction": 0.15, "data.stratify": None, "data.folds": 0, "data.fold": 0, "train.seed": 42},
         "images": {"count": images, "splits": {"train": train, "val": (images - train) // 2,

@@ -225,7 +225,7 @@ def test_other_budgets_are_rejected(text):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, options, expected", [
     ("ph2-skin", {}, {"data.channels": 3, "data.image_size": [96, 128], "model.options.depth": 4, "data.augment": "medium"}),
-    ("jsrt-multiclass", {"data.classes": 4}, {"data.image_size": [256, 256], "train.loss": "ce+dice"}),
+    ("jsrt-multiclass", {}, {"data.classes": 4, "data.image_size": [256, 256], "train.loss": "ce+dice"}),
     ("lung-cxr", {}, {"data.image_size": [256, 256], "model.options.depth": 5, "data.augment": "light"}),
     ("isbi-em", {}, {"data.crop": 384, "model.options.depth": 6, "data.foreground_crops": 0.0}),
 ])

@@ -19,6 +19,9 @@ def test_channels_follow_how_images_are_stored_and_classes_how_masks_were_read()
     settings, reason = rules.channels_and_classes(grey, {}, budget())
     assert settings == {"data.channels": 1, "data.classes": 4}
     assert "every image stored grey" in reason and "label maps 0..3 (background, lung, heart, clavicle)" in reason
+    palette = make_fingerprint(stored_channels="1")  # colour palette images: one band stored, read as RGB
+    palette["options"]["data.channels"] = 3
+    assert rules.channels_and_classes(palette, {}, budget())[0]["data.channels"] == 3  # as the data was read
 
 
 @pytest.mark.parametrize("bit_depth, used, expected", [

@@ -146,26 +146,17 @@ def _resize_problem(fingerprint: dict, longer: int, native: int) -> str | None:
     return None
 
 
-def _colour_images(fingerprint: dict) -> int:
-    """Images stored with 3 or 4 bands (RGB, RGBA, ...)."""
-    return sum(count for bands, count in fingerprint["images"]["stored_channels"].items() if bands in ("3", "4"))
-
-
-def input_channels(fingerprint: dict) -> int:
-    """3 when any image is stored in colour, else 1."""
-    return 3 if _colour_images(fingerprint) else 1
-
-
 def channels_and_classes(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
-    """Input channels from how the images are stored (3 if any is colour); classes as the masks were read."""
-    colour = _colour_images(fingerprint)
-    classes = fingerprint["options"]["data.classes"]
+    """Input channels and classes as the fingerprint read the data (`tfseg.data.settle_data`
+    decides them from the images and classes.txt unless the user set them)."""
+    channels, classes = fingerprint["options"]["data.channels"], fingerprint["options"]["data.classes"]
+    colour = sum(count for bands, count in fingerprint["images"]["stored_channels"].items() if bands in ("3", "4"))
     names = fingerprint["masks"]["class_names"]
     images = fingerprint["images"]["count"]
     channels_text = f"{colour} of {images} images stored in colour" if colour else "every image stored grey"
     classes_text = (f"label maps 0..{classes - 1}" if classes > 1 else f"binary masks ({fingerprint['masks']['encoding']})")
-    return ({"data.channels": input_channels(fingerprint), "data.classes": classes},
-            f"{channels_text}; {classes_text}" + (f" ({', '.join(names)})" if names else ""))
+    return ({"data.channels": channels, "data.classes": classes},
+            f"{channels_text}: {channels} channel(s); {classes_text}" + (f" ({', '.join(names)})" if names else ""))
 
 
 def normalization(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
