@@ -33,8 +33,9 @@ TRANSFORM_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 MATRIX_TRANSFORMS = ("horizontal_flip", "vertical_flip", "rotate90", "transpose", "affine", "perspective", "random_resized_crop")
 SQUARE_ONLY = ("rotate90", "transpose")
-PIXEL_TRANSFORMS = ("coarse_dropout", "brightness_contrast", "gamma", "gaussian_noise", "gaussian_blur", "clahe")
-"""Transforms that change intensities: they take images in [0, 1] and clip to it (`data.normalize: scale`)."""
+PIXEL_TRANSFORMS = tuple(name for name in TRANSFORM_DEFAULTS if name not in MATRIX_TRANSFORMS and name != "elastic")
+"""Transforms that change intensities (every one but the warps): they take images in [0, 1] and
+clip to it (`data.normalize: scale`)."""
 
 PRESETS: dict[str, list[Any]] = {
     "none": [],

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from tfseg.config import Config, apply_overrides, config_from_dict
 from tfseg.data.fingerprint import RESIZE_TARGETS
 from tfseg.plan.machine import Machine, StepTiming
-from tfseg.transforms import PIXEL_TRANSFORMS, PRESETS
+from tfseg.transforms import PIXEL_TRANSFORMS, PRESETS, parse_transforms
 
 Decision = tuple[dict[str, Any], str]
 """What a rule returns: {dotted key: value} and its one-line reason."""
@@ -291,7 +291,8 @@ def augmentation(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
                                 "on lung medium +0.0015, heavy -0.002 IoU)")
     if planned["data.normalize"] == "scale":
         return {"data.augment": preset}, why
-    geometric = [entry for entry in PRESETS[preset] if next(iter(entry)) not in PIXEL_TRANSFORMS]
+    geometric = [entry for entry, transform in zip(PRESETS[preset], parse_transforms(preset))
+                 if transform.name not in PIXEL_TRANSFORMS]
     return {"data.augment": geometric}, f"{why}; the geometric transforms of {preset} (z-scored input)"
 
 
