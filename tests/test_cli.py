@@ -75,6 +75,13 @@ def test_training_ends_with_the_best_epoch_the_files_and_the_next_commands(train
     assert "\n".join(lines[:2]) in printed and "\n".join(lines[3:]) in printed and "  time: " in printed
 
 
+def test_durations_read_as_a_person_says_them():
+    from tfseg.text import format_duration
+
+    assert [format_duration(seconds) for seconds in (41.4, 252, 1800, 3780, 7200)] == [
+        "41 s", "4 min 12 s", "30 min", "1 h 03 min", "2 h"]
+
+
 def test_training_summary_of_a_run_without_the_monitored_column(binary_run):
     from tfseg.training import training_summary
 

@@ -26,6 +26,7 @@ from tfseg.files import remove_leftovers
 from tfseg.optim import make_optimizer, steps_per_epoch
 from tfseg.plots import plot_history
 from tfseg.run import RunDir, create_run_dir, read_config
+from tfseg.text import format_duration
 from tfseg.run_state import RunLock, best_epoch, completed_epochs, read_history, restore_state, trim_history
 from tfseg.settings_table import settings_table
 
@@ -145,16 +146,6 @@ def finish_run(run: RunDir, config: Config) -> None:
     plot_history(read_history(run.history), run.curves)
 
 
-def _duration(seconds: float) -> str:
-    """`41 s`, `4 min 12 s`, `1 h 03 min`."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def training_summary(run_dir: str | Path, seconds: float | None = None) -> str:
     """The closing lines of `tfseg train`: the best epoch and its validation scores, the
     time taken, what the run holds and the commands to run next.
@@ -177,7 +168,7 @@ def training_summary(run_dir: str | Path, seconds: float | None = None) -> str:
         scores = ", ".join(f"{name} {row[name]:.4f}" for name in names if pd.notna(row[name]))
         lines.append(f"  best epoch {epoch} of {len(history)} (by {monitor}): {scores}")
     if seconds is not None:
-        lines.append(f"  time: {_duration(seconds)}")
+        lines.append(f"  time: {format_duration(seconds)}")
     written = {run.best: "best.keras (the best epoch)", run.export: "export/ (SavedModel, model card)",
                run.curves: "curves.png", run.history: "history.csv", run.tensorboard: "tensorboard/"}
     lines.append("  written: " + ", ".join(text for path, text in written.items() if path.exists()))

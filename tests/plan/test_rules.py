@@ -183,7 +183,7 @@ def test_epochs_fill_the_budget_from_the_measured_step_time():
     per_epoch = 250 * TIMING.train_seconds + TIMING.validation_seconds + 3 * TIMING.checkpoint_seconds
     assert settings == {"train.epochs": int(usable // per_epoch)} == {"train.epochs": 24}
     assert "0.5 s/step on this CPU (test CPU, 2 cores, 24 GiB): 12 steps timed after the first (batch 8 of 256x256x1" in reason
-    assert "10% of 60 min kept" in reason and "24 epochs of 250 steps" in reason
+    assert "10% of 1 h kept" in reason and "24 epochs of 250 steps" in reason
 
 
 def test_epochs_shorten_when_the_budget_is_small():

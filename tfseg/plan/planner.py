@@ -16,6 +16,7 @@ from tfseg.files import write_atomically
 from tfseg.plan import rules
 from tfseg.plan.machine import Machine, StepTiming, this_machine
 from tfseg.plan.rules import Budget
+from tfseg.text import format_duration
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class Plan:
     def yaml(self) -> str:
         """The config as YAML, each setting under a comment with its reason."""
         lines = [
-            f"# tfseg plan for {self.dataset}: a training budget of {rules.format_duration(self.budget_seconds)} on "
+            f"# tfseg plan for {self.dataset}: a training budget of {format_duration(self.budget_seconds)} on "
             f"{self.machine.describe()}.",
             "# Train it with: python train.py --config THIS_FILE",
         ]

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from tfseg.config import Config, apply_overrides, config_from_dict
 from tfseg.data.fingerprint import RESIZE_TARGETS
 from tfseg.plan.machine import Machine, StepTiming
+from tfseg.text import format_duration
 from tfseg.transforms import PIXEL_TRANSFORMS, PRESETS, parse_transforms
 
 Decision = tuple[dict[str, Any], str]
@@ -74,13 +75,6 @@ class Budget:
     seconds: float
     machine: Machine
     time_steps: Callable[[Config], StepTiming]
-
-
-def format_duration(seconds: float) -> str:
-    """`45 s`, `12 min`, `2.5 h`."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _median_size(fingerprint: dict) -> tuple[int, int]:
