@@ -56,7 +56,6 @@ def _snapshot(folder):
 @pytest.fixture
 def two_states(tmp_path):
     """A run folder whose backup holds the states after epochs 2 and 3 (epoch 1's was pruned)."""
-    import numpy as np
 
     from tfseg.run_state import save_state
 
@@ -68,7 +67,6 @@ def two_states(tmp_path):
 
 
 def test_state_generations_keep_two_and_restore_the_newest(two_states):
-    import numpy as np
 
     from tfseg.run_state import completed_epochs, restore_state, saved_states
 
@@ -81,7 +79,6 @@ def test_state_generations_keep_two_and_restore_the_newest(two_states):
 
 @pytest.mark.parametrize("damage", ["truncated", "zero bytes", "no state.json", "unloadable"])
 def test_a_damaged_newest_state_falls_back_to_the_one_before(two_states, damage):
-    import numpy as np
 
     from tfseg.run_state import completed_epochs, restore_state
 
@@ -96,10 +93,10 @@ def test_a_damaged_newest_state_falls_back_to_the_one_before(two_states, damage)
     else:  # size and checksum match, yet Keras cannot load it
         import json
 
-        from tfseg.run_state import _sha256
+        from tfseg.files import file_digest
 
         weights.write_bytes(b"not an h5 file at all")
-        (newest / "state.json").write_text(json.dumps({"epochs": 3, "bytes": weights.stat().st_size, "sha256": _sha256(weights)}))
+        (newest / "state.json").write_text(json.dumps({"epochs": 3, "bytes": weights.stat().st_size, "sha256": file_digest(weights)}))
     before = _snapshot(two_states)
     model = _compiled_tiny_model(seed=1)
     epochs, notes = restore_state(model, two_states)

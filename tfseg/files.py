@@ -10,6 +10,7 @@ and Windows), and the folder fsynced so the rename survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import time
@@ -131,3 +132,12 @@ def write_atomically(path: str | Path, content: str | bytes) -> Path:
 def cache_dir() -> Path:
     """tfseg's cache folder: `$TFSEG_CACHE`, else ~/.cache/tfseg (not created here)."""
     return Path(os.environ.get(CACHE_VARIABLE) or Path.home() / ".cache" / "tfseg")
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (`hashlib.new(algorithm)`), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -9,7 +9,6 @@ Layout (`tfseg.run.RunDir`): `backup/epoch-<N>/` with `state.weights.h5` and `st
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,7 @@ import keras
 import pandas as pd
 
 from tfseg.errors import TfsegError
-from tfseg.files import atomic_dir, write_atomically
+from tfseg.files import atomic_dir, file_digest, write_atomically
 from tfseg.run import RunDir
 
 
@@ -60,17 +59,9 @@ class SavedState:
         size = self.weights.stat().st_size
         if size != recorded.get("bytes"):
             return f"{self.weights}: {size} bytes, expected {recorded.get('bytes')} (truncated?)"
-        if _sha256(self.weights) != recorded.get("sha256"):
+        if file_digest(self.weights) != recorded.get("sha256"):
             return f"{self.weights}: checksum differs from {self.metadata.name}"
         return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def saved_states(run_dir: str | Path) -> list[SavedState]:
@@ -110,7 +101,7 @@ def save_state(model: keras.Model, run_dir: str | Path, epochs: int) -> Path:
         model.save_weights(folder / "state.weights.h5")
         weights = folder / "state.weights.h5"
         (folder / "state.json").write_text(json.dumps(
-            {"epochs": epochs, "bytes": weights.stat().st_size, "sha256": _sha256(weights)}, indent=2
+            {"epochs": epochs, "bytes": weights.stat().st_size, "sha256": file_digest(weights)}, indent=2
         ))
     for old in saved_states(run_dir)[STATE_GENERATIONS:]:
         if old.metadata is None:  # the older layout's files

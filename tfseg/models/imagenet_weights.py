@@ -11,7 +11,6 @@ cache ahead of an offline training.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.error
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfseg.errors import TfsegError
-from tfseg.files import atomic_path
+from tfseg.files import atomic_path, file_digest
 
 MIRROR_VARIABLE = "TFSEG_WEIGHTS_MIRROR"
 """Where to download weights files from instead of their URLs: a base URL or a folder of the same file names."""
@@ -56,11 +55,7 @@ def hash_mismatch(path: str | Path, expected: str | None) -> str | None:
     if not expected:
         return None
     algorithm = "md5" if len(expected) == 32 else "sha256"
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    actual = digest.hexdigest()
+    actual = file_digest(path, algorithm)
     return None if actual == expected.lower() else f"{algorithm} {actual} where {expected} was published"
 
 
