@@ -142,6 +142,9 @@ def test_make_config_takes_the_flags_as_keywords(tmp_path):
     assert make_config().data.dir is None  # the demo data
     # a Config is copied, a folder is data.dir, a YAML file is read; None leaves a value alone
     assert make_config(config, epochs=3, batch_size=None).train.epochs == 3 and config.train.epochs == 2
+    loaded = load_config(None, {"train.epochs": 5})
+    again = make_config(loaded, batch_size=4)  # where each value came from is kept, the keyword's added
+    assert again.sources == {"train.epochs": "flag --epochs", "train.batch_size": "flag --batch-size"}
     assert make_config(config).train.batch_size == 4
     assert make_config(tmp_path, crop=32).data.dir == str(tmp_path)
     assert make_config(tmp_path, crop=32).data.image_size == [32, 32]

@@ -486,8 +486,10 @@ def make_config(source: Config | str | Path | None = None, **settings: Any) -> C
     overrides = {KEYWORDS[name]: value for name, value in settings.items()}
     if "model.options" in overrides:  # the whole mapping first, then the single options set beside it
         overrides = {"model.options": overrides.pop("model.options"), **overrides}
-    if isinstance(source, Config):
-        return _with_overrides(source.to_dict(), overrides, "config")
+    if isinstance(source, Config):  # its values keep the sources they had; the keywords' are new
+        config = _with_overrides(source.to_dict(), overrides, "config")
+        config.sources = {**source.sources, **{key: config.sources[key] for key in overrides if key in config.sources}}
+        return config
     if source is not None and Path(source).suffix.lower() not in (".yaml", ".yml"):
         overrides = {"data.dir": str(source), **overrides}
         source = None
