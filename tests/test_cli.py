@@ -307,15 +307,6 @@ def test_inspect_hides_tensorflow_start_up_lines_unless_verbose(tiny_dataset, tm
     assert [line for line in verbose.stderr.splitlines() if line.startswith(TF_LOG_PREFIXES)], verbose.stderr
 
 
-def test_models_command_lists_the_models(capsys):
-    from tfseg import models
-    from tfseg.cli import main
-
-    assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert {a.name for a in models.architectures() if not a.takes_encoder} <= set(out.split()) and "Encoders" in out
-
-
 def test_unknown_flag_suggests_the_closest(capsys):
     with pytest.raises(SystemExit) as raised:
         train_main(["--image-sise", "64", "64"])

@@ -221,12 +221,16 @@ def test_setting_advice_takes_the_form_the_value_was_given_in():
     assert setting_advice("model.options", {}, "default") == "set model.options: {}"  # YAML only
 
 
-def test_data_settings_default_to_null_meaning_decided_by_the_data():
+def test_data_settings_default_to_null_meaning_decided_by_the_data(tiny_dataset):
     from tfseg.config import DATA_DECIDED_KEYS
+    from tfseg.data import load_table, settle_data
 
     data = Config().data
     assert (data.channels, data.classes, data.mask_threshold) == (None, None, None)
-    assert DATA_DECIDED_KEYS == ("data.channels", "data.classes", "data.mask_threshold")
+    data.dir = str(tiny_dataset)
+    settled, decided = settle_data(data, load_table(data, 0))
+    assert sorted(decided) == sorted(DATA_DECIDED_KEYS)  # each null one is decided, by the data
+    assert (settled.channels, settled.classes, settled.mask_threshold) == (1, 1, 127)
     assert load_config(None, {"data.channels": 3}).data.channels == 3  # an explicit value stays
     with pytest.raises(TfsegError, match=r"data.channels: expected one of \[1, 3\], got 2"):
         load_config(None, {"data.channels": 2})
