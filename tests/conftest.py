@@ -19,6 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def cache_in_tmp_path(tmp_path, monkeypatch):
+    """The tfseg cache (demo data, fingerprints) in each test's folder, never ~/.cache/tfseg."""
+    monkeypatch.setenv("TFSEG_CACHE", str(tmp_path / "cache"))
+
+
 def pytest_collection_modifyitems(config, items):
     """The zoo matrix (`@pytest.mark.zoo`) runs only when a -m expression names it, so that
     `-m "not slow"` and the default run both leave it out. Slow tests go first (in their

@@ -152,7 +152,6 @@ def test_predict_returns_masks_the_size_of_each_image(api_run, tiny_dataset, tmp
 def test_python_api_page_runs(tmp_path, monkeypatch):
     """docs/python-api.md's Python blocks, in order, in one namespace, in an empty folder."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("TFSEG_CACHE", str(tmp_path / "cache"))
     namespace: dict = {}
     for line, _, code in code_blocks(ROOT / "docs" / "python-api.md", "python"):
         exec(compile(code, f"docs/python-api.md:{line}", "exec"), namespace)

@@ -118,8 +118,7 @@ def test_crop_trained_run_is_evaluated_by_sliding_window(binary_run, tiny_datase
         assert image_scores(probabilities_to_labels(probability), truth, 1)["dice"] == pytest.approx(dice, abs=1e-6)
 
 
-def test_demo_run_summary_names_the_demo_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("TFSEG_CACHE", str(tmp_path / "cache"))
+def test_demo_run_summary_names_the_demo_folder(tmp_path):
     config = run_config()  # data.dir None: the built-in demo data
     config.data.image_size, config.data.demo_samples = [32, 32], 20
     config.save(tmp_path / "config.yaml")

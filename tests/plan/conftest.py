@@ -1,6 +1,5 @@
 """Helpers of the plan's tests: hand-made fingerprints, a fixed timing, and the cache in tmp_path."""
 
-import pytest
 
 from tfseg.plan import Budget, Machine, StepTiming
 
@@ -60,9 +59,3 @@ def make_fingerprint(height=256, width=256, images=100, train=70, bit_depth="8",
         "masks": {"encoding": encoding, "class_names": class_names},
         "classes": classes,
     }
-
-
-@pytest.fixture(autouse=True)
-def cache_in_tmp_path(tmp_path, monkeypatch):
-    """The tfseg cache (fingerprints) in the test's folder, not ~/.cache/tfseg."""
-    monkeypatch.setenv("TFSEG_CACHE", str(tmp_path / "cache"))
