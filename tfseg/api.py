@@ -240,6 +240,7 @@ def evaluate(
     out_dir: str | Path | None = None,
     precision: str = "float32",
     ensemble: Sequence[str | Path | Run] = (),
+    batch_size: int | None = None,
 ) -> pd.DataFrame:
     """Scores a run on one split as `tfseg evaluate` does (`tfseg.evaluation.evaluate_run`),
     writing the same report, and returns the per-image scores.
@@ -255,6 +256,8 @@ def evaluate(
         out_dir: str or Path or None. Where the report goes; None: `RUN/eval/<split>`.
         precision: str. float32, mixed_bfloat16_convs or auto. Defaults to "float32".
         ensemble: other runs whose probabilities are averaged with this run's. Defaults to ().
+        batch_size: int or None. Images (or windows) per forward pass; None: the run's
+            `train.batch_size`. Defaults to None.
 
     Returns:
         A DataFrame, one row per image: `id` and every score (`dice`, `iou`, …; per class
@@ -266,6 +269,7 @@ def evaluate(
     summary = evaluate_run(
         run.path, data, split, tta=tta, threshold=threshold, postprocess_method=postprocess, spacing=tuple(spacing),
         out_dir=out_dir, precision=precision, ensemble=[_as_run(other).path for other in ensemble],
+        batch_size=batch_size,
     )
     per_image = pd.read_csv(out_dir / "per_image.csv", dtype={"id": str})
     per_image.attrs["summary"] = summary

@@ -384,7 +384,7 @@ def datasets(
     `model.fit(train, validation_data=val)`.
 
     Batches of `train.batch_size` as `make_dataset` makes them: images float32
-    (batch, H, W, channels) in [0, 1]; masks float32 (batch, H, W, 1) in {0, 1}, or one-hot
+    (batch, H, W, channels), normalised as `data.normalize` says (`to_model_input`); masks float32 (batch, H, W, 1) in {0, 1}, or one-hot
     (batch, H, W, classes). The train split is shuffled and augmented anew each epoch
     (seeded by `train.seed`), the val split in order and unaugmented.
 
