@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfseg.transforms import MATRIX_TRANSFORMS, PIXEL_TRANSFORMS, Transform
+from tfseg.transforms import MATRIX_TRANSFORMS, Transform
 
 # ---------------------------------------------------------------------------------------------
 # Random numbers: every transform draws from its own stateless stream, so a batch depends only
@@ -337,7 +337,7 @@ def augment_batch(
         if transform.name == "elastic":
             images, labels = _elastic(images, labels, transform, seeds[index])
     for index, transform in enumerate(transforms):
-        if transform.name in PIXEL_TRANSFORMS:
+        if transform.name not in MATRIX_TRANSFORMS and transform.name != "elastic":  # transforms added later too
             images = _pixel_transform(images, transform, seeds[index])
     # the warps lose the static size; models whose layers read it (SegNet's unpooling) and
     # XLA need it back
