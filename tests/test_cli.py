@@ -383,7 +383,7 @@ def test_choices_and_malformed_set_are_refused_before_tensorflow_loads():
 
 
 def test_set_errors_name_the_key(capsys, tiny_dataset):
-    common = ["--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1"]
+    common = ["--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1", "--no-plan"]
     err = _one_line_error(capsys, [*common, "--set", "train.epoch=3", "--inspect"])
     assert err.startswith("error: --set train.epoch: unknown config key; did you mean train.epochs")
     err = _one_line_error(capsys, [*common, "--set", "data.channels=2", "--inspect"])

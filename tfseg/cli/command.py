@@ -84,6 +84,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                              "repeatable; over --config, under the flags")
 
 
+def add_budget_flag(parser: argparse.ArgumentParser, purpose: str = "training, validation, export and evaluation") -> None:
+    """Adds `--budget DURATION` (`tfseg.text.parse_budget` reads it; None when not given)."""
+    parser.add_argument("--budget", metavar="DURATION",
+                        help=f"time for {purpose}, e.g. 90s, 30m, 2h, 1h30m (default: 30m)")
+
+
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
     """Adds `--verbose`: let TensorFlow's and absl's start-up and log lines through."""
     parser.add_argument("--verbose", action="store_true",
