@@ -96,6 +96,14 @@ def outcome_overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, alph
     return np.round(canvas).astype(np.uint8)
 
 
+def legend_colours() -> dict[str, str]:
+    """The colours of `outcome_picture` as "#rrggbb", by what they mark: true_positive,
+    false_positive, false_negative, truth (outline) and prediction (outline)."""
+    colours = {"true_positive": TRUE_POSITIVE, "false_positive": FALSE_POSITIVE, "false_negative": FALSE_NEGATIVE,
+               "truth": TRUTH_OUTLINE, "prediction": PREDICTION_OUTLINE}
+    return {name: "#%02x%02x%02x" % rgb for name, rgb in colours.items()}
+
+
 def outcome_picture(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """One case as the evaluation pictures show it: `outcome_overlay` of its pixels, the ground
     truth's outline (cyan, solid) and the prediction's (magenta, dashed) over it, 1 px thick

@@ -13,17 +13,12 @@ from tfseg.data import masks_of, read_class_names, read_image, resize_labels, re
 from tfseg.evaluation.scores import SCORE_NAMES
 from tfseg.files import atomic_dir
 from tfseg.pages import Card, Column, resize_picture, save_picture, thumbnail_size, url, write_page
-from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, PREDICTION_OUTLINE, TRUE_POSITIVE, TRUTH_OUTLINE, outcome_picture
+from tfseg.plots import legend_colours, outcome_picture
 
 PICTURES = "report_files"
 """The folder beside report.html with its pictures (JPEG): `full/` at the masks' resolution, `thumbs/` at `THUMBNAIL_SIDE`."""
 CARD_SCORES = ("dice", "iou", "precision", "recall", "assd", "hd95")
 """The scores each card of the gallery prints; it sorts and filters by all of `SCORE_NAMES`."""
-
-
-def hex_colour(rgb: tuple[int, int, int]) -> str:
-    """An (R, G, B) colour as "#rrggbb"."""
-    return "#%02x%02x%02x" % tuple(rgb)
 
 
 def picture_classes(config: Config) -> list[tuple[int | None, str]]:
@@ -96,11 +91,9 @@ def write_report_page(
     columns = [Column(score, score, ".2f" if score in ("assd", "hd95") else ".4f", score in CARD_SCORES)
                for score in SCORE_NAMES]
     groups = [name for _, name in picture_classes(config) if name]
-    colours = {"true_positive": TRUE_POSITIVE, "false_positive": FALSE_POSITIVE, "false_negative": FALSE_NEGATIVE,
-               "truth": TRUTH_OUTLINE, "prediction": PREDICTION_OUTLINE}
     return write_page(
         out_dir / "report.html", "evaluation.html.j2", title=f"Evaluation of {run_dir} ({summary['split']})",
         run_dir=str(run_dir), summary=summary, boxplots="boxplots.png",
-        colours={name: hex_colour(rgb) for name, rgb in colours.items()},
+        colours=legend_colours(),
         cards=cards, columns=columns, groups=groups, group_label="class", sort_key="dice", sort_order="ascending",
     )
