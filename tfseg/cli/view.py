@@ -19,7 +19,7 @@ EXAMPLES = """\
 examples:
   tfseg view runs/demo/eval/test                # its report.html in the default browser
   tfseg view studies/ph2_losses/report.html
-  tfseg view runs/demo/predictions --serve      # index.html at http://127.0.0.1:PORT/ (Ctrl-C stops)
+  tfseg view runs/demo/predictions --serve      # index.html at 127.0.0.1:PORT (Ctrl-C stops)
   tfseg view runs/demo/eval/test --serve --port 8000
 """
 """The examples at the end of `tfseg view --help`."""
@@ -28,8 +28,8 @@ examples:
 def view_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of `tfseg view`."""
     parser = ArgumentParser(prog=prog, usage="%(prog)s PATH [--serve [--port N]]", epilog=EXAMPLES,
-                            description="Open a report page (report.html, index.html) in the default browser, or "
-                                        "serve its folder on 127.0.0.1.")
+                            description="Open a report page (report.html, index.html) in the default browser,\n"
+                                        "or serve its folder on 127.0.0.1.")
     parser.add_argument("path", help="an HTML page, or a folder with report.html or index.html (an evaluation, a "
                                      "study, predictions)")
     parser.add_argument("--serve", action="store_true",
