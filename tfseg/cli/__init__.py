@@ -34,6 +34,7 @@ COMMANDS = {
     "plan": "plan training from the data and a time budget: a config file with a reason per setting",
     "models": "list the models by family and the encoders, or show one model's options",
     "weights": "list or download the encoders' ImageNet weights files, for training offline",
+    "view": "open a report page (evaluation, study, predictions) in the browser, or serve it (--serve)",
 }
 """Each command (the module `tfseg.cli.<command>`) and its line in `tfseg --help`."""
 
