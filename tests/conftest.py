@@ -85,6 +85,23 @@ def binary_run(tiny_dataset, tmp_path_factory):
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def multiclass_run(tmp_path_factory):
+    """Eight 32×32 label maps (classes 0, 1, 2) and an untrained 3-class model."""
+    import keras
+
+    from tfseg import models
+
+    root = tmp_path_factory.mktemp("multi")
+    write_label_dataset(root / "data")
+    config = run_config()
+    config.data.dir, config.data.image_size, config.data.classes = str(root / "data"), [32, 32], 3
+    config.save(root / "config.yaml")
+    keras.utils.set_random_seed(0)
+    models.build("unet", (32, 32, 1), 3, depth=2, base_filters=4).save(root / "best.keras")
+    return root
+
+
 def write_label_dataset(folder: Path, count: int = 8) -> Path:
     """`count` 32×32 grey images with label maps of classes 0, 1, 2 (splits half train,
     a quarter val, a quarter test) in `folder`."""

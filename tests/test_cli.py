@@ -325,11 +325,12 @@ def _parsers():
     from tfseg.cli.plan import plan_parser
     from tfseg.cli.predict import predict_parser
     from tfseg.cli.train import train_parser
+    from tfseg.cli.view import view_parser
     from tfseg.cli.weights import weights_parser
 
     parsers = {"train": train_parser, "evaluate": evaluate_parser, "predict": predict_parser, "export": export_parser,
                "compare": compare_parser, "inspect": inspect_parser, "plan": plan_parser, "models": models_parser,
-               "weights": weights_parser}
+               "weights": weights_parser, "view": view_parser}
     return {command: make(f"tfseg {command}") for command, make in parsers.items()}
 
 

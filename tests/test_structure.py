@@ -5,7 +5,7 @@ of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each
 
     __main__ → cli, api → study, export.command, export.checks, plan → training, evaluation, prediction → callbacks,
     export, settings_table → run_state → run → inference, optim, distribution → models, losses, metrics, data,
-    dicom, plots → config → options, transforms, text → errors, files
+    dicom, plots, pages → config → options, transforms, text → errors, files
 
 `tfseg.export.command` and `tfseg.export.checks` are units of their own above the rest of
 their package: they predict and tune thresholds as evaluation does, and evaluation and
@@ -30,7 +30,7 @@ LAYERS = [
     ["run_state"],
     ["run"],
     ["inference", "optim", "distribution"],
-    ["models", "losses", "metrics", "data", "dicom", "plots"],
+    ["models", "losses", "metrics", "data", "dicom", "plots", "pages"],
     ["config"],
     ["options", "transforms", "text"],
     ["errors", "files"],

@@ -87,6 +87,15 @@ def test_bad_study_files_are_refused_naming_the_file_and_key(tmp_path, content, 
     assert str(path) in str(error.value)
 
 
+def test_compare_refuses_a_pair_that_is_not_a_row_of_the_study(tmp_path, tiny_dataset, capsys):
+    from tfseg.cli import compare_main
+
+    study = write_study(tmp_path, tiny_dataset, {"train.loss": ["bce", "dice"]})
+    assert compare_main([str(study), "--out", str(tmp_path), "--list", "--pair", "bce-s42", "focal-s42"]) == 2
+    assert capsys.readouterr().err.strip() == (f"error: --pair focal-s42: not a row of {study}; its rows: "
+                                               "['bce-s42', 'dice-s42']")
+
+
 def test_compare_cli_refuses_a_missing_study_file_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "compare.py"), str(tmp_path / "absent.yaml")],
                             capture_output=True, text=True)
@@ -153,6 +162,11 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     assert (folder / "results.png").stat().st_size > 10_000
     assert "![test scores and validation curves](results.png)" in table
     assert sorted(path.name for path in tmp_path.iterdir()) == ["studies", "tiny.yaml"]  # writes only under its folder
+    for cell in ("bce-s42", "dice-s42"):  # the test scores kept for the study page's side-by-side view
+        kept = folder / "per_image" / f"{cell}.csv"
+        assert kept.read_text() == (folder / "runs" / cell / "eval" / "test" / "per_image.csv").read_text()
+    page = (folder / "report.html").read_text()
+    assert 'id="pair"' in page and "runs/dice-s42/eval/test/report_files/thumbs/" in page
 
     again = _finish(_compare(study, out))
     assert "2 cells, 0 to run" in again
@@ -191,6 +205,8 @@ def test_ensembles_add_a_row_scoring_the_mean_of_each_cells_seeds(tmp_path, tiny
         assert results.loc[cell, "test_dice"] == pytest.approx(summary["scores"]["dice"]["mean"], abs=1e-5)
         assert results.loc[cell, "test_iou"] == pytest.approx(summary["scores"]["iou"]["mean"], abs=1e-5)
     assert results["test_dice"].round(5).nunique() == 4  # each row scored, none copied from another
+    assert (folder / "per_image" / "bce-ensemble-flip.csv").is_file()
+    assert (runs / "bce-ensemble-flip" / "eval" / "test" / "report.html").is_file()
     table = (folder / "results.md").read_text()
     assert "| bce-ensemble-flip | unet | bce | 2 |" in table and "| – |" in table
     study = load_study(study_file, out)

@@ -54,6 +54,10 @@ def plot_history(history: pd.DataFrame, out_path: str | Path) -> Path:
 TRUE_POSITIVE = (255, 255, 0)
 FALSE_POSITIVE = (255, 0, 0)
 FALSE_NEGATIVE = (0, 255, 0)
+TRUTH_OUTLINE = (0, 229, 255)
+"""The colour (RGB) of the ground truth's outline, drawn solid: cyan."""
+PREDICTION_OUTLINE = (255, 0, 255)
+"""The colour (RGB) of the prediction's outline, drawn dashed: magenta."""
 CLASS_COLOURS = plt.get_cmap("tab10").colors
 
 
@@ -90,6 +94,37 @@ def outcome_overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray, alph
     for where, colour in ((pred & truth, TRUE_POSITIVE), (pred & ~truth, FALSE_POSITIVE), (~pred & truth, FALSE_NEGATIVE)):
         canvas[where] = (1 - alpha) * canvas[where] + alpha * np.asarray(colour, np.float32)
     return np.round(canvas).astype(np.uint8)
+
+
+def legend_colours() -> dict[str, str]:
+    """The colours of `outcome_picture` as "#rrggbb", by what they mark: true_positive,
+    false_positive, false_negative, truth (outline) and prediction (outline)."""
+    colours = {"true_positive": TRUE_POSITIVE, "false_positive": FALSE_POSITIVE, "false_negative": FALSE_NEGATIVE,
+               "truth": TRUTH_OUTLINE, "prediction": PREDICTION_OUTLINE}
+    return {name: "#%02x%02x%02x" % rgb for name, rgb in colours.items()}
+
+
+def outcome_picture(image: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """One case as the evaluation pictures show it: `outcome_overlay` of its pixels, the ground
+    truth's outline (cyan, solid) and the prediction's (magenta, dashed) over it, 1 px thick
+    per 300 px of the image's shorter side (at least 1).
+
+    Args:
+        image: (H, W, C) or (H, W) uint8/uint16 image.
+        pred: (H, W) bool, predicted mask.
+        truth: (H, W) bool, reference mask.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    canvas = outcome_overlay(image, pred, truth)
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    for mask, colour, dash in ((truth, TRUTH_OUTLINE, 0), (pred, PREDICTION_OUTLINE, 4 * thickness)):
+        contours, _ = cv2.findContours(np.asarray(mask, np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+        pieces = contours if not dash else [contour[start : start + dash + 1] for contour in contours
+                                            for start in range(0, len(contour), 2 * dash)]
+        cv2.polylines(canvas, pieces, isClosed=not dash, color=colour, thickness=thickness)
+    return canvas
 
 
 def outline_overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:

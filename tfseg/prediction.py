@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from tfseg.config import Config
-from tfseg.data.io import IMAGE_SUFFIXES, read_image
+from tfseg.data.io import IMAGE_SUFFIXES, read_image, resize_labels
 from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
 from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
-from tfseg.plots import outline_overlay
+from tfseg.pages import Card, Column, resize_picture, save_picture, thumbnail_size, url, write_page
+from tfseg.plots import class_colour, outline_overlay
 from tfseg.export.card import card_normalize, card_threshold, read_model_card
 from tfseg.export.loading import load_predictor
 
@@ -117,7 +118,9 @@ def predict_paths(
 
     Masks are PNGs at the input's resolution, `OUT/masks/<stem>.png`: 0/255 for binary
     models, label values 0..K-1 for K classes. Overlays are `OUT/overlays/<stem>.png`: the
-    outline of each predicted class over the image, with a legend (`tfseg.plots.outline_overlay`).
+    outline of each predicted class over the image, with a legend (`tfseg.plots.outline_overlay`);
+    with them, `OUT/index.html` shows every overlay (thumbnails in `OUT/index_files/`) with
+    its areas, sortable and filterable (`write_index`).
 
     Args:
         model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
@@ -158,8 +161,9 @@ def predict_paths(
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
     if overlays:
         (out_dir / "overlays").mkdir(exist_ok=True)
+        (out_dir / INDEX_PICTURES).mkdir(parents=True, exist_ok=True)
     bar = keras.utils.Progbar(len(files), unit_name="image") if progress else None
-    records = []
+    records, names = [], []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         read = [read_input(path, channels) for path in chunk]
@@ -174,15 +178,54 @@ def predict_paths(
             with atomic_path(mask_path) as temporary:
                 cv2.imwrite(str(temporary), labels * 255 if binary else labels)
             if overlays:
-                overlay = outline_overlay(image, labels, legend_names(card, probability.shape[-1]))
+                names = legend_names(card, probability.shape[-1])
+                overlay = outline_overlay(image, labels, names)
                 with atomic_path(out_dir / "overlays" / f"{path.stem}.png") as temporary:
                     cv2.imwrite(str(temporary), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+                size = thumbnail_size(*labels.shape)
+                thumbnail = outline_overlay(resize_picture(image, size), resize_labels(labels, size)[..., 0], names)
+                with atomic_path(out_dir / INDEX_PICTURES / f"{path.stem}.jpg") as temporary:
+                    save_picture(temporary, thumbnail)
             records.append(_area_record(path, mask_path, labels, spacing, 1 if binary else probability.shape[-1]))
         if bar:
             bar.update(len(records))
     table = pd.DataFrame(records)
     write_atomically(out_dir / "areas.csv", table.to_csv(index=False, float_format="%.3f"))
+    if overlays:
+        write_index(out_dir, table, str(model_path), names)
     return table
+
+
+INDEX_PICTURES = Path("index_files") / "thumbs"
+"""Where index.html's thumbnails of the overlays go, in the output folder (JPEG)."""
+
+
+def write_index(out_dir: Path, table: pd.DataFrame, model: str, names: list[str]) -> Path:
+    """Writes `out_dir/index.html`: every image's overlay (a thumbnail from `INDEX_PICTURES`
+    that links to `overlays/<stem>.png`) with its areas from `table` (areas.csv), sortable
+    by any area and filterable by a range of one.
+
+    Args:
+        out_dir: Path. The prediction's folder.
+        table: DataFrame. areas.csv's rows (`predict_paths`).
+        model: str. The model predicted with (shown in the title).
+        names: the names of labels 1, 2, ... (`legend_names`).
+    """
+    area_columns = [column for column in table.columns if column.endswith(("_pixels", "_mm2")) and table[column].notna().any()]
+    label = {f"class_{k}": name for k, name in enumerate(names, 1)}
+    columns = [Column(column, " ".join(label.get(column.rsplit("_", 1)[0], column.rsplit("_", 1)[0]).split("_")) + (
+        " px" if column.endswith("_pixels") else " mm²"), ",.0f" if column.endswith("_pixels") else ",.1f")
+        for column in area_columns]
+    columns += [Column("height", "height", ".0f", False), Column("width", "width", ".0f", False)]
+    cards = [Card(Path(row["image"]).stem, url(INDEX_PICTURES / f"{Path(row['image']).stem}.jpg"),
+                  url(Path("overlays", f"{Path(row['image']).stem}.png")),
+                  {column.key: float(row[column.key]) for column in columns})
+             for _, row in table.iterrows()]
+    return write_page(
+        out_dir / "index.html", "prediction.html.j2", title=f"Predictions of {model}", model=model, cards=cards,
+        columns=columns, groups=[], group_label="", sort_key="title", sort_order="ascending",
+        classes=[(name, "#%02x%02x%02x" % class_colour(k)) for k, name in enumerate(names, 1)],
+    )
 
 
 def legend_names(card: dict | None, channels: int) -> list[str]:

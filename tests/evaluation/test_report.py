@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_config, write_label_dataset
+from tests.conftest import run_config
 from tfseg import models
 from tfseg.cli import evaluate_main
 from tfseg.errors import TfsegError
@@ -47,19 +47,6 @@ def test_evaluate_run_writes_scores_report_and_pictures(binary_run, tiny_dataset
         assert cv2.imread(str(out / picture)) is not None
     assert cv2.imread(str(out / "best_median_worst.png")).shape[0] > 600  # three rows of three panels
     assert (binary_run / "curves.png").is_file()
-
-
-@pytest.fixture(scope="module")
-def multiclass_run(tmp_path_factory):
-    """Eight 32×32 label maps (classes 0, 1, 2) and an untrained 3-class model."""
-    root = tmp_path_factory.mktemp("multi")
-    write_label_dataset(root / "data")
-    config = run_config()
-    config.data.dir, config.data.image_size, config.data.classes = str(root / "data"), [32, 32], 3
-    config.save(root / "config.yaml")
-    keras.utils.set_random_seed(0)
-    models.build("unet", (32, 32, 1), 3, depth=2, base_filters=4).save(root / "best.keras")
-    return root
 
 
 def test_multiclass_report_has_per_class_scores_and_pictures(multiclass_run, capsys):

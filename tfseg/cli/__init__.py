@@ -35,6 +35,7 @@ COMMANDS = {
     "auto": "from the data and a time budget to a tested, exported model: plan, folds, tuning, test",
     "models": "list the models by family and the encoders, or show one model's options",
     "weights": "list or download the encoders' ImageNet weights files, for training offline",
+    "view": "open a report page (evaluation, study, predictions) in the browser, or serve it (--serve)",
 }
 """Each command (the module `tfseg.cli.<command>`) and its line in `tfseg --help`."""
 

@@ -129,13 +129,14 @@ def start_tensorflow(verbose: bool) -> None:
             os.close(stderr)
 
 
-def run(function: Callable[[], int | None], verbose: bool = False) -> int:
-    """Starts TensorFlow (`start_tensorflow`), then runs `function`, turning a TfsegError into
-    `error: <message>` and exit 2, and a training stopped by a signal into its message and
-    128 + the signal number."""
+def run(function: Callable[[], int | None], verbose: bool = False, tensorflow: bool = True) -> int:
+    """Starts TensorFlow (`start_tensorflow`; not if `tensorflow` is False), then runs `function`,
+    turning a TfsegError into `error: <message>` and exit 2, and a training stopped by a signal
+    into its message and 128 + the signal number."""
     from tfseg.errors import TfsegError, TrainingStopped
 
-    start_tensorflow(verbose)
+    if tensorflow:
+        start_tensorflow(verbose)
     try:
         return function() or 0
     except TfsegError as error:

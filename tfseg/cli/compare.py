@@ -12,6 +12,7 @@ examples:
   tfseg compare configs/studies/ph2_losses.yaml --list   # cells, their state
   tfseg compare configs/studies/ph2_losses.yaml          # run or resume them
   tfseg compare configs/studies/ph2_losses.yaml --cells segnet-dice unet-bce
+  tfseg compare configs/studies/ph2_losses.yaml --render --pair segnet-dice-s0 unet-bce-s0
   tfseg compare --publish RESULTS.md
 """
 """The examples at the end of `tfseg compare --help`."""
@@ -31,7 +32,10 @@ def compare_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--out", default="studies", help="folder of all studies (default: studies/)")
     parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
     parser.add_argument("--render", action="store_true",
-                        help="only redraw results.md and results.png from results.csv, then exit")
+                        help="only redraw results.md, results.png and report.html from results.csv, then exit")
+    parser.add_argument("--pair", nargs=2, metavar=("A", "B"),
+                        help="the two rows of results.csv that report.html shows side by side on the test images "
+                             "(default: the two with the highest test Dice)")
     parser.add_argument("--publish", metavar="MARKDOWN",
                         help="rewrite the study tables between '<!-- study table: STUDY.yaml -->' and "
                              "'<!-- end of study table -->' in this file (e.g. RESULTS.md) and their figures, then exit")
@@ -48,7 +52,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     def command() -> None:
         from tfseg.errors import TfsegError
-        from tfseg.study import describe_cells, load_study, publish, render_results, run_study, select_cells
+        from tfseg.study import check_pair_names, describe_cells, load_study, publish, render_results, run_study, select_cells
 
         if args.publish:
             if args.study:
@@ -59,14 +63,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if not args.study:
             raise TfsegError("expected a study file (STUDY.yaml), or --publish MARKDOWN")
         study = load_study(args.study, args.out, args.data)
+        if args.pair:
+            check_pair_names(study, args.pair)
         if args.list:
             print(describe_cells(study))
             return
         if args.render:
-            render_results(study)
-            print(f"tfseg: {study.results_md} and {study.figure} redrawn")
+            render_results(study, args.pair)
+            print(f"tfseg: {study.results_md}, {study.figure} and {study.report_html} redrawn")
             return
-        run_study(study, select_cells(study, args.cells))
-        print(f"tfseg: study {study.name}: table in {study.results_md}, figure in {study.figure}")
+        run_study(study, select_cells(study, args.cells), args.pair)
+        print(f"tfseg: study {study.name}: table in {study.results_md}, figure in {study.figure}, page in "
+              f"{study.report_html}")
 
     return run(command, args.verbose)

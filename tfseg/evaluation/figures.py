@@ -22,11 +22,12 @@ import pandas as pd  # noqa: E402
 
 from tfseg.files import atomic_path  # noqa: E402
 from tfseg.plots import FALSE_NEGATIVE, FALSE_POSITIVE, TRUE_POSITIVE, display_image, outcome_overlay  # noqa: E402
+from tfseg import plots  # noqa: E402
 
-TRUTH_OUTLINE = {"colors": "#00e5ff", "linestyles": "solid", "label": "ground truth"}
-"""How the ground truth's outline is drawn: cyan, solid."""
-PREDICTION_OUTLINE = {"colors": "#ff00ff", "linestyles": "dashed", "label": "prediction"}
-"""How the prediction's outline is drawn: magenta, dashed."""
+TRUTH_OUTLINE = {"colors": "#%02x%02x%02x" % plots.TRUTH_OUTLINE, "linestyles": "solid", "label": "ground truth"}
+"""How the ground truth's outline is drawn: cyan, solid (`tfseg.plots.TRUTH_OUTLINE`)."""
+PREDICTION_OUTLINE = {"colors": "#%02x%02x%02x" % plots.PREDICTION_OUTLINE, "linestyles": "dashed", "label": "prediction"}
+"""How the prediction's outline is drawn: magenta, dashed (`tfseg.plots.PREDICTION_OUTLINE`)."""
 
 @dataclass
 class Case:

@@ -20,6 +20,7 @@ from tfseg.distribution import resolve_inference_precision
 from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 from tfseg.evaluation.figures import Case, pick_best_median_worst, plot_boxplots, plot_cases
+from tfseg.evaluation.page import write_report_page
 from tfseg.evaluation.scores import EMPTY_CASES, dice_score, empty_case, image_scores
 from tfseg.inference import check_postprocess, postprocess, predict, probabilities_to_labels
 from tfseg.plots import plot_history
@@ -217,8 +218,9 @@ def evaluate_run(
     """Evaluates a run's `best.keras` (or the ensemble of it and other runs) on one split and writes the results.
 
     Writes into `out_dir` (default `RUN_DIR/eval/<split>/`): `per_image.csv` (id and
-    every score that `image_scores` returns), `summary.json`, `report.md`, `best_median_worst.png` and
-    `boxplots.png`; and `RUN_DIR/curves.png` from `history.csv` if it is missing.
+    every score that `image_scores` returns), `summary.json`, `report.md`, `best_median_worst.png`,
+    `boxplots.png`, and `report.html` with every image's picture in `report_files/`
+    (`tfseg.evaluation.page`); and `RUN_DIR/curves.png` from `history.csv` if it is missing.
 
     Args:
         run_dir: str or Path. A directory written by `tfseg.training.train`.
@@ -285,6 +287,7 @@ def evaluate_run(
     if not run.curves.exists() and (history := read_history(run.history)) is not None:
         plot_history(history, run.curves)
     write_atomically(out_dir / "report.md", render_report(run.path, summary))
+    write_report_page(run.path, summary, per_image, rows, predictions, config, out_dir)
     return summary
 
 

@@ -31,22 +31,26 @@ mean probability of their models is scored the same way (with each listed test-t
 augmentation) and adds a row `<cell>-ensemble` (`<cell>-ensemble-<tta>`); a fold ensemble
 is scored on test only, as each fold's validation images trained the other folds' models.
 
+The test split's per-image scores of each row are kept as `per_image/<row>.csv`, and
+`report.html` shows the table, the figure and two rows side by side on the test images.
+
 The parts: `spec` (the file, the grid, the cells), `names` (cell names, built and read),
-`results` (results.csv and curves.csv), `runner` (train, evaluate, ensembles) and `report`
-(results.md, the figure, and tables published into RESULTS.md).
+`results` (results.csv and curves.csv), `runner` (train, evaluate, ensembles), `report`
+(results.md, the figure, and tables published into RESULTS.md) and `page` (report.html).
 """
 
 from tfseg.study.names import CellName, cell_name, ensemble_name, group_name, read_cell_name
 from tfseg.study.report import publish, render_results
 from tfseg.study.results import finished_cells, read_results
 from tfseg.study.runner import describe_cells, run_study
-from tfseg.study.spec import Cell, Study, load_study, select_cells
+from tfseg.study.spec import Cell, Study, check_pair_names, load_study, select_cells
 
 __all__ = [
     "Cell",
     "CellName",
     "Study",
     "cell_name",
+    "check_pair_names",
     "describe_cells",
     "ensemble_name",
     "finished_cells",

@@ -27,7 +27,7 @@ def _score_columns(table: pd.DataFrame) -> list[str]:
             if column.startswith(("val_", "test_")) and not column.endswith("_std")]
 
 
-def _table_columns(table: pd.DataFrame) -> list[str]:
+def table_columns(table: pd.DataFrame) -> list[str]:
     """The score columns of results.md: IoU and Dice on val and test, and per class on test."""
     return [column for column in _score_columns(table)
             if column.count("_") == 1 or column.startswith("test_")]
@@ -40,7 +40,7 @@ def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     spread is over images."""
     table = table.assign(group=table["cell"].map(group_name))
     order = list(dict.fromkeys(table["group"]))
-    scores = _table_columns(table)
+    scores = table_columns(table)
     rows = []
     for group in order:
         runs = table[table["group"] == group]
@@ -60,7 +60,7 @@ def summary_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
 def markdown_table(study: Study, table: pd.DataFrame) -> list[str]:
     """The lines of the summary table in Markdown, the best mean of each score column in bold."""
     summary = summary_table(study, table)
-    scores = _table_columns(table)
+    scores = table_columns(table)
     best = {column: np.nanmax([value[0] for value in summary[column]]) for column in scores}
     label = {column: column.replace("_", " ").replace("iou", "IoU").replace("dice", "Dice") for column in scores}
     fixed = [column for column in summary.columns if column not in scores]
@@ -147,8 +147,12 @@ def _curves(study: Study) -> pd.DataFrame | None:
     return pd.read_csv(study.curves_csv) if study.curves_csv.is_file() else None
 
 
-def render_results(study: Study) -> None:
-    """Rewrites results.md and results.png in the study's folder from results.csv and curves.csv (if there are rows)."""
+def render_results(study: Study, pair: list[str] | None = None) -> None:
+    """Rewrites results.md, results.png and report.html (`tfseg.study.page`, with the rows
+    `pair` side by side, default the two best) in the study's folder from results.csv,
+    curves.csv and the kept per-image scores (if there are rows)."""
+    from tfseg.study.page import write_study_page
+
     if not study.results_csv.is_file():
         return
     table = read_results(study)
@@ -156,6 +160,7 @@ def render_results(study: Study) -> None:
         return
     write_atomically(study.results_md, render_markdown(study, table))
     render_figure(study, table, _curves(study), study.figure)
+    write_study_page(study, table, pair)
 
 
 def _published_block(study: Study, figure: Path, markdown: Path) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from tfseg.errors import TfsegError
+from tfseg.files import write_atomically
 from tfseg.study.names import ensemble_name, value_text
 from tfseg.study.report import render_results
 from tfseg.study.results import SCORES, append_rows, finished_cells, read_results
@@ -60,24 +61,29 @@ def descriptive_values(study: Study, cell: Cell) -> dict[str, str]:
     return values
 
 
-def _scores(study: Study, run_dir: Path, ensemble: list[Path] = (), tta: str = "none",
-            out_dir: Path | None = None, splits: tuple[str, ...] = ("val", "test")) -> dict[str, float]:
+def _scores(study: Study, name: str, run_dir: Path, ensemble: list[Path] = (), tta: str = "none",
+            splits: tuple[str, ...] = ("val", "test")) -> dict[str, float]:
     """IoU and Dice (mean and std over images, per class for multi-class) on `splits` of a
-    run, or of the ensemble of it and `ensemble`, as evaluate.py computes them."""
+    run, or of the ensemble of it and `ensemble`, as evaluate.py computes them; evaluate.py's
+    files go to `study.eval_dir(name, split)`, and the test split's per-image scores are kept
+    as `study.per_image(name)` (for the study page's side-by-side view)."""
     from tfseg.evaluation import evaluate_run
     from tfseg.run import read_config
 
     classes = read_config(run_dir).data.classes  # decided when the run trained
     row = {}
     for split in splits:
-        summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble,
-                               out_dir=None if out_dir is None else out_dir / split)
+        out_dir = study.eval_dir(name, split)
+        summary = evaluate_run(run_dir, split=split, tta=tta, ensemble=ensemble, out_dir=out_dir)
+        if split == "test":
+            study.per_image_dir.mkdir(parents=True, exist_ok=True)
+            write_atomically(study.per_image(name), (out_dir / "per_image.csv").read_text())
         scores = summary["scores"]
         for score in SCORES:
             row[f"{split}_{score}"], row[f"{split}_{score}_std"] = scores[score]["mean"], scores[score]["std"]
             for k in range(1, classes if classes > 1 else 1):
-                name = study.class_names[k - 1] if study.class_names else str(k)
-                row[f"{split}_{score}_{name}"] = scores[f"{score}_{k}"]["mean"]
+                class_name = study.class_names[k - 1] if study.class_names else str(k)
+                row[f"{split}_{score}_{class_name}"] = scores[f"{score}_{k}"]["mean"]
     return row
 
 
@@ -102,7 +108,7 @@ def cell_row(study: Study, cell: Cell, run_dir: Path) -> tuple[dict[str, Any], p
         "seconds_per_epoch": round(float(history["epoch_seconds"].mean()), 2) if "epoch_seconds" in history else None,
         "best_epoch": best,
     })
-    row.update(_scores(study, run.path))
+    row.update(_scores(study, cell.name, run.path))
     curve = pd.DataFrame({"cell": cell.name, "epoch": history["epoch"], "monitor": monitor, "value": history[monitor]})
     return row, curve
 
@@ -111,7 +117,7 @@ def ensemble_row(study: Study, name: str, cells: list[Cell], tta: str, finished:
     """Scores the mean probability of a group's runs (seeds, folds; with test-time augmentation `tta`):
     the results row `name`. Its seed is the members' seeds joined by '+', its parameters
     their sum (from `finished`, results.csv by cell); evaluate.py's files go to
-    `runs/<name>/<split>/`. A fold ensemble is scored on test only: each fold's validation
+    `runs/<name>/eval/<split>/`. A fold ensemble is scored on test only: each fold's validation
     images trained the other folds' models."""
     first = cells[0]
     row = {"cell": name, "model": first.config.model.name, "loss": first.config.train.loss,
@@ -119,7 +125,7 @@ def ensemble_row(study: Study, name: str, cells: list[Cell], tta: str, finished:
            "params": int(finished.loc[[cell.name for cell in cells], "params"].sum())}
     runs = [study.run_dir(cell) for cell in cells]
     splits = ("test",) if study.folds else ("val", "test")
-    row.update(_scores(study, runs[0], ensemble=runs[1:], tta=tta, out_dir=study.folder / "runs" / name, splits=splits))
+    row.update(_scores(study, name, runs[0], ensemble=runs[1:], tta=tta, splits=splits))
     return row
 
 
@@ -147,9 +153,10 @@ def score_ensembles(study: Study) -> None:
                   flush=True)
 
 
-def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
+def run_study(study: Study, cells: list[Cell] | None = None, pair: list[str] | None = None) -> pd.DataFrame:
     """Trains and evaluates every cell (or `cells`) not yet in results.csv, one after the
-    other, writing results.csv, curves.csv, results.md and the figure after each; then
+    other, writing results.csv, curves.csv, results.md, the figure and report.html (with the
+    rows `pair` side by side once both are done; default the two best) after each; then
     scores the `ensembles` of every group whose runs are all done."""
     study.folder.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in (cells or study.cells) if cell.name not in finished_cells(study)]
@@ -161,14 +168,19 @@ def run_study(study: Study, cells: list[Cell] | None = None) -> pd.DataFrame:
         row, curve = cell_row(study, cell, run_dir)
         append_rows(study.curves_csv, curve, cell.name)
         append_rows(study.results_csv, pd.DataFrame([row]), cell.name)  # last: the row marks the cell done
-        render_results(study)
+        render_results(study, pair_if_done(study, pair))
         print(f"tfseg: cell {cell.name} done in {time.perf_counter() - started:.0f} s: "
               f"test IoU {row['test_iou']:.4f}, Dice {row['test_dice']:.4f}", flush=True)
         score_ensembles(study)
     if not todo:  # every cell done: ensembles added to the study file since, and a fresh table
         score_ensembles(study)
-        render_results(study)
+        render_results(study, pair_if_done(study, pair))
     return read_results(study)
+
+
+def pair_if_done(study: Study, pair: list[str] | None) -> list[str] | None:
+    """`pair` once both its rows have per-image scores, else None (the page shows the default pair meanwhile)."""
+    return pair if pair and all(study.per_image(name).is_file() for name in pair) else None
 
 
 def describe_cells(study: Study) -> str:

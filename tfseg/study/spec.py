@@ -13,7 +13,7 @@ import yaml
 
 from tfseg.config import TTA_FLIPS, Config, apply_overrides, config_from_dict, load_config, read_yaml
 from tfseg.errors import TfsegError
-from tfseg.study.names import cell_name, group_name
+from tfseg.study.names import cell_name, ensemble_name, group_name
 
 STUDY_KEYS = ("name", "description", "settings", "grid", "seeds", "folds", "ensembles", "class_names")
 
@@ -61,8 +61,26 @@ class Study:
         """The comparison figure, beside results.md."""
         return self.folder / "results.png"
 
+    @property
+    def report_html(self) -> Path:
+        """The study page (`tfseg.study.page`), beside results.md."""
+        return self.folder / "report.html"
+
+    @property
+    def per_image_dir(self) -> Path:
+        """The per-image test scores of each row of results.csv, `<row>.csv` (see `per_image`)."""
+        return self.folder / "per_image"
+
+    def per_image(self, name: str) -> Path:
+        """The test split's per_image.csv of a results row (a cell or an ensemble), kept in the study's folder."""
+        return self.per_image_dir / f"{name}.csv"
+
     def run_dir(self, cell: Cell) -> Path:
         return self.folder / "runs" / cell.name
+
+    def eval_dir(self, name: str, split: str) -> Path:
+        """Where evaluate.py's files of a results row (a cell or an ensemble) on `split` go."""
+        return self.folder / "runs" / name / "eval" / split
 
     def run_groups(self) -> dict[str, list[Cell]]:
         """The cells by their name without fold and seed, for the groups with several runs."""
@@ -198,3 +216,14 @@ def select_cells(study: Study, names: list[str] | None) -> list[Cell]:
     if unknown:
         raise TfsegError(f"--cells: no cell {unknown} in {study.source}; its cells: {[cell.name for cell in study.cells]}")
     return chosen
+
+
+
+def check_pair_names(study: Study, pair: list[str]) -> None:
+    """Raises a one-line `TfsegError` unless both names of `compare.py --pair` are rows the study
+    has or will have: its cells and its ensembles."""
+    rows = [cell.name for cell in study.cells]
+    rows += [ensemble_name(group, tta) for group in study.run_groups() for tta in study.ensembles]
+    unknown = [name for name in pair if name not in rows]
+    if unknown:
+        raise TfsegError(f"--pair {' '.join(unknown)}: not a row of {study.source}; its rows: {rows}")
