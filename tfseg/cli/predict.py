@@ -12,7 +12,7 @@ EXAMPLES = """\
 examples:
   tfseg predict runs/demo ~/.cache/tfseg/demo-n240-s128-seed0/images --overlays
   tfseg predict runs/demo $DATA/images --out pred --tta flip \\
-      --postprocess largest-component
+      --postprocess remove-small=20+fill-holes
   tfseg predict runs/demo/export/model.onnx scan.dcm --out pred
   tfseg predict runs/demo big.png --sliding-window --scale fit
 """
