@@ -208,10 +208,10 @@ EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 8-connected component of a boolean mask (the `largest-component` step)."""
-    components, _ = scipy.ndimage.label(mask, EIGHT_CONNECTED)
+    components, count = scipy.ndimage.label(mask, EIGHT_CONNECTED)
     sizes = np.bincount(components.ravel())
-    sizes[0] = 0
-    return components == np.argmax(sizes)
+    sizes[0] = 0  # the background
+    return components == np.argmax(sizes) if count else np.zeros(mask.shape, bool)
 
 
 def remove_small_components(mask: np.ndarray, size: int) -> np.ndarray:
@@ -243,9 +243,9 @@ def check_postprocess(spec: str) -> None:
 def postprocess(labels: np.ndarray, spec: str) -> np.ndarray:
     """Applies a post-processing spec (`tfseg.config.parse_postprocess`) to a label map.
 
-    Each step changes every label's mask in turn (within the label's bounding box): components
+    Each step changes every label's mask in turn, within the label's bounding box: components
     it drops become background, and a hole it fills takes the label only where the map is
-    background (a hole of two labels at once takes the first).
+    background (the lowest label, where the holes of two labels meet).
 
     Args:
         labels: (H, W) integer label map, 0 = background.
