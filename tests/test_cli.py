@@ -365,13 +365,16 @@ def test_choices_and_malformed_set_are_refused_before_tensorflow_loads():
     argparse's message, before TensorFlow (or a model) is loaded."""
     exits, modules = cli_in_fresh_python(
         ["evaluate", "RUN", "--tta", "flipp"], ["predict", "RUN", "x.png", "--postprocess", "largest"],
+        ["evaluate", "RUN", "--postprocess", "remove-small=0+fill-holes"],
         ["evaluate", "RUN", "--precision", "float16"], ["train", "--optimizer", "lamb"],
         ["train", "--set", "train.epochs"], ["inspect", "--set", "=3"], ["predict", "RUN", "x", "--batch-size", "0"],
     )
     assert exits == [
         (2, "tfseg evaluate: error: argument --tta: invalid choice: 'flipp' (choose from 'none', 'flip', 'flip-all')"),
-        (2, "tfseg predict: error: argument --postprocess: invalid choice: 'largest' (choose from 'none', "
-            "'largest-component')"),
+        (2, "tfseg predict: error: argument --postprocess: expected none, or steps joined by + of largest-component, "
+            "fill-holes, remove-small=N (N >= 1 pixels), got 'largest'"),
+        (2, "tfseg evaluate: error: argument --postprocess: expected none, or steps joined by + of largest-component, "
+            "fill-holes, remove-small=N (N >= 1 pixels), got 'remove-small=0+fill-holes'"),
         (2, "tfseg evaluate: error: argument --precision: invalid choice: 'float16' (choose from 'float32', "
             "'mixed_bfloat16_convs', 'auto')"),
         (2, "tfseg train: error: argument --optimizer: invalid choice: 'lamb' (choose from 'adam', 'adamw', 'sgd', "
