@@ -317,6 +317,7 @@ def test_unknown_flag_suggests_the_closest(capsys):
 
 def _parsers():
     """Each command's argument parser, by command."""
+    from tfseg.cli.auto import auto_parser
     from tfseg.cli.compare import compare_parser
     from tfseg.cli.evaluate import evaluate_parser
     from tfseg.cli.export import export_parser
@@ -330,7 +331,7 @@ def _parsers():
 
     parsers = {"train": train_parser, "evaluate": evaluate_parser, "predict": predict_parser, "export": export_parser,
                "compare": compare_parser, "inspect": inspect_parser, "plan": plan_parser, "models": models_parser,
-               "weights": weights_parser, "view": view_parser}
+               "weights": weights_parser, "view": view_parser, "auto": auto_parser}
     return {command: make(f"tfseg {command}") for command, make in parsers.items()}
 
 

@@ -17,7 +17,7 @@ EXAMPLES = """\
 examples:
   tfseg auto $DATA --budget 2h --out auto-run      # start, or resume after a stop
   tfseg auto $DATA --budget 20m --folds 1 --out quick
-  tfseg predict auto-run/model NEW_IMAGES --out masks
+  tfseg auto $DATA --budget 6h --classes 4 --out jsrt-auto
 """
 """The examples at the end of `tfseg auto --help`."""
 
@@ -29,8 +29,9 @@ def auto_parser(prog: str | None = None) -> argparse.ArgumentParser:
         description="From a dataset to a tested, exported model within a time budget: plan from the\n"
                     "data (tfseg plan), train five folds when the budget affords them (else one\n"
                     "model), choose test-time flips, threshold and post-processing on validation\n"
-                    "predictions, score the ensemble on the test split and export it. Stopped, it\n"
-                    "goes on where it stopped when run again with the same arguments.")
+                    "predictions, score the ensemble on the test split and export it into DIR/model\n"
+                    "(tfseg predict DIR/model IMAGES). Stopped, it goes on where it stopped when run\n"
+                    "again with the same arguments.")
     parser.add_argument("data", metavar="DATA", help="dataset folder (images/, masks/) or CSV manifest")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="the run's folder: plan.yaml, models/, tuning.csv, test/, model/, auto.json")
