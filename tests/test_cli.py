@@ -317,6 +317,7 @@ def test_unknown_flag_suggests_the_closest(capsys):
 
 def _parsers():
     """Each command's argument parser, by command."""
+    from tfseg.cli.auto import auto_parser
     from tfseg.cli.compare import compare_parser
     from tfseg.cli.evaluate import evaluate_parser
     from tfseg.cli.export import export_parser
@@ -330,7 +331,7 @@ def _parsers():
 
     parsers = {"train": train_parser, "evaluate": evaluate_parser, "predict": predict_parser, "export": export_parser,
                "compare": compare_parser, "inspect": inspect_parser, "plan": plan_parser, "models": models_parser,
-               "weights": weights_parser, "view": view_parser}
+               "weights": weights_parser, "view": view_parser, "auto": auto_parser}
     return {command: make(f"tfseg {command}") for command, make in parsers.items()}
 
 
@@ -365,13 +366,16 @@ def test_choices_and_malformed_set_are_refused_before_tensorflow_loads():
     argparse's message, before TensorFlow (or a model) is loaded."""
     exits, modules = cli_in_fresh_python(
         ["evaluate", "RUN", "--tta", "flipp"], ["predict", "RUN", "x.png", "--postprocess", "largest"],
+        ["evaluate", "RUN", "--postprocess", "remove-small=0+fill-holes"],
         ["evaluate", "RUN", "--precision", "float16"], ["train", "--optimizer", "lamb"],
         ["train", "--set", "train.epochs"], ["inspect", "--set", "=3"], ["predict", "RUN", "x", "--batch-size", "0"],
     )
     assert exits == [
         (2, "tfseg evaluate: error: argument --tta: invalid choice: 'flipp' (choose from 'none', 'flip', 'flip-all')"),
-        (2, "tfseg predict: error: argument --postprocess: invalid choice: 'largest' (choose from 'none', "
-            "'largest-component')"),
+        (2, "tfseg predict: error: argument --postprocess: expected none, or steps joined by + of largest-component, "
+            "fill-holes, remove-small=N (N >= 1 pixels), got 'largest'"),
+        (2, "tfseg evaluate: error: argument --postprocess: expected none, or steps joined by + of largest-component, "
+            "fill-holes, remove-small=N (N >= 1 pixels), got 'remove-small=0+fill-holes'"),
         (2, "tfseg evaluate: error: argument --precision: invalid choice: 'float16' (choose from 'float32', "
             "'mixed_bfloat16_convs', 'auto')"),
         (2, "tfseg train: error: argument --optimizer: invalid choice: 'lamb' (choose from 'adam', 'adamw', 'sgd', "
@@ -384,7 +388,7 @@ def test_choices_and_malformed_set_are_refused_before_tensorflow_loads():
 
 
 def test_set_errors_name_the_key(capsys, tiny_dataset):
-    common = ["--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1"]
+    common = ["--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1", "--no-plan"]
     err = _one_line_error(capsys, [*common, "--set", "train.epoch=3", "--inspect"])
     assert err.startswith("error: --set train.epoch: unknown config key; did you mean train.epochs")
     err = _one_line_error(capsys, [*common, "--set", "data.channels=2", "--inspect"])

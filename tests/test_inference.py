@@ -9,7 +9,6 @@ from tests.conftest import conv_models
 from tfseg.errors import TfsegError
 from tfseg.inference import (
     gaussian_importance,
-    keep_largest_component,
     predict,
     probabilities_to_labels,
     window_starts,
@@ -88,12 +87,6 @@ def test_bad_inference_options_raise():
         predict(model, [np.zeros((8, 8, 1), np.uint8)], sliding_window=True, overlap=1.0)
 
 
-def test_labels_and_largest_component():
+def test_probabilities_to_labels():
     probabilities = np.array([[[0.2], [0.7]], [[0.5], [0.9]]])
     assert probabilities_to_labels(probabilities, 0.6).tolist() == [[0, 1], [0, 1]]
-    labels = np.zeros((6, 6), np.uint8)
-    labels[0:2, 0:2] = 1  # small
-    labels[3:6, 3:6] = 1  # largest of class 1
-    labels[0, 5] = 2  # the only component of class 2
-    kept = keep_largest_component(labels)
-    assert kept[0:2, 0:2].sum() == 0 and (kept[3:6, 3:6] == 1).all() and kept[0, 5] == 2

@@ -5,7 +5,7 @@ of its own unit (the submodules of one package, e.g. `tfseg.data.*`, import each
 
     __main__ → cli, api → study, export.command, export.checks, plan → training, evaluation, prediction → callbacks,
     export, settings_table → run_state → run → inference, optim, distribution → models, losses, metrics, data,
-    dicom, plots, pages → config → options, transforms → errors, files, text
+    dicom, plots, pages → config → options, transforms, text → errors, files
 
 `tfseg.export.command` and `tfseg.export.checks` are units of their own above the rest of
 their package: they predict and tune thresholds as evaluation does, and evaluation and
@@ -32,8 +32,8 @@ LAYERS = [
     ["inference", "optim", "distribution"],
     ["models", "losses", "metrics", "data", "dicom", "plots", "pages"],
     ["config"],
-    ["options", "transforms"],
-    ["errors", "files", "text"],
+    ["options", "transforms", "text"],
+    ["errors", "files"],
 ]
 LEVEL = {unit: level for level, units in enumerate(LAYERS) for unit in units}
 EXCEPTIONS: set[tuple[str, str]] = set()

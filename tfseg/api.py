@@ -251,7 +251,8 @@ def evaluate(
         data: str or Path or None. Dataset to score on; None: the run's own. Defaults to None.
         tta: str. "none", "flip" or "flip-all". Defaults to "none".
         threshold: float or "auto" (the best mean Dice on the val split). Defaults to 0.5.
-        postprocess: str. "none" or "largest-component". Defaults to "none".
+        postprocess: str. A post-processing spec, "none" or steps joined by "+"
+            (`tfseg.config.parse_postprocess`). Defaults to "none".
         spacing: (row, column) pixel size for ASSD and HD95. Defaults to (1.0, 1.0): pixels.
         out_dir: str or Path or None. Where the report goes; None: `RUN/eval/<split>`.
         precision: str. float32, mixed_bfloat16_convs or auto. Defaults to "float32".
@@ -305,8 +306,8 @@ def predict(
     model: keras.Model | Run | str | Path,
     images,
     threshold: float | None = None,
-    tta: str = "none",
-    postprocess: str = "none",
+    tta: str | None = None,
+    postprocess: str | None = None,
     batch_size: int = 8,
     sliding_window: bool | None = None,
     overlap: float = 0.5,
@@ -324,8 +325,9 @@ def predict(
             (H, W) or (H, W, C), a batch (N, H, W, C), or a list of images of any sizes;
             uint8, uint16, or float in [0, 1].
         threshold: float or None. Binary threshold; None: the model card's, else 0.5.
-        tta: str. "none", "flip" or "flip-all". Defaults to "none".
-        postprocess: str. "none" or "largest-component". Defaults to "none".
+        tta: str or None. "none", "flip" or "flip-all"; None: the model card's, else "none".
+        postprocess: str or None. A post-processing spec, "none" or steps joined by "+"
+            (`tfseg.config.parse_postprocess`); None: the model card's, else "none".
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
         sliding_window: bool or None. Tile instead of resizing; None decides from the run or
             the model card (whole-image resize for a model without either). Defaults to None.
@@ -340,19 +342,21 @@ def predict(
         image's height and width: one (H, W) array for one image, an (N, H, W) array for a
         batch, a list of (H, W) arrays for paths or a list.
     """
-    inference.check_postprocess(postprocess)
     if isinstance(model, keras.Model):
         config, card = None, None
     else:
         path = _as_run(model).path  # a run directory or a model file
         (model, config), card = load_predictor(path, precision), read_model_card(path)
-    threshold, sliding_window, scale, normalize = prediction_settings(config, card, threshold, sliding_window, scale)
+    settings = prediction_settings(config, card, threshold, sliding_window, scale, tta, postprocess)
     arrays, given = _images(images, int(model.input_shape[-1]))
     probabilities = inference.predict(
-        model, arrays, batch_size=batch_size, tta=tta, sliding_window=sliding_window, overlap=overlap, scale=scale,
-        normalize=normalize,
+        model, arrays, batch_size=batch_size, tta=settings.tta, sliding_window=settings.sliding_window,
+        overlap=overlap, scale=settings.scale, normalize=settings.normalize,
     )
-    masks = [inference.postprocess(inference.probabilities_to_labels(p, threshold), postprocess) for p in probabilities]
+    masks = [
+        inference.postprocess(inference.probabilities_to_labels(p, settings.threshold), settings.postprocess)
+        for p in probabilities
+    ]
     if given == "batch":
         return np.stack(masks)
     return masks[0] if given == "image" else masks

@@ -43,8 +43,35 @@ the flips (axes of an NHWC batch) whose predictions are averaged. `flip` mirrors
 left-right only (the flip that `augment: flip` trains with); `flip-all` adds up-down and
 both, as nnU-Net does."""
 
-POSTPROCESS_NAMES = ("none", "largest-component")
-"""Post-processing of prediction and evaluation (`--postprocess`, `tfseg.inference.postprocess`)."""
+POSTPROCESS_STEPS = ("largest-component", "fill-holes", "remove-small=N")
+"""The steps of a post-processing spec (`--postprocess`, `parse_postprocess`), as written (N: a
+size in pixels); `tfseg.inference.postprocess` applies each to every class's mask in turn."""
+
+
+def parse_postprocess(spec: str) -> tuple[tuple[str, int | None], ...]:
+    """The steps of a post-processing spec, in the order they apply: `none` is no step, else
+    steps of `POSTPROCESS_STEPS` joined by `+`, e.g. "remove-small=20+fill-holes" →
+    (("remove-small", 20), ("fill-holes", None)).
+
+    Raises:
+        TfsegError: for anything else, in one line.
+    """
+    if spec == "none":
+        return ()
+    steps = []
+    for step in spec.split("+") if isinstance(spec, str) else ():
+        name, equals, size = step.partition("=")
+        if not equals and name in POSTPROCESS_STEPS:
+            steps.append((name, None))
+        elif equals and f"{name}=N" in POSTPROCESS_STEPS and re.fullmatch(r"[0-9]+", size) and int(size) >= 1:
+            steps.append((name, int(size)))
+        else:
+            steps = []
+            break
+    if not steps:
+        raise TfsegError(f"--postprocess {spec!r}: expected none, or steps joined by + of "
+                         f"{', '.join(POSTPROCESS_STEPS)} (N >= 1 pixels)")
+    return tuple(steps)
 
 
 class YamlLoader(yaml.SafeLoader):

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import scipy.ndimage
 
-from tfseg.config import POSTPROCESS_NAMES, TTA_FLIPS
+from tfseg.config import TTA_FLIPS, parse_postprocess
 from tfseg.data.io import to_model_input
 from tfseg.errors import TfsegError
 from tfseg.models import final_head
@@ -168,8 +168,7 @@ def predict(
     Returns:
         One float32 array (H, W, classes) per image.
     """
-    if tta not in TTA_FLIPS:
-        raise TfsegError(f"--tta {tta!r}: expected one of {', '.join(TTA_FLIPS)}")
+    check_tta(tta)
     if not 0.0 <= overlap < 1.0:
         raise TfsegError(f"--overlap {overlap}: expected a share in [0, 1)")
     scale = normalise_scale(scale)
@@ -203,30 +202,67 @@ def probabilities_to_labels(probabilities: np.ndarray, threshold: float = 0.5) -
     return np.argmax(probabilities, axis=-1).astype(np.uint8)
 
 
-def keep_largest_component(labels: np.ndarray) -> np.ndarray:
-    """Keeps, for each foreground label, only its largest 8-connected component.
+EIGHT_CONNECTED = np.ones((3, 3), bool)
+"""The neighbourhood of a component of post-processing: a pixel and its 8 neighbours."""
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a boolean mask (the `largest-component` step)."""
+    components, count = scipy.ndimage.label(mask, EIGHT_CONNECTED)
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0  # the background
+    return components == np.argmax(sizes) if count else np.zeros(mask.shape, bool)
+
+
+def remove_small_components(mask: np.ndarray, size: int) -> np.ndarray:
+    """A boolean mask without its 8-connected components of fewer than `size` pixels (the
+    `remove-small=N` step)."""
+    components, _ = scipy.ndimage.label(mask, EIGHT_CONNECTED)
+    kept = np.bincount(components.ravel()) >= size
+    kept[0] = False
+    return kept[components]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """A boolean mask with its holes filled (the `fill-holes` step): the background that
+    4-connected paths cannot join to the border, as `scipy.ndimage.binary_fill_holes` finds it."""
+    return scipy.ndimage.binary_fill_holes(mask)
+
+
+def check_tta(tta: str) -> None:
+    """Raises a one-line `TfsegError` unless `tta` is a key of `TTA_FLIPS`."""
+    if tta not in TTA_FLIPS:
+        raise TfsegError(f"--tta {tta!r}: expected one of {', '.join(TTA_FLIPS)}")
+
+
+def check_postprocess(spec: str) -> None:
+    """Raises a one-line `TfsegError` unless `spec` is a post-processing spec (`parse_postprocess`)."""
+    parse_postprocess(spec)
+
+
+def postprocess(labels: np.ndarray, spec: str) -> np.ndarray:
+    """Applies a post-processing spec (`tfseg.config.parse_postprocess`) to a label map.
+
+    Each step changes every label's mask in turn, within the label's bounding box: components
+    it drops become background, and a hole it fills takes the label only where the map is
+    background (the lowest label, where the holes of two labels meet).
 
     Args:
         labels: (H, W) integer label map, 0 = background.
+        spec: str. "none", or steps joined by "+", e.g. "remove-small=20+fill-holes".
 
     Returns:
-        A copy of `labels` with smaller components of each label set to 0.
+        The post-processed label map (a copy, unless `spec` is "none").
     """
-    kept = np.zeros_like(labels)
-    for label in np.unique(labels[labels > 0]):
-        components, count = scipy.ndimage.label(labels == label, structure=np.ones((3, 3)))
-        if count:
-            largest = np.argmax(np.bincount(components.ravel())[1:]) + 1
-            kept[components == largest] = label
-    return kept
-
-
-def check_postprocess(method: str) -> None:
-    """Raises a one-line `TfsegError` unless `method` is one of `POSTPROCESS_NAMES`."""
-    if method not in POSTPROCESS_NAMES:
-        raise TfsegError(f"--postprocess {method!r}: expected one of {', '.join(POSTPROCESS_NAMES)}")
-
-
-def postprocess(labels: np.ndarray, method: str) -> np.ndarray:
-    """Applies a post-processing named in `POSTPROCESS_NAMES` (checked by `check_postprocess`) to a label map."""
-    return keep_largest_component(labels) if method == "largest-component" else labels
+    for name, size in parse_postprocess(spec):
+        change = {"largest-component": largest_component, "fill-holes": fill_holes,
+                  "remove-small": lambda mask: remove_small_components(mask, size)}[name]
+        before, labels = labels, labels.copy()
+        for label, box in enumerate(scipy.ndimage.find_objects(before), 1):
+            if box is not None:
+                mask = before[box] == label
+                changed = change(mask)
+                region = labels[box]
+                region[mask & ~changed] = 0
+                region[changed & ~mask & (region == 0)] = label
+    return labels

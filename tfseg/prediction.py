@@ -10,7 +10,7 @@ memory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import cv2
 import keras
@@ -22,10 +22,10 @@ from tfseg.data.io import IMAGE_SUFFIXES, read_image, resize_labels
 from tfseg.dicom import DICOM_SUFFIXES, is_dicom, read_dicom
 from tfseg.errors import TfsegError
 from tfseg.files import atomic_path, write_atomically
-from tfseg.inference import check_postprocess, normalise_scale, postprocess, predict, probabilities_to_labels
+from tfseg.inference import check_postprocess, check_tta, normalise_scale, postprocess, predict, probabilities_to_labels
 from tfseg.pages import Card, Column, resize_picture, save_picture, thumbnail_size, url, write_page
 from tfseg.plots import class_colour, outline_overlay
-from tfseg.export.card import card_normalize, card_threshold, read_model_card
+from tfseg.export.card import card_normalize, card_postprocess, card_threshold, card_tta, read_model_card
 from tfseg.export.loading import load_predictor
 
 
@@ -62,29 +62,46 @@ def read_input(path: str | Path, channels: int) -> tuple[np.ndarray, tuple[float
     return image, spacing
 
 
+class PredictionSettings(NamedTuple):
+    """How a model predicts (`prediction_settings`)."""
+
+    threshold: float
+    tta: str
+    postprocess: str
+    sliding_window: bool
+    scale: tuple[float, float] | str
+    normalize: str
+
+
 def prediction_settings(
     config: Config | None,
     card: dict | None,
     threshold: float | None = None,
     sliding_window: bool | None = None,
     scale: float | tuple[float, float] | str | None = None,
-) -> tuple[float, bool, tuple[float, float] | str, str]:
-    """The threshold, whether to tile, the tiling scale and the normalisation a model predicts
-    with: those given, and for those left None what its run's config or its model card says
-    (see `predict_paths`); for a model with neither, 0.5, whole-image resize, scale 1 and
-    "scale" (to [0, 1]).
+    tta: str | None = None,
+    postprocess: str | None = None,
+) -> PredictionSettings:
+    """The threshold, test-time augmentation, post-processing, whether to tile, the tiling
+    scale and the normalisation a model predicts with: those given, and for those left None
+    what its run's config or its model card says (see `predict_paths`); for a model with
+    neither, 0.5, no TTA, no post-processing, whole-image resize, scale 1 and "scale" (to [0, 1]).
 
     Args:
         config: Config or None. The run's config, when the model is a run's.
         card: dict or None. The model card (`tfseg.export.card.read_model_card`).
-        threshold, sliding_window, scale: as in `predict_paths`.
+        threshold, sliding_window, scale, tta, postprocess: as in `predict_paths`.
 
     Returns:
-        (threshold, sliding_window, scale, normalize), the scale normalised
-        (`tfseg.inference.normalise_scale`).
+        The settings, the scale normalised (`tfseg.inference.normalise_scale`) and the
+        TTA and post-processing checked.
     """
     if threshold is None:
         threshold = card_threshold(card)
+    tta = card_tta(card) if tta is None else tta
+    postprocess = card_postprocess(card) if postprocess is None else postprocess
+    check_tta(tta)
+    check_postprocess(postprocess)
     if config is not None:
         crop_trained = config.data.is_crop_trained()
     elif card is not None and "geometry" in card:
@@ -96,7 +113,7 @@ def prediction_settings(
     if scale is None:
         scale = "fit" if crop_trained is False else 1.0
     normalize = config.data.normalize if config is not None else card_normalize(card)
-    return threshold, sliding_window, normalise_scale(scale), normalize
+    return PredictionSettings(threshold, tta, postprocess, sliding_window, normalise_scale(scale), normalize)
 
 
 def predict_paths(
@@ -104,9 +121,9 @@ def predict_paths(
     inputs: Sequence[str | Path],
     out_dir: str | Path,
     batch_size: int = 8,
-    tta: str = "none",
+    tta: str | None = None,
     threshold: float | None = None,
-    postprocess_method: str = "none",
+    postprocess_method: str | None = None,
     sliding_window: bool | None = None,
     overlap: float = 0.5,
     scale: float | tuple[float, float] | str | None = None,
@@ -125,15 +142,19 @@ def predict_paths(
     Args:
         model_path: str or Path. Run directory, `.keras` file, SavedModel folder, `.onnx`
             or `.tflite` file. Its model card (`tfseg.export.card.read_model_card`), if any,
-            gives the threshold, the class names of the overlays' legends and, for a bare
-            model file, the geometry and normalisation (a run's own config gives those).
+            gives the threshold, test-time augmentation and post-processing, the class names
+            of the overlays' legends and, for a bare model file, the geometry and
+            normalisation (a run's own config gives those).
         inputs: files and folders of images (PNG, JPEG, BMP, TIFF, GIF, DICOM).
         out_dir: str or Path. Output folder (created).
         batch_size: int. Images (or windows) per forward pass. Defaults to 8.
-        tta: str. "none", "flip" or "flip-all". Defaults to "none".
+        tta: str or None. "none", "flip" or "flip-all"; None: the model card's, else "none".
+            Defaults to None.
         threshold: float or None. Binary threshold on the probability; None: the model
             card's (e.g. tuned by `tfseg-export --threshold auto`), else 0.5. Defaults to None.
-        postprocess_method: str. "none" or "largest-component". Defaults to "none".
+        postprocess_method: str or None. A post-processing spec, "none" or steps joined by
+            "+" (`tfseg.config.parse_postprocess`); None: the model card's, else "none".
+            Defaults to None.
         sliding_window: bool or None. Tile instead of resizing; None decides from the run
             or the model card (crop-trained models tile). Defaults to None.
         overlap: float. Least overlap of neighbouring windows. Defaults to 0.5.
@@ -151,10 +172,9 @@ def predict_paths(
     Returns:
         The table written to `OUT/areas.csv`, one row per image.
     """
-    check_postprocess(postprocess_method)
     model, config = load_predictor(model_path, precision)
     card = read_model_card(model_path)
-    threshold, sliding_window, scale, normalize = prediction_settings(config, card, threshold, sliding_window, scale)
+    settings = prediction_settings(config, card, threshold, sliding_window, scale, tta, postprocess_method)
     files = collect_inputs(inputs)
     channels = int(model.input_shape[-1])
     out_dir = Path(out_dir)
@@ -168,11 +188,11 @@ def predict_paths(
         chunk = files[start : start + batch_size]
         read = [read_input(path, channels) for path in chunk]
         probabilities = predict(
-            model, [image for image, _ in read], batch_size=batch_size, tta=tta, sliding_window=sliding_window,
-            overlap=overlap, scale=scale, normalize=normalize,
+            model, [image for image, _ in read], batch_size=batch_size, tta=settings.tta,
+            sliding_window=settings.sliding_window, overlap=overlap, scale=settings.scale, normalize=settings.normalize,
         )
         for path, (image, spacing), probability in zip(chunk, read, probabilities):
-            labels = postprocess(probabilities_to_labels(probability, threshold), postprocess_method)
+            labels = postprocess(probabilities_to_labels(probability, settings.threshold), settings.postprocess)
             binary = probability.shape[-1] == 1
             mask_path = out_dir / "masks" / f"{path.stem}.png"
             with atomic_path(mask_path) as temporary:

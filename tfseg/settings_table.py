@@ -16,6 +16,10 @@ from tfseg.distribution import resolve_precision
 from tfseg.transforms import parse_transforms
 
 
+NORMALIZATION_TEXT = {"scale": "scale to [0, 1]", "zscore": "z-score per image and channel"}
+"""`data.normalize` in words."""
+
+
 def _sizes(table: pd.DataFrame) -> tuple[str, list[float]]:
     """The images' native sizes (W x H) in words, and their aspect ratios (W / H)."""
     sizes = sorted(Counter(zip(table["width"], table["height"])), key=lambda size: size[0] * size[1])
@@ -30,7 +34,8 @@ def _geometry(config: Config, table: pd.DataFrame) -> str:
     native, ratios = _sizes(table)
     height, width = data.image_size
     if data.is_crop_trained():
-        return f"{native} → random {width}x{height} crops at native resolution (validation: a grid of crops)"
+        centred = f", {data.foreground_crops:.0%} centred on foreground" if data.foreground_crops else ""
+        return f"{native} → random {width}x{height} crops at native resolution{centred} (validation: a grid of crops)"
     target = round(width / height, 2)
     if ratios == [target]:
         return f"{native} → {width}x{height} (aspect ratio kept)"
@@ -119,16 +124,19 @@ def settings_table(config: Config, table: pd.DataFrame) -> str:
         ("encoder", _encoder(config),
          source("model.options.encoder_weights", "model.options.encoder_freeze", "train.freeze_encoder_epochs")),
         ("channels", f"{data.channels} ({'grey' if data.channels == 1 else 'RGB'})", source("data.channels")),
-        ("geometry", _geometry(config, table), source("data.image_size", "data.crop")),
+        ("normalisation", NORMALIZATION_TEXT[data.normalize], source("data.normalize")),
+        ("geometry", _geometry(config, table), source("data.image_size", "data.crop", "data.foreground_crops")),
         ("classes", _classes(config), source("data.classes")),
         ("mask reading", mask_text, mask_source),
         ("loss", train.loss, source("train.loss")),
-        ("epochs", f"{train.epochs}" + (f", early stopping after {train.early_stopping_patience} without progress"
-                                        if train.early_stopping_patience else ""),
-         source("train.epochs", "train.early_stopping_patience")),
+        ("epochs", f"{train.epochs}" + (f" of {train.steps_per_epoch} steps" if train.steps_per_epoch else "")
+         + (f", early stopping after {train.early_stopping_patience} without progress"
+            if train.early_stopping_patience else ""),
+         source("train.epochs", "train.steps_per_epoch", "train.early_stopping_patience")),
         ("batch size", str(train.batch_size), source("train.batch_size")),
-        ("learning rate", f"{train.lr:g} ({train.optimizer}, {train.schedule} schedule)",
-         source("train.lr", "train.optimizer", "train.schedule")),
+        ("learning rate", f"{train.lr:g} ({train.optimizer}, {train.schedule} schedule"
+         + (f", {train.warmup_epochs} warm-up epochs" if train.warmup_epochs else "") + ")",
+         source("train.lr", "train.optimizer", "train.weight_decay", "train.schedule", "train.warmup_epochs")),
         ("augmentation", augment + (f" ({data.engine})" if data.engine != "tf" else ""), source("data.augment", "data.engine")),
         ("precision", precision if precision == train.precision else f"{train.precision}: {precision}",
          source("train.precision")),

@@ -93,8 +93,9 @@ def _validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, 
 
 
 def check_training_options(config: Config) -> None:
-    """Checks what only training needs (multi-worker's run_dir, the loss spec) before the
-    dataset is read and anything is written."""
+    """Checks what only training needs (the model's name, multi-worker's run_dir, the loss
+    spec) before the dataset is read and anything is written."""
+    models.entry(config.model.name, config.model.options.get("encoder"))
     if config.train.strategy == "multiworker" and not config.train.run_dir:
         raise TfsegError("--strategy multiworker needs --run-dir (the same folder on every worker)")
     losses.get(config.train.loss, classes_of(config.data))

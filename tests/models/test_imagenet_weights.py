@@ -137,7 +137,7 @@ def test_offline_imagenet_training_says_which_file_to_put_where(cache, tiny_data
     """No file in the cache and none on the mirror: the download really fails (file://)."""
     run_dir = tmp_path / "run"
     code = main(["train", "--model", "unet_resnet34", "--encoder-weights", "imagenet", "--data", str(tiny_dataset),
-                 "--image-size", "32", "32", "--epochs", "1", "--run-dir", str(run_dir)])
+                 "--image-size", "32", "32", "--epochs", "1", "--no-plan", "--run-dir", str(run_dir)])
     assert code == 2
     stderr = capsys.readouterr().err
     url = "https://download.pytorch.org/models/resnet34-b627a593.pth"
@@ -168,7 +168,7 @@ def test_training_reads_the_cached_file_offline(cache, tiny_dataset, tmp_path, m
     monkeypatch.setitem(ENCODERS, "resnet18", dataclasses.replace(spec, imagenet_files=(file,)))
     run_dir = tmp_path / "run"
     assert main(["train", "--model", "unet_resnet18", "--encoder-weights", "imagenet", "--encoder-freeze",
-                 "--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1", "--batch-size", "8",
+                 "--data", str(tiny_dataset), "--image-size", "32", "32", "--epochs", "1", "--batch-size", "8", "--no-plan",
                  "--run-dir", str(run_dir)]) == 0
     encoder = keras.saving.load_model(run_dir / "best.keras", compile=False).get_layer("encoder")
     np.testing.assert_array_equal(

@@ -208,14 +208,14 @@ def test_a_bad_budget_is_one_line_naming_the_flag(tiny_dataset, capsys):
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1.5h", 5400)])
 def test_budgets_read_as_durations(text, seconds):
-    from tfseg.cli.plan import parse_budget
+    from tfseg.text import parse_budget
 
     assert parse_budget(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "3x", "m", "30", "0s", "1h-5m"])
 def test_other_budgets_are_rejected(text):
-    from tfseg.cli.plan import parse_budget
+    from tfseg.text import parse_budget
     from tfseg.errors import TfsegError
 
     with pytest.raises(TfsegError, match=r"^--budget .*: expected a duration"):

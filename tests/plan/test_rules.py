@@ -203,6 +203,6 @@ def test_schedule_is_cosine_with_a_warm_up_epoch_when_there_are_enough():
 
 def test_rules_run_in_a_fixed_order_each_after_what_it_reads():
     names = [rule.__name__ for rule in rules.RULES]
-    assert names == ["channels_and_classes", "normalization", "geometry", "model", "depth", "batch_size",
+    assert names == ["channels_and_classes", "normalization", "model", "geometry", "depth", "batch_size",
                      "foreground_crops", "epoch_length", "augmentation", "loss", "optimizer", "epochs", "schedule"]
     assert CPU.describe() == "this CPU (test CPU, 2 cores, 24 GiB)"

@@ -32,6 +32,7 @@ COMMANDS = {
     "compare": "run a study: train and evaluate a grid of cells, then compare them (compare.py)",
     "inspect": "check a dataset and print its summary: splits, sizes, modes, mask values",
     "plan": "plan training from the data and a time budget: a config file with a reason per setting",
+    "auto": "from the data and a time budget to a tested, exported model: plan, folds, tuning, test",
     "models": "list the models by family and the encoders, or show one model's options",
     "weights": "list or download the encoders' ImageNet weights files, for training offline",
     "view": "open a report page (evaluation, study, predictions) in the browser, or serve it (--serve)",

@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 import yaml
 
-from tfseg.config import INFERENCE_PRECISIONS, POSTPROCESS_NAMES, TTA_FLIPS, read_yaml
-from tfseg.errors import did_you_mean
+from tfseg.config import INFERENCE_PRECISIONS, TTA_FLIPS, parse_postprocess, read_yaml
+from tfseg.errors import TfsegError, did_you_mean
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -82,6 +82,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="settings", type=setting, action="append", default=[], metavar="KEY=VALUE",
                         help="set a config key, VALUE read as YAML (e.g. model.options.base_filters=16); "
                              "repeatable; over --config, under the flags")
+
+
+def add_budget_flag(parser: argparse.ArgumentParser, purpose: str = "training, validation, export and evaluation") -> None:
+    """Adds `--budget DURATION` (`tfseg.text.parse_budget` reads it; None when not given)."""
+    parser.add_argument("--budget", metavar="DURATION",
+                        help=f"time for {purpose}, e.g. 90s, 30m, 2h, 1h30m (default: 30m)")
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
@@ -166,13 +172,26 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
-def add_inference_flags(parser: argparse.ArgumentParser) -> None:
+def postprocess_spec(text: str) -> str:
+    """argparse type of --postprocess: a post-processing spec (`tfseg.config.parse_postprocess`)."""
+    try:
+        parse_postprocess(text)
+    except TfsegError as error:
+        raise argparse.ArgumentTypeError(f"{str(error).removeprefix(f'--postprocess {text!r}: ')}, got {text!r}") from None
+    return text
+
+
+def add_inference_flags(parser: argparse.ArgumentParser, card_defaults: bool = False) -> None:
     """Adds the flags that prediction and evaluation share: `--tta`, `--postprocess` and
-    `--precision`, their choices from `tfseg.config`."""
-    parser.add_argument("--tta", default="none", choices=tuple(TTA_FLIPS),
-                        help="test-time augmentation: flip is left-right, flip-all adds up-down (default: none)")
-    parser.add_argument("--postprocess", default="none", choices=POSTPROCESS_NAMES,
-                        help="keep each class's largest component, or not (default: none)")
+    `--precision`, their choices from `tfseg.config`. With `card_defaults` (prediction),
+    `--tta` and `--postprocess` default to None: the model card's."""
+    default, said = (None, "the model card's, else none") if card_defaults else ("none", "none")
+    parser.add_argument("--tta", default=default, choices=tuple(TTA_FLIPS),
+                        help=f"test-time augmentation: flip is left-right, flip-all adds up-down (default: {said})")
+    parser.add_argument("--postprocess", default=default, type=postprocess_spec, metavar="SPEC",
+                        help=f"none, or steps joined by +, each applied to every class: largest-component (keep "
+                             f"the largest), fill-holes, remove-small=N (components under N pixels), e.g. "
+                             f"remove-small=20+fill-holes (default: {said})")
     parser.add_argument("--precision", default="float32", choices=INFERENCE_PRECISIONS,
                         help="float32 gives the same results on every machine; mixed_bfloat16_convs is faster "
                              "on CPUs with bfloat16 instructions; auto: it where it helps (docs/speed.md) "

@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Sequence
 
-from tfseg.cli.command import ArgumentParser, add_verbose_flag, run
+from tfseg.cli.command import ArgumentParser, add_budget_flag, add_verbose_flag, run
 from tfseg.config import HELP_GROUPS, OPTIONS
-from tfseg.errors import TfsegError
 from tfseg.options import add_flags, overrides_from_flags
+from tfseg.text import DEFAULT_BUDGET, parse_budget
 
 READING_OPTIONS = [spec for spec in OPTIONS if spec.key in (
     "data.classes", "data.mask_threshold", "data.mask_suffix", "data.val_fraction", "data.test_fraction",
     "data.stratify", "train.seed")]
 """How the dataset is read and split: the plan keeps them as given (it decides the channels)."""
-
-DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
-
-
-def parse_budget(text: str) -> float:
-    """Seconds of a duration such as `90s`, `30m`, `2h` or `1h30m`.
-
-    Raises:
-        TfsegError: anything else, naming --budget and the form expected.
-    """
-    match = DURATION.fullmatch(text.strip().lower())
-    if not text.strip() or not match or not any(match.groups()):
-        raise TfsegError(f"--budget {text!r}: expected a duration such as 90s, 30m, 2h or 1h30m")
-    hours, minutes, seconds = (float(group or 0) for group in match.groups())
-    total = hours * 3600 + minutes * 60 + seconds
-    if total <= 0:
-        raise TfsegError(f"--budget {text!r}: expected a duration above zero, such as 90s, 30m, 2h or 1h30m")
-    return total
-
 
 EXAMPLES = """\
 examples:
@@ -54,9 +34,7 @@ def plan_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     "the plan as a config file for train.py --config.")
     parser.add_argument("data", nargs="?", metavar="DATA",
                         help="dataset folder (images/, masks/) or CSV manifest (default: the demo data)")
-    parser.add_argument("--budget", default="30m", metavar="DURATION",
-                        help="time for training, validation, export and evaluation, e.g. 90s, 30m, 2h, 1h30m "
-                             "(default: 30m)")
+    add_budget_flag(parser)
     parser.add_argument("--out", default="plan.yaml", metavar="PATH",
                         help="the config file to write, reasons as comments (default: plan.yaml)")
     add_verbose_flag(parser)
@@ -72,10 +50,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         from tfseg.config import load_config
         from tfseg.plan import plan_data
 
-        budget = parse_budget(args.budget)
+        budget = parse_budget(args.budget or DEFAULT_BUDGET)
         config = load_config(None, overrides_from_flags(args, READING_OPTIONS) | {"data.dir": args.data})
         plan = plan_data(config, budget)
-        print(f"plan for {plan.dataset}, a budget of {args.budget} on {plan.machine.describe()}:")
+        print(f"plan for {plan.dataset}, a budget of {args.budget or DEFAULT_BUDGET} on {plan.machine.describe()}:")
         print(plan.table())
         print(f"plan: written to {plan.save(args.out)}; train it with: python train.py --config {args.out}")
 

@@ -12,7 +12,7 @@ EXAMPLES = """\
 examples:
   tfseg predict runs/demo ~/.cache/tfseg/demo-n240-s128-seed0/images --overlays
   tfseg predict runs/demo $DATA/images --out pred --tta flip \\
-      --postprocess largest-component
+      --postprocess remove-small=20+fill-holes
   tfseg predict runs/demo/export/model.onnx scan.dcm --out pred
   tfseg predict runs/demo big.png --sliding-window --scale fit
 """
@@ -34,7 +34,7 @@ def predict_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, metavar="T",
                         help="binary threshold (default: the model card's, e.g. from tfseg export --threshold auto; "
                              "else 0.5)")
-    add_inference_flags(parser)
+    add_inference_flags(parser, card_defaults=True)
     parser.add_argument("--sliding-window", action="store_true", default=None,
                         help="tile the image with overlapping Gaussian-blended windows instead of resizing it "
                              "(default: only for crop-trained models, from the run or the model card)")

@@ -6,10 +6,12 @@ import argparse
 import time
 from typing import Sequence
 
-from tfseg.cli.command import ArgumentParser, add_config_flags, add_verbose_flag, print_export_checks, run
+from tfseg.cli.command import (ArgumentParser, add_budget_flag, add_config_flags, add_verbose_flag, print_export_checks,
+                               run)
 from tfseg.cli.models import print_models
 from tfseg.config import HELP_GROUPS, OPTIONS
 from tfseg.options import add_flags
+from tfseg.text import DEFAULT_BUDGET
 
 EXAMPLES = """\
 examples:
@@ -30,10 +32,11 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog=prog, usage="%(prog)s [--config FILE] [--set KEY=VALUE]... [FLAG]...\n"
                          "       %(prog)s --resume RUN_DIR [--epochs TOTAL]",
-        description="Train a tfseg segmentation model. Settings: the defaults, then --config, then\n"
-                    "--set, then the flags. A flag --a-b sets the config key data.a_b, model.a_b or\n"
-                    "(training, export, output) train.a_b, unless its help names another key;\n"
-                    "docs/options.md lists every key.",
+        description="Train a tfseg segmentation model. Settings: the defaults (with --data and no\n"
+                    "--config, a plan from the data: --plan), then --config, then --set, then the\n"
+                    "flags. A flag --a-b sets the config key data.a_b, model.a_b or (training,\n"
+                    "export, output) train.a_b, unless its help names another key; docs/options.md\n"
+                    "lists every key.",
         epilog=EXAMPLES)
     add_config_flags(parser)
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
@@ -43,6 +46,11 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--preview-path", default="preview.png", metavar="PNG",
                         help="where --preview writes (default: preview.png)")
     parser.add_argument("--list-models", action="store_true", help="print the models and encoders, then exit (tfseg models)")
+    parser.add_argument("--plan", action=argparse.BooleanOptionalAction,
+                        help="plan every setting you did not set from the data and --budget (tfseg plan; "
+                             "docs/planning.md); --no-plan: their defaults (default: plan when --data is given "
+                             "without --config)")
+    add_budget_flag(parser, "the planned run: training, validation, export and evaluation")
     add_verbose_flag(parser)
     add_flags(parser, OPTIONS, HELP_GROUPS)
     return parser
@@ -57,6 +65,29 @@ def _inspect_or_preview(config, inspect: bool, preview: int | None, preview_path
         print_inspection(config)
     if preview:
         print(f"tfseg: preview of {preview} augmented training pairs written to {data.preview(config, preview, preview_path)}")
+
+
+def _plans(args: argparse.Namespace, config) -> bool:
+    """Whether training follows the plan: as --plan/--no-plan say, else when --budget is given,
+    or the dataset is given without a config file (a config file is a recipe already)."""
+    from tfseg.errors import TfsegError
+
+    if args.plan is False and args.budget:
+        raise TfsegError(f"--budget {args.budget} is the plan's; drop --no-plan or --budget")
+    if args.plan is not None:
+        return args.plan
+    return bool(args.budget) or (args.config is None and config.source_of("data.dir") != "default")
+
+
+def _follow_plan(config, budget: str):
+    """The config with the settings it leaves at their defaults planned (`tfseg.plan.follow_plan`)."""
+    from tfseg.plan import follow_plan
+    from tfseg.text import parse_budget
+
+    seconds = parse_budget(budget)
+    print(f"tfseg: planning the settings you did not set from the data, for a budget of {budget} "
+          "(--no-plan: their defaults instead)", flush=True)
+    return follow_plan(config, seconds)
 
 
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
@@ -80,12 +111,17 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             return
         started = time.monotonic()
         if args.resume:
+            if args.plan or args.budget:
+                raise TfsegError("--resume RUN_DIR trains as RUN_DIR/config.yaml says; drop --plan and --budget")
             if args.config:
                 raise TfsegError("--resume RUN_DIR uses RUN_DIR/config.yaml; drop --config")
             check_setting_keys(settings)
             run_dir = resume_run(args.resume, {**settings, **overrides})
         else:
-            run_dir = train(load_config(args.config, overrides, settings))
+            config = load_config(args.config, overrides, settings)
+            if _plans(args, config):
+                config = _follow_plan(config, args.budget or DEFAULT_BUDGET)
+            run_dir = train(config)
         if (read_model_card(run_dir) or {}).get("files", {}).keys() - {"saved_model"}:
             print_export_checks(run_dir)
         print(training_summary(run_dir, time.monotonic() - started))

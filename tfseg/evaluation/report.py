@@ -230,7 +230,7 @@ def evaluate_run(
             Defaults to "none".
         threshold: float or "auto". Binary threshold on the probability; "auto" picks
             the one maximising mean Dice on the validation split. Defaults to 0.5.
-        postprocess_method: str. "none" or "largest-component". Defaults to "none".
+        postprocess_method: str. A post-processing spec (`tfseg.inference.parse_postprocess`). Defaults to "none".
         spacing: (row, column) pixel size for the distance scores (ASSD, HD95).
             Defaults to (1.0, 1.0), i.e. distances in pixels.
         out_dir: str or Path or None. Output folder; None means `RUN_DIR/eval/<split>`.

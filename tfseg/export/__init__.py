@@ -13,7 +13,7 @@ The modules named here are imported from this package; `checks` and `command`, w
 predict and tune as evaluation does, are imported by their full names.
 """
 
-from tfseg.export.card import MODEL_CARD, card_threshold, model_card, read_model_card
+from tfseg.export.card import MODEL_CARD, card_postprocess, card_threshold, card_tta, model_card, read_model_card
 from tfseg.export.folder import FORMATS, export_model, export_run
 from tfseg.export.loading import MODEL_FILES, load_model_file, load_predictor, load_run_model
 
@@ -21,7 +21,9 @@ __all__ = [
     "FORMATS",
     "MODEL_CARD",
     "MODEL_FILES",
+    "card_postprocess",
     "card_threshold",
+    "card_tta",
     "export_model",
     "export_run",
     "load_model_file",

@@ -31,9 +31,12 @@ def model_card(
     threshold: float = 0.5,
     threshold_choice: str = "fixed",
     class_names: list[str] | None = None,
+    postprocess: str = "none",
+    tta: str = "none",
 ) -> dict[str, Any]:
     """Everything a runtime needs to reproduce `predict.py` with an export: input,
-    preprocessing, geometry, output, threshold, class names, and the validation score.
+    preprocessing, geometry, output, threshold, post-processing, test-time augmentation,
+    class names, and the validation score.
 
     Args:
         config: Config. The run's resolved config.
@@ -45,6 +48,10 @@ def model_card(
         threshold_choice: str. How the threshold was chosen. Defaults to "fixed".
         class_names: list of str or None. Names of labels 0.. (`classes.txt`); None:
             background and foreground, or class_0..class_K-1.
+        postprocess: str. The post-processing spec predict.py applies to the labels
+            (`tfseg.config.parse_postprocess`). Defaults to "none".
+        tta: str. The test-time augmentation predict.py averages over (`tfseg.config.TTA_FLIPS`).
+            Defaults to "none".
     """
     data = config.data
     height, width = data.image_size
@@ -74,6 +81,8 @@ def model_card(
         "class_names": class_names,
         "threshold": float(threshold) if binary else "argmax",
         "threshold_choice": threshold_choice if binary else "arg-max over the classes",
+        "postprocess": postprocess,
+        "tta": tta,
         "validation": {"metric": monitor, "value": score, "epoch": best_epoch},
         "saved_model_endpoint": SAVED_MODEL_ENDPOINT,
     }
@@ -114,3 +123,15 @@ def card_threshold(card: dict[str, Any] | None) -> float:
     multi-class card, whose arg-max needs none)."""
     value = (card or {}).get("threshold")
     return float(value) if isinstance(value, (int, float)) else 0.5
+
+
+def card_postprocess(card: dict[str, Any] | None) -> str:
+    """The post-processing spec a model card gives: its `postprocess`, else "none" (no card,
+    or a card written before tfseg recorded it)."""
+    return (card or {}).get("postprocess", "none")
+
+
+def card_tta(card: dict[str, Any] | None) -> str:
+    """The test-time augmentation a model card gives: its `tta`, else "none" (no card, or a
+    card written before tfseg recorded it)."""
+    return (card or {}).get("tta", "none")

@@ -11,7 +11,7 @@ from tfseg.config import validate_config
 from tfseg.data import load_table, resolve_data_dir
 from tfseg.errors import TfsegError
 from tfseg.evaluation.report import check_evaluation_options, tune_threshold
-from tfseg.export.card import card_threshold, read_model_card
+from tfseg.export.card import card_postprocess, card_threshold, card_tta, read_model_card
 from tfseg.export.folder import FORMATS, export_run
 from tfseg.export.loading import load_run_model
 from tfseg.run import RunDir, read_config
@@ -27,7 +27,8 @@ def export_again(run_dir: str | Path, formats: Sequence[str] = (), batch: int | 
         formats: sequence of str. Formats to add (`FORMATS`); the run's earlier formats are written again.
         batch: int or None. Batch dimension of `model.onnx` (0: dynamic); None keeps `train.export_batch`.
         threshold: float, "auto" or None. The binary threshold the model card gives predict.py;
-            `auto`: the best mean Dice on the val split; None keeps the card's.
+            `auto`: the best mean Dice on the val split, predicted with the card's `tta` and
+            `postprocess`; None keeps the card's. The card's `tta` and `postprocess` are kept.
         package: dict or None. The bioimage.io package's `license` and `authors`.
 
     Returns:
@@ -49,13 +50,15 @@ def export_again(run_dir: str | Path, formats: Sequence[str] = (), batch: int | 
         config.train.export_batch = batch
     validate_config(config)
     chosen, choice = card_threshold(card), card.get("threshold_choice", "fixed")
+    postprocess, tta = card_postprocess(card), card_tta(card)
     if threshold is not None:
-        check_evaluation_options(config.data.classes, threshold, "none", (1.0, 1.0))
+        check_evaluation_options(config.data.classes, threshold, postprocess, (1.0, 1.0))
         chosen, choice = threshold, "fixed"
         if threshold == "auto":
             config.data.dir = str(resolve_data_dir(config.data))
             table = load_table(config.data, config.train.seed)
-            chosen, choice = tune_threshold([(load_run_model(run.path), config)], table, "none", "none", True)
+            members = [(load_run_model(run.path), config)]
+            chosen, choice = tune_threshold(members, table, tta, postprocess, True)
     with RunLock(run.path):
-        export_run(run, config, chosen, choice, package)
+        export_run(run, config, chosen, choice, package, postprocess, tta)
     return config.train.export

@@ -22,6 +22,7 @@ from tfseg.export.card import MODEL_CARD, model_card
 from tfseg.export.formats import ExportFormat, ExportJob
 from tfseg.export.saved_model import write_saved_model
 from tfseg.files import atomic_dir
+from tfseg.inference import check_postprocess, check_tta
 from tfseg.run import RunDir
 from tfseg.run_state import best_epoch, read_history
 
@@ -98,7 +99,7 @@ def sample_image(config: Config, table: pd.DataFrame) -> np.ndarray:
 
 
 def export_run(run: RunDir, config: Config, threshold: float = 0.5, threshold_choice: str = "fixed",
-               package: dict[str, Any] | None = None) -> None:
+               package: dict[str, Any] | None = None, postprocess: str = "none", tta: str = "none") -> None:
     """Exports a trained run's best epoch (its last head) into `run.export`: the SavedModel, the
     model card and the formats of `train.export`.
 
@@ -109,7 +110,16 @@ def export_run(run: RunDir, config: Config, threshold: float = 0.5, threshold_ch
         threshold_choice: str. How it was chosen, for the card. Defaults to "fixed".
         package: dict or None. The bioimage.io package's `license` and `authors`
             (`tfseg.export.bioimageio.write_bioimageio_package`). Defaults to None: its defaults.
+        postprocess: str. The post-processing spec the model card gives predict.py
+            (`tfseg.config.parse_postprocess`). Defaults to "none".
+        tta: str. The test-time augmentation the model card gives predict.py
+            (`tfseg.config.TTA_FLIPS`). Defaults to "none".
+
+    Raises:
+        TfsegError: no best.keras, or a `postprocess` or `tta` predict.py cannot apply.
     """
+    check_postprocess(postprocess)
+    check_tta(tta)
     monitor = config.train.monitor
     if not run.best.exists():
         raise TfsegError(f"{run.path}: no epoch produced a finite {monitor}, so there is no best.keras to export")
@@ -122,6 +132,6 @@ def export_run(run: RunDir, config: Config, threshold: float = 0.5, threshold_ch
         representative = calibration_images(config, table) if "tflite-int8" in formats else []
         sample = sample_image(config, table) if "bioimageio" in formats else None
     class_names = read_class_names(resolve_data_dir(config.data), config.data.classes)
-    card = model_card(config, monitor, score, epoch, threshold, threshold_choice, class_names)
+    card = model_card(config, monitor, score, epoch, threshold, threshold_choice, class_names, postprocess, tta)
     export_model(models.final_head(best), run.export, card, formats, onnx_batch=config.train.export_batch or None,
                  representative=representative, sample=sample, package=package)

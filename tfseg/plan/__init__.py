@@ -9,9 +9,9 @@ explains each rule and its evidence.
 """
 
 from tfseg.plan.machine import Machine, StepTiming, this_machine
-from tfseg.plan.planner import Choice, Plan, plan, plan_data
+from tfseg.plan.planner import Choice, Plan, follow_plan, plan, plan_data
 from tfseg.plan.rules import RULES, Budget
 from tfseg.plan.timing import time_training_steps
 
-__all__ = ["Budget", "Choice", "Machine", "Plan", "RULES", "StepTiming", "plan", "plan_data", "this_machine",
+__all__ = ["Budget", "Choice", "Machine", "Plan", "RULES", "StepTiming", "follow_plan", "plan", "plan_data", "this_machine",
            "time_training_steps"]

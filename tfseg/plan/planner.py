@@ -130,7 +130,7 @@ def _dataset_choices(fingerprint: dict) -> list[Choice]:
 
 
 def plan(fingerprint: dict, budget_seconds: float, machine: Machine,
-         time_steps: Callable[[Config], StepTiming] | None = None) -> Plan:
+         time_steps: Callable[[Config], StepTiming] | None = None, given: dict[str, Any] | None = None) -> Plan:
     """Runs the rules (`tfseg.plan.rules.RULES`, in order) over a dataset's fingerprint.
 
     Args:
@@ -139,6 +139,9 @@ def plan(fingerprint: dict, budget_seconds: float, machine: Machine,
         machine: Machine. Where it will train (`tfseg.plan.this_machine()`).
         time_steps: callable or None. Config → StepTiming; None times real training steps
             on this machine (`tfseg.plan.time_training_steps`).
+        given: dict or None. Settings the user chose (dotted key → value): the rules read them
+            as if planned and plan around them, no choice replaces them, and a rule whose
+            keys are all given does not run (with `train.epochs` given, nothing is timed).
 
     Returns:
         The `Plan`.
@@ -147,11 +150,15 @@ def plan(fingerprint: dict, budget_seconds: float, machine: Machine,
         from tfseg.plan.timing import time_training_steps
 
         time_steps = time_training_steps
+    given = given or {}
     budget = Budget(budget_seconds, machine, time_steps)
-    choices = _dataset_choices(fingerprint)
-    planned = {choice.key: choice.value for choice in choices}
+    choices = [choice for choice in _dataset_choices(fingerprint) if choice.key not in given]
+    planned = {**{choice.key: choice.value for choice in choices}, **given}
     for rule in rules.RULES:
+        if set(rule.keys) <= given.keys():
+            continue
         settings, reason = rule(fingerprint, dict(planned), budget)
+        settings = {key: value for key, value in settings.items() if key not in given}
         planned.update(settings)
         choices += [Choice(key, value, reason, rule.__name__) for key, value in settings.items()]
     return Plan(fingerprint["dataset"], budget_seconds, machine, choices)
@@ -172,3 +179,32 @@ def plan_data(data: Config | str | Path | None, budget_seconds: float, machine: 
 
     config = data if isinstance(data, Config) else load_config(None, {"data.dir": None if data is None else str(data)})
     return plan(fingerprint(config), budget_seconds, machine or this_machine(), time_steps)
+
+
+def follow_plan(config: Config, budget_seconds: float, machine: Machine | None = None,
+                time_steps: Callable[[Config], StepTiming] | None = None) -> Config:
+    """`config` with every setting it leaves at its default planned from its dataset
+    (`plan_data`, the values it sets `given`), each planned value's source
+    `plan: <reason>` (`Config.sources`); the values it sets (its `sources`) stay. Channels,
+    classes and the mask threshold stay with the data (`tfseg.data.settle_data`)."""
+    from tfseg.config import DATA_DECIDED_KEYS
+    from tfseg.data import fingerprint
+    from tfseg.training import check_training_options
+
+    check_training_options(config)
+    given = {key: _value_of(config, key) for key in config.sources}
+    planned = plan(fingerprint(config), budget_seconds, machine or this_machine(), time_steps, given)
+    chosen = {key: choice for key, choice in planned.settings().items()
+              if choice.rule != "dataset" and key not in DATA_DECIDED_KEYS}
+    raw = apply_overrides(config.to_dict(), {key: choice.value for key, choice in chosen.items()}, skip_none=False)
+    followed = config_from_dict(raw, "plan")
+    followed.sources = {**config.sources, **{key: f"plan: {choice.reason}" for key, choice in chosen.items()}}
+    return followed
+
+
+def _value_of(config: Config, dotted: str) -> Any:
+    """The value of a dotted key (`model.options.depth`) in `config`; None where it is absent."""
+    value: Any = config.to_dict()
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

@@ -1,10 +1,11 @@
 """The rules of a training plan, run in the order of `RULES`.
 
 Each rule is a small function `rule(fingerprint, planned, budget)` of the dataset's
-fingerprint (`tfseg.data.fingerprint`), what the rules before it chose (`planned`, dotted
-key → value) and the budget (time and machine). It returns `(settings, reason)`: the
-dotted keys it sets and one line saying why. docs/planning.md gives the evidence behind
-each number here.
+fingerprint (`tfseg.data.fingerprint`), what the rules before it chose and the user set
+(`planned`, dotted key → value) and the budget (time and machine). It returns
+`(settings, reason)`: the dotted keys it sets and one line saying why. Its `keys` (set by
+`decides`) name what it decides: a rule whose keys the user all set does not run.
+docs/planning.md gives the evidence behind each number here.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ RESERVED_SHARE = 0.1
 """Share of the budget kept for what follows training: the export and its checks, evaluation."""
 
 
+def decides(*keys: str) -> Callable:
+    """Marks a rule with the dotted keys it decides (`rule.keys`)."""
+
+    def mark(rule: Callable) -> Callable:
+        rule.keys = keys
+        return rule
+
+    return mark
+
+
 @dataclass(frozen=True)
 class Budget:
     """What the plan may spend: `seconds` of training on `machine`; `time_steps(config)` times
@@ -101,12 +112,21 @@ def _round_to(value: float, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
 
 
-def model_input(height: int, width: int, longer: int) -> tuple[int, int]:
+ENCODER_STRIDE = 32
+"""The output stride of every model but the plain U-Net: their inputs are multiples of it."""
+
+
+def model_stride(model_name: str, side: int) -> int:
+    """What the sides of `model_name`'s input must be multiples of: 2**depth for the U-Net at the
+    depth planned for a shorter side of `side`, else ENCODER_STRIDE."""
+    return 2 ** unet_depth(side) if model_name == "unet" else ENCODER_STRIDE
+
+
+def model_input(height: int, width: int, longer: int, model_name: str = "unet") -> tuple[int, int]:
     """(height, width) of an image resized so its longer side is about `longer`, the aspect ratio
-    kept, each side rounded to a multiple of the U-Net's stride 2**depth."""
+    kept, each side rounded to a multiple of the model's stride (`model_stride`)."""
     scale = longer / max(height, width)
-    shorter = min(height, width) * scale
-    stride = 2 ** unet_depth(round(shorter))
+    stride = model_stride(model_name, round(min(height, width) * scale))
     return _round_to(height * scale, stride), _round_to(width * scale, stride)
 
 
@@ -140,6 +160,7 @@ def _resize_problem(fingerprint: dict, longer: int, native: int) -> str | None:
     return None
 
 
+@decides("data.channels", "data.classes")
 def channels_and_classes(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """Input channels and classes as the fingerprint read the data (`tfseg.data.settle_data`
     decides them from the images and classes.txt unless the user set them)."""
@@ -153,6 +174,7 @@ def channels_and_classes(fingerprint: dict, planned: dict, budget: Budget) -> De
             f"{channels_text}: {channels} channel(s); {classes_text}" + (f" ({', '.join(names)})" if names else ""))
 
 
+@decides("data.normalize")
 def normalization(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """`scale` to [0, 1] for 8-bit images that use their range; `zscore` per image for 16-bit or float
     images, and for 8-bit images that use less than a quarter of it."""
@@ -171,6 +193,7 @@ def normalization(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         f"[0, {used / 65535:.2g}]; {zscore}")
 
 
+@decides("data.image_size", "data.crop")
 def geometry(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """The smallest resize (aspect kept) that keeps every class's objects, when affordable; else
     patches at native resolution, as large as the budget and memory afford, validated and
@@ -184,14 +207,15 @@ def geometry(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         if problem is None:
             break
         loss_below = problem
-    size = model_input(height, width, longer)
+    model_name = planned.get("model.name", "unet")
+    size = model_input(height, width, longer, model_name)
     why = f"one size smaller, {loss_below}" if loss_below else "the smallest size tried, and it keeps the objects"
     limit, bound = _affordable_pixels(budget)
     if size[0] * size[1] <= limit:
         where = "native resolution" if longer == native else f"longer side {longer} of {native}"
         seconds = MIN_SAMPLES * size[0] * size[1] / _pixels_per_second(budget.machine)
         return {"data.image_size": list(size)}, (
-            f"resize to {size[0]}x{size[1]} ({where}, aspect kept, a multiple of {2 ** unet_depth(min(size))}): "
+            f"resize to {size[0]}x{size[1]} ({where}, aspect kept, a multiple of {model_stride(model_name, min(size))}): "
             f"{why}; {MIN_SAMPLES} samples take about {format_duration(seconds)}")
     shorter = max(min(height, width), PATCH_SIZES[-1])
     patch = next((side for side in PATCH_SIZES if side * side <= limit and side <= shorter), PATCH_SIZES[-1])
@@ -201,6 +225,7 @@ def geometry(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         f"{MIN_SAMPLES} samples of at most {math.isqrt(limit)}x{math.isqrt(limit)}")
 
 
+@decides("model.name")
 def model(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """U-Net, as nnU-Net: the studies found nothing better from scratch."""
     return {"model.name": "unet"}, (
@@ -208,15 +233,20 @@ def model(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         "-0.0036 IoU, JSRT FPN/DeepLabV3+ -0.02 to -0.03) and U-Net++ gained at most 0.005 for 3x the time")
 
 
+@decides("model.options.depth")
 def depth(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
-    """U-Net depth: the fewest poolings that bring the input's shorter side to 4-8 px."""
+    """U-Net depth: the fewest poolings that bring the input's shorter side to 4-8 px; other
+    models keep their own."""
     height, width = planned["data.image_size"]
+    if planned.get("model.name", "unet") != "unet":
+        return {}, f"{planned['model.name']} keeps its own depth"
     levels = unet_depth(min(height, width))
     return {"model.options.depth": levels}, (
         f"{levels} poolings: a bottleneck of {height // 2 ** levels}x{width // 2 ** levels} px (nnU-Net pools to 4-8 px)"
         + (f"; capped at {DEPTHS[1]}" if levels == DEPTHS[1] and min(height, width) // 2 ** levels > BOTTLENECK[1] else ""))
 
 
+@decides("train.batch_size")
 def batch_size(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """Batch size from the device's pixel budget, at most nnU-Net's 5% of the training set, at least 2."""
     machine = budget.machine
@@ -249,6 +279,7 @@ def _uniform_patch_share(fingerprint: dict, entry: dict, patch: int) -> float:
     return entry["images_with_class"] / fingerprint["images"]["count"] * (1 - (1 - hit) ** objects)
 
 
+@decides("data.foreground_crops")
 def foreground_crops(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """nnU-Net's third of patches centred on foreground, when patches are used and a uniform patch
     often misses a class."""
@@ -266,12 +297,14 @@ def foreground_crops(fingerprint: dict, planned: dict, budget: Budget) -> Decisi
         f"a uniform {patch}x{patch} patch holds {rarest} about {shares[rarest]:.0%} of the time: uniform patches")
 
 
+@decides("train.steps_per_epoch")
 def epoch_length(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """An epoch is a number of steps (nnU-Net's 250), not a pass over the images."""
     return {"train.steps_per_epoch": STEPS_PER_EPOCH}, (
         f"nnU-Net's {STEPS_PER_EPOCH} steps, whatever the number of images or patches")
 
 
+@decides("data.augment")
 def augmentation(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """`medium` for colour images and small grey datasets, `light` for larger grey ones; only the
     geometric transforms of the preset when images are z-scored."""
@@ -295,6 +328,7 @@ def _class_weights(shares: list[float]) -> list[float]:
     return [float(f"{min(MAX_CLASS_WEIGHT, math.sqrt(shares[0] / max(share, 1e-9))):.2g}") for share in shares]
 
 
+@decides("train.loss")
 def loss(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """Cross-entropy + Dice (nnU-Net); cross-entropy weighted when a class is rare and patches do not
     already oversample it."""
@@ -312,6 +346,7 @@ def loss(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         f"weighted by sqrt(background share / class share), at most {MAX_CLASS_WEIGHT:g}")
 
 
+@decides("train.optimizer", "train.lr", "train.weight_decay")
 def optimizer(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """AdamW, learning rate 1e-3, weight decay 1e-4: every best recipe in RESULTS.md."""
     return {"train.optimizer": "adamw", "train.lr": 1e-3, "train.weight_decay": 1e-4}, (
@@ -323,6 +358,7 @@ def planned_config(planned: dict) -> Config:
     return config_from_dict(apply_overrides({}, planned), "plan")
 
 
+@decides("train.epochs")
 def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """The epochs the budget affords, from a timing of real training steps on this machine; with
     fewer than MIN_EPOCHS epochs of the planned length, MIN_EPOCHS shorter ones."""
@@ -344,6 +380,7 @@ def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
         + ("" if count >= MIN_EPOCHS else f" (the budget affords fewer than {MIN_EPOCHS} of {planned['train.steps_per_epoch']})"))
 
 
+@decides("train.schedule", "train.warmup_epochs")
 def schedule(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     """Cosine decay (RESULTS.md's recipes) with one warm-up epoch when there are 10 or more."""
     warmup = 1 if planned["train.epochs"] >= 10 else 0
@@ -354,7 +391,7 @@ def schedule(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
 
 
 RULES: tuple[Callable[[dict, dict, Budget], Decision], ...] = (
-    channels_and_classes, normalization, geometry, model, depth, batch_size, foreground_crops, epoch_length,
+    channels_and_classes, normalization, model, geometry, depth, batch_size, foreground_crops, epoch_length,
     augmentation, loss, optimizer, epochs, schedule,
 )
 """The rules in the order they run: each may read what the ones before it chose."""
