@@ -80,14 +80,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Adds `--config FILE` and `--set KEY=VALUE` (repeatable; into `args.settings`)."""
     parser.add_argument("--config", metavar="FILE", help="YAML config file (see configs/)")
     parser.add_argument("--set", dest="settings", type=setting, action="append", default=[], metavar="KEY=VALUE",
-                        help="set a config key, VALUE read as YAML (e.g. model.options.base_filters=16); "
-                             "repeatable; over --config, under the flags")
+                        help="set any config key, VALUE read as YAML (e.g. train.lr=3e-4); repeatable")
 
 
 def add_budget_flag(parser: argparse.ArgumentParser, purpose: str = "training, validation, export and evaluation") -> None:
     """Adds `--budget DURATION` (`tfseg.text.parse_budget` reads it; None when not given)."""
     parser.add_argument("--budget", metavar="DURATION",
-                        help=f"time for {purpose}, e.g. 90s, 30m, 2h, 1h30m (default: 30m)")
+                        help=f"time for {purpose}: 90s, 30m, 2h, 1h30m (default: 30m)")
 
 
 def add_verbose_flag(parser: argparse.ArgumentParser) -> None:

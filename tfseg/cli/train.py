@@ -33,10 +33,9 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog, usage="%(prog)s [--config FILE] [--set KEY=VALUE]... [FLAG]...\n"
                          "       %(prog)s --resume RUN_DIR [--epochs TOTAL]",
         description="Train a tfseg segmentation model. Settings: the defaults (with --data and no\n"
-                    "--config, a plan from the data: --plan), then --config, then --set, then the\n"
-                    "flags. A flag --a-b sets the config key data.a_b, model.a_b or (training,\n"
-                    "export, output) train.a_b, unless its help names another key; docs/options.md\n"
-                    "lists every key.",
+                    "--config: the plan), then --config, then --set, then the flags. A flag --a-b sets\n"
+                    "data.a_b, model.a_b or train.a_b unless its help names another key;\n"
+                    "docs/options.md lists every key.",
         epilog=EXAMPLES)
     add_config_flags(parser)
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run; --epochs is the total")
@@ -47,10 +46,8 @@ def train_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="where --preview writes (default: preview.png)")
     parser.add_argument("--list-models", action="store_true", help="print the models and encoders, then exit (tfseg models)")
     parser.add_argument("--plan", action=argparse.BooleanOptionalAction,
-                        help="plan every setting you did not set from the data and --budget (tfseg plan; "
-                             "docs/planning.md); --no-plan: their defaults (default: plan when --data is given "
-                             "without --config)")
-    add_budget_flag(parser, "the planned run: training, validation, export and evaluation")
+                        help="plan what you leave out (default: with --data, no --config)")
+    add_budget_flag(parser, "the plan")
     add_verbose_flag(parser)
     add_flags(parser, OPTIONS, HELP_GROUPS)
     return parser
