@@ -16,7 +16,7 @@ from tests.conftest import TINY_MODEL, write_label_dataset
 from tfseg.errors import TfsegError
 from tfseg.evaluation import evaluate_run
 from tfseg.study import cell_name, describe_cells, load_study, publish, read_cell_name, run_study, select_cells
-from tfseg.study.results import append_rows
+from tfseg.files import append_rows
 from tfseg.study.runner import cell_row, descriptive_values
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -141,3 +141,20 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def append_rows(path: Path, rows, cell: str) -> None:
+    """Adds `rows` (a DataFrame with a `cell` column) to the CSV at `path`, replacing the
+    earlier rows of `cell`, atomically.
+
+    The read-modify-write holds `.<name>.lock` beside it, so processes adding rows at once
+    (compare.py running other cells of a study, e.g. one per GPU) never drop each other's rows."""
+    import pandas as pd
+    from filelock import FileLock
+
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+        if len(table):
+            table = table[table["cell"].astype(str) != cell]
+        table = pd.concat([table, rows], ignore_index=True)
+        write_atomically(path, table.to_csv(index=False, float_format="%.6g"))

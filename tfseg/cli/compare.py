@@ -28,7 +28,8 @@ def compare_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--cells", nargs="+", metavar="CELL",
                         help="run only these cells (names as --list prints them, with or without -s<seed>)")
     parser.add_argument("--data", metavar="DIR",
-                        help="dataset every cell reads instead of the study file's data.dir (e.g. $DATA/ph2-skin)")
+                        help="dataset every cell reads instead of the study file's data.dir (e.g. $DATA/ph2-skin); "
+                             "for a planned study, the folder of its datasets instead of its data_root (e.g. $DATA)")
     parser.add_argument("--out", default="studies", help="folder of all studies (default: studies/)")
     parser.add_argument("--list", action="store_true", help="print each cell and its state, then exit")
     parser.add_argument("--render", action="store_true",
@@ -45,6 +46,24 @@ def compare_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _planned_study(args: argparse.Namespace) -> None:
+    """compare.py on a planned study file (`tfseg.plan.evidence`): list, redraw or run its entries."""
+    from tfseg.errors import TfsegError
+    from tfseg.files import write_atomically
+    from tfseg.plan.evidence import describe_planned, load_planned_study, render_planned, run_planned_study
+
+    if args.cells or args.pair:
+        raise TfsegError(f"{args.study}: a planned study has no cells to pick or pair; drop --cells and --pair")
+    study = load_planned_study(args.study, args.out, args.data)
+    if args.list:
+        print(describe_planned(study))
+        return
+    if not args.render:
+        run_planned_study(study)
+    write_atomically(study.results_md, render_planned(study))
+    print(f"tfseg: planned study {study.name}: table in {study.results_md}")
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """`tfseg compare STUDY.yaml ...`: trains and evaluates a study's cells (tfseg.study);
     `tfseg compare --publish RESULTS.md` rewrites the study tables published in a Markdown file."""
@@ -52,6 +71,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     def command() -> None:
         from tfseg.errors import TfsegError
+        from tfseg.plan.evidence import is_planned_study
         from tfseg.study import check_pair_names, describe_cells, load_study, publish, render_results, run_study, select_cells
 
         if args.publish:
@@ -62,6 +82,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             return
         if not args.study:
             raise TfsegError("expected a study file (STUDY.yaml), or --publish MARKDOWN")
+        if is_planned_study(args.study):
+            _planned_study(args)
+            return
         study = load_study(args.study, args.out, args.data)
         if args.pair:
             check_pair_names(study, args.pair)

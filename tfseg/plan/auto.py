@@ -178,6 +178,12 @@ def model_names(state: AutoState) -> list[str]:
     return [f"fold-{index}" for index in range(folds)] if folds else ["model"]
 
 
+def model_dirs(out: str | Path) -> list[Path]:
+    """The run folders of the models of the `tfseg auto` run in `out` (planned already)."""
+    state = AutoState(Path(out) / STATE_FILE, json.loads((Path(out) / STATE_FILE).read_text()))
+    return [Path(out) / "models" / name for name in model_names(state)]
+
+
 class ShareOfBudget(keras.callbacks.Callback):
     """Ends a model's training after an epoch when the next one would end past `until` seconds
     of the budget used; saves the time used and prints the progress line after each epoch."""

@@ -15,7 +15,8 @@ from tfseg.errors import TfsegError
 from tfseg.files import write_atomically
 from tfseg.study.names import ensemble_name, value_text
 from tfseg.study.report import render_results
-from tfseg.study.results import SCORES, append_rows, finished_cells, read_results
+from tfseg.files import append_rows
+from tfseg.study.results import SCORES, finished_cells, read_results
 from tfseg.study.spec import Cell, Study
 
 
