@@ -107,7 +107,8 @@ def settings_table(config: Config, table: pd.DataFrame) -> str:
 
     def source(*keys: str) -> str:
         found = list(dict.fromkeys(config.source_of(key) for key in keys if config.source_of(key) != "default"))
-        return ", ".join(found) or "default"
+        reasons = [found.pop(found.index(text)).removeprefix("plan: ") for text in list(found) if text.startswith("plan: ")]
+        return ", ".join(found + ([f"plan: {'; '.join(reasons)}"] if reasons else [])) or "default"
 
     splits = Counter(table["split"])
     counts = ", ".join(f"{splits[split]} {split}" for split in ("train", "val", "test") if splits[split])

@@ -63,7 +63,7 @@ def test_tfseg_train_data_follows_the_plan_and_a_flag_wins(tiny_dataset, tmp_pat
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert "flag --image-size" in rows["geometry"] and "32x32" in rows["geometry"]
     assert "plan: the best recipes of RESULTS.md" in rows["learning"] and "adamw" in rows["learning"]
-    assert "plan: 2 poolings" in rows["model"] and "--set" in rows["model"]
+    assert "--set, plan: nnU-Net's architecture" in rows["model"] and "; 2 poolings" in rows["model"]
     saved = yaml.safe_load((tmp_path / "planned" / "config.yaml").read_text())
     assert saved["train"]["optimizer"] == "adamw" and saved["model"]["options"] == {"depth": 2, "base_filters": 4}
     assert saved["data"]["image_size"] == [32, 32] and saved["train"]["epochs"] == 1
