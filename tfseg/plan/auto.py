@@ -201,7 +201,7 @@ class ShareOfBudget(keras.callbacks.Callback):
         self.longest = max(self.longest, time.monotonic() - self.started)
         self.state.save()
         self.state.progress(f"{self.what}: epoch {epoch + 1} done")
-        if self.state.used() + self.longest > self.until:
+        if epoch + 1 < self.params.get("epochs", 0) and self.state.used() + self.longest > self.until:
             print(f"tfseg auto: {self.what}: stopping, the next epoch would pass its share of the budget "
                   f"({format_duration(self.until)} used)", flush=True)
             self.model.stop_training = True
