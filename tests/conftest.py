@@ -27,14 +27,17 @@ def cache_in_tmp_path(tmp_path, monkeypatch):
 
 def pytest_collection_modifyitems(config, items):
     """The zoo matrix (`@pytest.mark.zoo`) runs only when a -m expression names it, so that
-    `-m "not slow"` and the default run both leave it out. Slow tests go first (in their
-    order), so that under xdist the long ones start early and the short ones fill the gaps."""
+    `-m "not slow"` and the default run both leave it out. Modules with slow tests go first,
+    each whole and in its order, so that under xdist (`--dist worksteal`, setup.cfg) the long
+    tests start early, the short ones fill the gaps, and a module's fixtures (a trained run)
+    are built once per worker, not again for its fast tests after the slow ones."""
     if "zoo" not in (config.option.markexpr or ""):
         zoo = [item for item in items if item.get_closest_marker("zoo")]
         if zoo:
             config.hook.pytest_deselected(items=zoo)
             items[:] = [item for item in items if not item.get_closest_marker("zoo")]
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)
 
 
 TINY_MODEL = {"name": "unet", "options": {"depth": 2, "base_filters": 4}}

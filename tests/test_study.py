@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import TINY_MODEL, write_label_dataset
+from tfseg.cli import compare_main
 from tfseg.errors import TfsegError
 from tfseg.evaluation import evaluate_run
 from tfseg.study import cell_name, describe_cells, load_study, publish, read_cell_name, run_study, select_cells
@@ -117,10 +118,12 @@ def _finish(process: subprocess.Popen) -> str:
 
 
 @pytest.mark.slow
-def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path, tiny_dataset):
+def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path, tiny_dataset, capsys):
     """kill -9 inside the second cell; --list shows it started; the restart resumes it and
     finishes with one row per cell; a third start has nothing to do; a cell whose run was
-    trained with other settings than the study file now gives is refused."""
+    trained with other settings than the study file now gives is refused. The kill and the
+    restart are compare.py processes; --list, the third start and the refusal run its
+    command line in this process (no TensorFlow start-up each)."""
     study = write_study(tmp_path, tiny_dataset, {"train.loss": ["bce", "dice"]})
     study_text = yaml.safe_load(study.read_text())
     study_text["settings"]["train"]["epochs"] = 4
@@ -139,7 +142,9 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     done = pd.read_csv(folder / "results.csv")
     assert list(done["cell"]) == ["bce-s42"]  # killed inside the second cell, before its row
 
-    listing = _finish(_compare(study, out, "--list"))
+    capsys.readouterr()
+    assert compare_main([str(study), "--out", str(out), "--list"]) == 0
+    listing = capsys.readouterr().out
     assert "bce-s42" in listing and "done" in listing
     assert "dice-s42" in listing and "started:" in listing
 
@@ -168,17 +173,15 @@ def test_compare_killed_mid_cell_and_restarted_finishes_every_cell_once(tmp_path
     page = (folder / "report.html").read_text()
     assert 'id="pair"' in page and "runs/dice-s42/eval/test/report_files/thumbs/" in page
 
-    again = _finish(_compare(study, out))
-    assert "2 cells, 0 to run" in again
+    assert compare_main([str(study), "--out", str(out)]) == 0
+    assert "2 cells, 0 to run" in capsys.readouterr().out
     assert len(pd.read_csv(folder / "results.csv")) == 2
 
     (folder / "results.csv").unlink()  # the rows gone, the cells would run again, but the study file changed
     study_text["settings"]["train"]["lr"] = 0.01
     study.write_text(yaml.safe_dump(study_text))
-    process = _compare(study, out)
-    _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 2
-    assert stderr.strip().splitlines()[-1] == (
+    assert compare_main([str(study), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {folder / 'runs' / 'bce-s42'}: trained with other settings than {study} gives cell bce-s42 "
         "(train.lr); delete the folder to train it again")
 

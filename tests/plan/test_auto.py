@@ -104,7 +104,8 @@ def _auto(*args, cwd):
 @pytest.mark.slow
 def test_tfseg_auto_runs_the_whole_way_killed_and_resumed(tiny_dataset, tmp_path):
     out = tmp_path / "auto"
-    args = (tiny_dataset, "--budget", "2m", "--folds", "2", "--out", out)
+    # 40 s: a few short epochs a fold (the plan's MIN_EPOCHS of fewer steps); enough for a kill after an epoch
+    args = (tiny_dataset, "--budget", "40s", "--folds", "2", "--out", out)
     first = _auto(*args, cwd=tmp_path)
     seen = []
     for line in first.stdout:

@@ -171,11 +171,13 @@ def test_a_planned_patch_recipe_trains(sparse_objects, tmp_path):
     plan(fingerprint(sparse_objects), 600, CPU, fixed_timing).save(tmp_path / "plan.yaml")
     result = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "--config", str(tmp_path / "plan.yaml"), "--epochs", "1",
-         "--steps-per-epoch", "2", "--run-dir", str(tmp_path / "run")],
+         "--steps-per-epoch", "2", "--set", "model.options.base_filters=4", "--run-dir", str(tmp_path / "run")],
         capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     saved = load_config(tmp_path / "run" / "config.yaml")
     assert saved.data.crop == 256 and saved.data.foreground_crops == 0.33 and (tmp_path / "run" / "best.keras").is_file()
+    planned = load_config(tmp_path / "plan.yaml").model.options
+    assert saved.model.options == {**planned, "base_filters": 4}  # the plan's depth; few filters keep the test quick
 
 
 @pytest.mark.slow
@@ -183,9 +185,10 @@ def test_tfseg_plan_writes_a_plan_that_train_py_trains(tiny_dataset, tmp_path, c
     from tfseg.cli import main
 
     out = tmp_path / "plan.yaml"
-    assert main(["plan", str(tiny_dataset), "--budget", "40s", "--out", str(out)]) == 0
+    # 30 s: about the least budget that affords resizing to 64x64 (MIN_SAMPLES at the CPU prior); less plans patches
+    assert main(["plan", str(tiny_dataset), "--budget", "30s", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"plan for {tiny_dataset.resolve()}, a budget of 40s on this CPU (")
+    assert printed.startswith(f"plan for {tiny_dataset.resolve()}, a budget of 30s on this CPU (")
     assert "data.image_size" in printed and "s/step on this CPU" in printed and "timed after the first (batch 2 of 64x64x1" in printed
     assert f"plan: written to {out}; train it with: python train.py --config {out}" in printed
     planned = load_config(out)
