@@ -185,8 +185,9 @@ def model_dirs(out: str | Path) -> list[Path]:
 
 
 class ShareOfBudget(keras.callbacks.Callback):
-    """Ends a model's training after an epoch when the next one would end past `until` seconds
-    of the budget used; saves the time used and prints the progress line after each epoch."""
+    """Ends a model's training after an epoch when more than half of the next one would fall
+    past `until` seconds of the budget used (so a model overruns its share by at most half an
+    epoch); saves the time used and prints the progress line after each epoch."""
 
     def __init__(self, state: AutoState, until: float, what: str) -> None:
         super().__init__()
@@ -201,7 +202,7 @@ class ShareOfBudget(keras.callbacks.Callback):
         self.longest = max(self.longest, time.monotonic() - self.started)
         self.state.save()
         self.state.progress(f"{self.what}: epoch {epoch + 1} done")
-        if epoch + 1 < self.params.get("epochs", 0) and self.state.used() + self.longest > self.until:
+        if epoch + 1 < self.params.get("epochs", 0) and self.state.used() + self.longest / 2 > self.until:
             print(f"tfseg auto: {self.what}: stopping, the next epoch would pass its share of the budget "
                   f"({format_duration(self.until)} used)", flush=True)
             self.model.stop_training = True

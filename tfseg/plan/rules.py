@@ -360,16 +360,17 @@ def planned_config(planned: dict) -> Config:
 
 @decides("train.epochs")
 def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
-    """The epochs the budget affords, from a timing of real training steps on this machine; with
-    fewer than MIN_EPOCHS epochs of the planned length, MIN_EPOCHS shorter ones."""
+    """The whole epochs of the planned length the budget affords, from a timing of real training
+    steps on this machine, each lengthened so they fill it; with fewer than MIN_EPOCHS,
+    MIN_EPOCHS shorter ones."""
     timing = budget.time_steps(planned_config(planned))
     steps = planned["train.steps_per_epoch"]
     usable = budget.seconds * (1 - RESERVED_SHARE) - timing.start_seconds
     fixed = timing.validation_seconds + 3 * timing.checkpoint_seconds  # best, last and the saved state
     count = int(usable // (steps * timing.train_seconds + fixed))
     settings = {"train.epochs": max(count, MIN_EPOCHS)}
-    if count < MIN_EPOCHS:
-        steps = max(1, int((usable / MIN_EPOCHS - fixed) // timing.train_seconds))
+    steps = max(1, int((usable / settings["train.epochs"] - fixed) // timing.train_seconds))
+    if steps != planned["train.steps_per_epoch"]:  # the whole epochs that fit, lengthened to fill the budget
         settings["train.steps_per_epoch"] = steps
     measured = (f"{timing.train_seconds:.3g} s/step on {budget.machine.describe()}: {timing.steps} steps timed after "
                 f"the first ({timing.what}); validation {timing.validation_seconds:.1f} s and checkpoints "
@@ -377,7 +378,9 @@ def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     return settings, (
         f"{measured}; {RESERVED_SHARE:.0%} of {format_duration(budget.seconds)} kept for export and evaluation: "
         f"{settings['train.epochs']} epochs of {steps} steps"
-        + ("" if count >= MIN_EPOCHS else f" (the budget affords fewer than {MIN_EPOCHS} of {planned['train.steps_per_epoch']})"))
+        + (f" (the budget affords fewer than {MIN_EPOCHS} of {planned['train.steps_per_epoch']})" if count < MIN_EPOCHS
+           else f" ({planned['train.steps_per_epoch']} lengthened to fill it)" if steps != planned["train.steps_per_epoch"]
+           else ""))
 
 
 @decides("train.schedule", "train.warmup_epochs")
