@@ -178,10 +178,14 @@ def model_names(state: AutoState) -> list[str]:
     return [f"fold-{index}" for index in range(folds)] if folds else ["model"]
 
 
+def run_dirs_of(state: AutoState, out: Path) -> list[Path]:
+    """The run folders of the models, `out/models/<name>` (`model_names`)."""
+    return [out / "models" / name for name in model_names(state)]
+
+
 def model_dirs(out: str | Path) -> list[Path]:
     """The run folders of the models of the `tfseg auto` run in `out` (planned already)."""
-    state = AutoState(Path(out) / STATE_FILE, json.loads((Path(out) / STATE_FILE).read_text()))
-    return [Path(out) / "models" / name for name in model_names(state)]
+    return run_dirs_of(AutoState(Path(out) / STATE_FILE, json.loads((Path(out) / STATE_FILE).read_text())), Path(out))
 
 
 class ShareOfBudget(keras.callbacks.Callback):
@@ -278,7 +282,7 @@ def choose_postprocessing(probabilities: list[np.ndarray], truths: list[np.ndarr
 
 def _tune_stage(state: AutoState, out: Path) -> None:
     state.progress("choosing flips, threshold and post-processing on the validation predictions")
-    run_dirs = [out / "models" / name for name in model_names(state)]
+    run_dirs = run_dirs_of(state, out)
     candidates = state.values["stages"]["plan"]["postprocessing"]
     tables = []
     for tta in TTA_CANDIDATES:
@@ -299,7 +303,7 @@ def _tune_stage(state: AutoState, out: Path) -> None:
 def _test_stage(state: AutoState, out: Path) -> dict:
     state.progress("scoring the ensemble on the test split")
     choice = state.values["stages"]["tune"]
-    run_dirs = [out / "models" / name for name in model_names(state)]
+    run_dirs = run_dirs_of(state, out)
     summary = evaluate_run(run_dirs[0], split="test", tta=choice["tta"], threshold=choice["threshold"],
                            postprocess_method=choice["postprocess"], ensemble=run_dirs[1:], out_dir=out / "test")
     state.finish("test", **{score: summary["scores"][score]["mean"] for score in ("iou", "dice")})
@@ -323,7 +327,7 @@ def ensemble_model(run_dirs: list[Path]) -> keras.Model:
 def _export_stage(state: AutoState, out: Path) -> None:
     state.progress("exporting the ensemble")
     choice = state.values["stages"]["tune"]
-    run_dirs = [out / "models" / name for name in model_names(state)]
+    run_dirs = run_dirs_of(state, out)
     config = read_config(run_dirs[0])
     config.data.folds = config.data.fold = 0
     class_names = read_class_names(resolve_data_dir(config.data), config.data.classes)

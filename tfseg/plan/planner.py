@@ -192,7 +192,8 @@ def follow_plan(config: Config, budget_seconds: float, machine: Machine | None =
     from tfseg.training import check_training_options
 
     check_training_options(config)
-    given = {key: _value_of(config, key) for key in config.sources}
+    values = config.to_dict()
+    given = {key: _value_of(values, key) for key in config.sources}
     planned = plan(fingerprint(config), budget_seconds, machine or this_machine(), time_steps, given)
     chosen = {key: choice for key, choice in planned.settings().items()
               if choice.rule != "dataset" and key not in DATA_DECIDED_KEYS}
@@ -202,9 +203,9 @@ def follow_plan(config: Config, budget_seconds: float, machine: Machine | None =
     return followed
 
 
-def _value_of(config: Config, dotted: str) -> Any:
-    """The value of a dotted key (`model.options.depth`) in `config`; None where it is absent."""
-    value: Any = config.to_dict()
+def _value_of(values: dict, dotted: str) -> Any:
+    """The value of a dotted key (`model.options.depth`) in a config's `to_dict()`; None where it is absent."""
+    value: Any = values
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
