@@ -81,9 +81,11 @@ def test_the_ensemble_model_is_the_mean_of_its_members(tmp_path):
 def test_a_resumed_run_must_be_asked_the_same(tiny_dataset, tmp_path):
     data = load_config(None, {"data.dir": str(tiny_dataset)})
     state = open_state(tmp_path / "auto", data, 600, None)
+    state.used_before = 5.0  # an earlier attempt's time
     state.finish("plan", folds=0)
     again = open_state(tmp_path / "auto", data, 600, None)
-    assert again.done("plan") and again.used_before >= 0
+    saved = json.loads((tmp_path / "auto" / "auto.json").read_text())["used_seconds"]
+    assert again.done("plan") and again.used_before == saved >= 5.0 and again.used() >= saved
     with pytest.raises(TfsegError, match=r"^--out .*auto: a tfseg auto run asked for other budget_seconds \(budget_seconds=600"):
         open_state(tmp_path / "auto", data, 900, None)
     (tmp_path / "other").mkdir()
