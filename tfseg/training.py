@@ -83,7 +83,7 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int = 1) 
     return model
 
 
-def _validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, np.ndarray] | None:
+def validation_sample(rows: pd.DataFrame, config: Config) -> tuple[np.ndarray, np.ndarray] | None:
     """The first `tensorboard_images` validation images and masks, or None."""
     count = min(config.train.tensorboard_images, len(rows))
     if count == 0:
@@ -233,7 +233,7 @@ def train(config: Config, resume: bool = False, callbacks: list[keras.callbacks.
         train_data, val_data = make_training_data(config, train_rows, val_rows, heads=len(model.outputs))
         stop = GracefulStop()
         run_callbacks = make_callbacks(
-            settings, output, _validation_sample(val_rows, config) if chief else None, history, best_so_far, stop
+            settings, output, validation_sample(val_rows, config) if chief else None, history, best_so_far, stop
         )
         epochs = f"{settings.epochs} epoch{'s' * (settings.epochs != 1)}"
         start = f"resuming after epoch {done} of {settings.epochs}" if resume else epochs

@@ -7,7 +7,7 @@ GIB = 2**30
 CPU = Machine("cpu", "test CPU", 1, 2, 24 * GIB)
 """The development VM: 2 cores, 24 GiB."""
 GPU = Machine("gpu", "test GPU", 1, 16, 80 * GIB)
-TIMING = StepTiming(train_seconds=0.5, validation_seconds=4.0, checkpoint_seconds=0.5, start_seconds=10.0, steps=12,
+TIMING = StepTiming(train_seconds=0.5, epoch_seconds=5.5, start_seconds=10.0, steps=12,
                     what="batch 8 of 256x256x1, float32")
 
 

@@ -67,14 +67,14 @@ def test_compare_runs_a_planned_study_entry_and_tabulates_it(tiny_dataset, tmp_p
 
     hand_study(tmp_path / "studies")
     path = write_study(tmp_path, tiny_dataset.parent, (
-        f"  - {{dataset: {tiny_dataset.name}, budget: 50s, folds: 1, "
+        f"  - {{dataset: {tiny_dataset.name}, budget: 20s, folds: 1, "
         "hand_tuned: {study: hand, runs: [unet-s1, unet-s2]}}\n"))
     assert compare_main([str(path), "--out", str(tmp_path / "studies")]) == 0
     results = pd.read_csv(tmp_path / "studies" / "planned" / "results.csv")
     row = results.iloc[0]
-    assert row["cell"] == "tiny-50s-one-model" and row["models"] == 1 and row["hand_test_iou"] == pytest.approx(0.82)
+    assert row["cell"] == "tiny-20s-one-model" and row["models"] == 1 and row["hand_test_iou"] == pytest.approx(0.82)
     assert 0 <= row["test_iou_plain"] <= 1 and row["used_seconds"] > 0
     table = (tmp_path / "studies" / "planned" / "results.md").read_text()
-    assert f"| tiny | 1 model; {row['choices']} | 50s (45 s) |" in table and "0.8200 ± 0.0283" in table
+    assert f"| tiny | 1 model; {row['choices']} | 20s (45 s) |" in table and "0.8200 ± 0.0283" in table
     assert compare_main([str(path), "--out", str(tmp_path / "studies"), "--list"]) == 0
-    assert capsys.readouterr().out.strip().endswith("tiny-50s-one-model                      done")
+    assert capsys.readouterr().out.strip().endswith("tiny-20s-one-model                      done")

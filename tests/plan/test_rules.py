@@ -180,11 +180,10 @@ PLANNED = {"data.dir": "/data/handmade", "data.image_size": [256, 256], "model.n
 def test_epochs_fill_the_budget_from_the_measured_step_time():
     settings, reason = rules.epochs(make_fingerprint(), PLANNED, budget(3600))
     usable = 3600 * 0.9 - TIMING.start_seconds
-    per_epoch = 250 * TIMING.train_seconds + TIMING.validation_seconds + 3 * TIMING.checkpoint_seconds
-    steps = int((usable / 24 - TIMING.validation_seconds - 3 * TIMING.checkpoint_seconds) // TIMING.train_seconds)
+    per_epoch = 250 * TIMING.train_seconds + TIMING.epoch_seconds
+    steps = int((usable / 24 - TIMING.epoch_seconds) // TIMING.train_seconds)
     assert int(usable // per_epoch) == 24 and settings == {"train.epochs": 24, "train.steps_per_epoch": steps}
-    assert 250 < steps < 250 * 25 / 24 and 24 * (steps * TIMING.train_seconds + TIMING.validation_seconds
-                                               + 3 * TIMING.checkpoint_seconds) <= usable
+    assert 250 < steps < 250 * 25 / 24 and 24 * (steps * TIMING.train_seconds + TIMING.epoch_seconds) <= usable
     assert "0.5 s/step on this CPU (test CPU, 2 cores, 24 GiB): 12 steps timed after the first (batch 8 of 256x256x1" in reason
     assert "10% of 1 h kept" in reason and f"24 epochs of {steps} steps (250 lengthened to fill it)" in reason
 
@@ -192,7 +191,7 @@ def test_epochs_fill_the_budget_from_the_measured_step_time():
 def test_epochs_shorten_when_the_budget_is_small():
     settings, reason = rules.epochs(make_fingerprint(), PLANNED, budget(300))
     usable = 300 * 0.9 - TIMING.start_seconds
-    steps = int((usable / 5 - TIMING.validation_seconds - 3 * TIMING.checkpoint_seconds) // TIMING.train_seconds)
+    steps = int((usable / 5 - TIMING.epoch_seconds) // TIMING.train_seconds)
     assert settings == {"train.epochs": 5, "train.steps_per_epoch": steps} and steps == 93
     assert "fewer than 5 of 250" in reason
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import signal
 import webbrowser
 from pathlib import Path
 from typing import Sequence
@@ -59,9 +60,11 @@ def find_page(path: str | Path) -> Path:
 
 def serve(page: Path, port: int) -> None:
     """Serves the page's folder on 127.0.0.1:`port` (0: a free one) and prints the page's address
-    until Ctrl-C, which closes the server."""
+    until Ctrl-C or SIGTERM, which close the server. The handlers are installed whatever the
+    process inherited (a shell's background job starts with SIGINT ignored)."""
     handler = functools.partial(QuietHandler, directory=str(page.parent))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    previous = {number: signal.signal(number, _interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
     print(f"tfseg: serving {page.parent} at http://127.0.0.1:{server.server_address[1]}/{quote(page.name)} "
           "(Ctrl-C stops)", flush=True)
     try:
@@ -70,6 +73,12 @@ def serve(page: Path, port: int) -> None:
         print("tfseg: stopped", flush=True)
     finally:
         server.server_close()
+        for number, previous_handler in previous.items():
+            signal.signal(number, previous_handler)
+
+
+def _interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

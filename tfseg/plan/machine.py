@@ -47,17 +47,16 @@ class StepTiming:
 
     Attributes:
         train_seconds: float. Mean time of one training step after the first.
-        validation_seconds: float. One pass over the validation split (its batches times
-            the mean time of a validation step).
-        checkpoint_seconds: float. Saving the model once (an epoch saves it up to three times).
+        epoch_seconds: float. What an epoch costs besides its training steps: the pass over
+            the validation split and the run's end-of-epoch callbacks (history, best and last
+            checkpoints, saved state, TensorBoard scalars and images), as training runs them.
         start_seconds: float. Building and compiling the model, and its first (traced) step.
         steps: int. Training steps timed.
         what: str. What was timed, e.g. "batch 8 of 96x128x3, mixed_bfloat16_convs".
     """
 
     train_seconds: float
-    validation_seconds: float
-    checkpoint_seconds: float
+    epoch_seconds: float
     start_seconds: float
     steps: int
     what: str

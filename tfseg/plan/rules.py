@@ -366,15 +366,15 @@ def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     timing = budget.time_steps(planned_config(planned))
     steps = planned["train.steps_per_epoch"]
     usable = budget.seconds * (1 - RESERVED_SHARE) - timing.start_seconds
-    fixed = timing.validation_seconds + 3 * timing.checkpoint_seconds  # best, last and the saved state
+    fixed = timing.epoch_seconds
     count = int(usable // (steps * timing.train_seconds + fixed))
     settings = {"train.epochs": max(count, MIN_EPOCHS)}
     steps = max(1, int((usable / settings["train.epochs"] - fixed) // timing.train_seconds))
     if steps != planned["train.steps_per_epoch"]:  # the whole epochs that fit, lengthened to fill the budget
         settings["train.steps_per_epoch"] = steps
     measured = (f"{timing.train_seconds:.3g} s/step on {budget.machine.describe()}: {timing.steps} steps timed after "
-                f"the first ({timing.what}); validation {timing.validation_seconds:.1f} s and checkpoints "
-                f"{3 * timing.checkpoint_seconds:.1f} s per epoch; model built in {timing.start_seconds:.0f} s")
+                f"the first ({timing.what}); validation and the epoch's files {timing.epoch_seconds:.1f} s "
+                f"per epoch; model built in {timing.start_seconds:.0f} s")
     return settings, (
         f"{measured}; {RESERVED_SHARE:.0%} of {format_duration(budget.seconds)} kept for export and evaluation: "
         f"{settings['train.epochs']} epochs of {steps} steps"

@@ -1,34 +1,53 @@
-"""Timing real training steps of a config on this machine, for the epochs a budget affords."""
+"""Timing real training steps and epochs of a config on this machine, for the epochs a budget affords."""
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
 import time
-from pathlib import Path
 
+import keras
+
+from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import Config
 from tfseg.data import load_table, make_dataset, settle_data, split_rows, targets_per_head
 from tfseg.distribution import dtype_policy, resolve_precision
 from tfseg.plan.machine import StepTiming
-from tfseg.training import build_model, seed_everything
+from tfseg.run import RunDir
+from tfseg.training import build_model, seed_everything, validation_sample
 
 
-def time_training_steps(config: Config, steps: int = 12, validation_steps: int = 3) -> StepTiming:
-    """Builds the config's model and times training steps on real batches of its dataset.
+class _EpochClock(keras.callbacks.Callback):
+    """The wall time of each epoch: its steps, its validation and the callbacks before this one."""
 
-    The first training step (tracing, compiling) is timed apart, as start-up; then `steps`
-    steps on batches from the training pipeline as it trains (augmented, cropped or
-    resized), then `validation_steps` validation steps after a first, and one save of the
-    model. Nothing is written but a temporary file.
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._began = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._began = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._began)
+
+
+def time_training_steps(config: Config, steps: int = 12) -> StepTiming:
+    """Builds the config's model and times its training on real batches of its dataset.
+
+    The first training step (building, tracing, compiling) is timed apart, as start-up; then
+    `steps` steps on batches from the training pipeline as it trains (augmented, cropped or
+    resized). Then two epochs of one step each run as training runs them, validating on the
+    whole validation split and calling the run's own end-of-epoch callbacks (history,
+    checkpoints, saved state, TensorBoard) into a temporary folder; the second, less its
+    step, is what an epoch costs besides its steps. Nothing is left behind.
 
     Args:
         config: Config. Data, model, batch size, loss, optimizer and precision as training uses them.
         steps: int. Training steps timed after the first. Defaults to 12.
-        validation_steps: int. Validation steps timed after the first. Defaults to 3.
 
     Returns:
-        A `StepTiming`; its validation time is that of one pass over the validation split.
+        A `StepTiming`.
     """
     settings = config.train
     seed_everything(settings)
@@ -40,27 +59,22 @@ def time_training_steps(config: Config, steps: int = 12, validation_steps: int =
     with dtype_policy(precision):
         model = build_model(config)
         heads = len(model.outputs)
-        train_data = make_dataset(train_rows, config.data, settings.batch_size, training=True, seed=settings.seed,
-                                  repeat=True)
-        val_data = make_dataset(val_rows, config.data, settings.batch_size, training=False)
-        validation_batches = int(val_data.cardinality())
-        train_batches = iter(targets_per_head(train_data, heads))
-        val_batches = iter(targets_per_head(val_data.repeat(), heads))
+        train_data = targets_per_head(make_dataset(train_rows, config.data, settings.batch_size, training=True,
+                                                   seed=settings.seed, repeat=True), heads)
+        val_data = targets_per_head(make_dataset(val_rows, config.data, settings.batch_size, training=False), heads)
+        train_batches = iter(train_data)
         model.train_on_batch(*next(train_batches))
         start_seconds = time.perf_counter() - started
         timed = time.perf_counter()
         for _ in range(steps):
             model.train_on_batch(*next(train_batches))
         train_seconds = (time.perf_counter() - timed) / steps
-        model.test_on_batch(*next(val_batches))
-        timed = time.perf_counter()
-        for _ in range(validation_steps):
-            model.test_on_batch(*next(val_batches))
-        validation_seconds = (time.perf_counter() - timed) / validation_steps * validation_batches
-    with tempfile.TemporaryDirectory() as folder:
-        timed = time.perf_counter()
-        model.save(Path(folder) / "timing.keras")
-        checkpoint_seconds = time.perf_counter() - timed
+        clock = _EpochClock()
+        with tempfile.TemporaryDirectory() as folder:
+            callbacks = make_callbacks(settings, RunDir(folder), validation_sample(val_rows, config), None, None,
+                                       GracefulStop())
+            model.fit(train_data, validation_data=val_data, epochs=2, steps_per_epoch=1, callbacks=[*callbacks, clock],
+                      verbose=0, shuffle=False)
     height, width = config.data.image_size
-    return StepTiming(train_seconds, validation_seconds, checkpoint_seconds, start_seconds, steps,
+    return StepTiming(train_seconds, max(0.0, clock.seconds[-1] - train_seconds), start_seconds, steps,
                       f"batch {settings.batch_size} of {height}x{width}x{config.data.channels}, {precision}")
