@@ -78,3 +78,9 @@ def test_compare_runs_a_planned_study_entry_and_tabulates_it(tiny_dataset, tmp_p
     assert f"| tiny | 1 model; {row['choices']} | 20s (45 s) |" in table and "0.8200 ± 0.0283" in table
     assert compare_main([str(path), "--out", str(tmp_path / "studies"), "--list"]) == 0
     assert capsys.readouterr().out.strip().endswith("tiny-20s-one-model                      done")
+    markdown = tmp_path / "RESULTS.md"  # published as RESULTS.md publishes the shipped one
+    markdown.write_text("# results\n<!-- study table: planned.yaml (published) -->\nold\n<!-- end of study table -->\nafter\n")
+    assert compare_main(["--publish", str(markdown), "--out", str(tmp_path / "studies")]) == 0
+    published = markdown.read_text()
+    assert "\nold\n" not in published and published.endswith("<!-- end of study table -->\nafter\n")
+    assert published.count(f"| tiny | 1 model; {row['choices']} | 20s (45 s) |") == 1

@@ -131,10 +131,9 @@ def entry_row(study: PlannedStudy, entry: Entry, out: Path, summary: dict) -> di
     }
 
 
-def render_planned(study: PlannedStudy) -> str:
-    """results.md: one row per finished entry, planned against hand-tuned."""
-    lines = [f"# {study.name}", "", study.description.strip(), "",
-             "| dataset | planned | budget (hand-tuned training time) | time used | test IoU, plain | test IoU, tuned "
+def planned_table(study: PlannedStudy) -> list[str]:
+    """The lines of the Markdown table: one row per finished entry, planned against hand-tuned."""
+    lines = ["| dataset | planned | budget (hand-tuned training time) | time used | test IoU, plain | test IoU, tuned "
              "| test Dice, tuned | hand-tuned | its test IoU | planned − hand-tuned |",
              "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
     table = pd.read_csv(study.results_csv) if study.results_csv.is_file() else pd.DataFrame()
@@ -149,8 +148,14 @@ def render_planned(study: PlannedStudy) -> str:
         lines.append(f"| {row['dataset']} | {planned} | {row['budget']}{hand_time} | {format_duration(row['used_seconds'])} "
                      f"| {row['test_iou_plain']:.4f} | {row['test_iou']:.4f} | {row['test_dice']:.4f} "
                      f"| {reference} | {hand_iou} | {difference} |")
+    return lines
+
+
+def render_planned(study: PlannedStudy) -> str:
+    """results.md: the study's name, description, table (`planned_table`) and machine."""
+    table = pd.read_csv(study.results_csv) if study.results_csv.is_file() else pd.DataFrame()
     machines = sorted(set(table["machine"])) if len(table) else []
-    lines += ["", f"Machine: {'; '.join(machines) or '—'}. Budgets are for all of `tfseg auto` (planning, training, "
+    lines = [f"# {study.name}", "", study.description.strip(), "", *planned_table(study), "", f"Machine: {'; '.join(machines) or '—'}. Budgets are for all of `tfseg auto` (planning, training, "
               "choosing, testing, export); the hand-tuned times are training alone (epochs × seconds per epoch in its "
               "study's results.csv)."]
     return "\n".join(lines) + "\n"

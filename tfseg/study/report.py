@@ -176,7 +176,8 @@ def publish(markdown: str | Path, figures: str | Path = "docs/assets/studies", o
     A block runs from a line `<!-- study table: STUDY.yaml ... -->` (the study file, relative
     to the Markdown file's folder) to `<!-- end of study table -->`; everything between is
     replaced by the study's figure link and table, rendered from its results.csv. The figure
-    is drawn into `figures/<name>.png`.
+    is drawn into `figures/<name>.png`. A planned study's block is its table alone
+    (`tfseg.plan.evidence.planned_table`).
 
     Args:
         markdown: str or Path. The Markdown file, e.g. RESULTS.md.
@@ -190,6 +191,8 @@ def publish(markdown: str | Path, figures: str | Path = "docs/assets/studies", o
     Raises:
         TfsegError: a block without its end, or a study without results.
     """
+    from tfseg.plan.evidence import is_planned_study, load_planned_study, planned_table
+
     markdown, figures = Path(markdown), Path(figures)
     lines = markdown.read_text().splitlines()
     output, index = [], 0
@@ -203,7 +206,15 @@ def publish(markdown: str | Path, figures: str | Path = "docs/assets/studies", o
         end = next((k for k in range(index, len(lines)) if lines[k] == PUBLISHED_END), None)
         if end is None:
             raise TfsegError(f"{markdown} line {index}: no {PUBLISHED_END} after the study table it opens")
-        study = load_study(markdown.parent / opened["source"], out_root)
+        source = markdown.parent / opened["source"]
+        if is_planned_study(source):
+            planned = load_planned_study(source, out_root)
+            if not planned.results_csv.is_file():
+                raise TfsegError(f"{markdown} line {index}: {planned.results_csv} does not exist; run the study first")
+            output += planned_table(planned)
+            index = end
+            continue
+        study = load_study(source, out_root)
         if not study.results_csv.is_file():
             raise TfsegError(f"{markdown} line {index}: {study.results_csv} does not exist; run the study first")
         figure = figures / f"{study.name}.png"
