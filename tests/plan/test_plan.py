@@ -18,7 +18,7 @@ from tfseg.plan import StepTiming, plan, plan_data, time_training_steps
 from tfseg.transforms import PIXEL_TRANSFORMS, parse_transforms
 
 from tests.conftest import shared_dataset, tiny_config
-from tests.plan.conftest import CPU, fixed_timing
+from tests.plan.conftest import CPU, fixed_timing, make_fingerprint, object_class
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -155,6 +155,15 @@ def test_the_plan_is_a_config_file_with_its_reasons(sparse_objects, tmp_path):
     assert sum(line.startswith("train.optimizer, lr, weight_decay") for line in lines) == 1
 
 
+def test_the_plan_lists_the_mask_threshold_of_binary_masks_only():
+    binary = plan(make_fingerprint(), 1800, CPU, fixed_timing).settings()
+    labels = plan(make_fingerprint(classes=[object_class(1), object_class(2)], encoding="labels"), 1800, CPU,
+                  fixed_timing).settings()
+    assert binary["data.mask_threshold"].value == 127 and binary["data.mask_threshold"].reason == (
+        "as the fingerprint read the data")
+    assert labels["data.classes"].value == 3 and "data.mask_threshold" not in labels
+
+
 @pytest.mark.slow
 def test_time_training_steps_measures_real_steps(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -181,18 +190,20 @@ def test_a_planned_patch_recipe_trains(sparse_objects, tmp_path):
 
 
 @pytest.mark.slow
-def test_tfseg_plan_writes_a_plan_that_train_py_trains(tiny_dataset, tmp_path, capsys):
+def test_tfseg_plan_writes_a_plan_that_train_py_trains(tmp_path, capsys):
     from tfseg.cli import main
+    from tfseg.data.synthetic import write_demo_dataset
 
+    data = write_demo_dataset(tmp_path / "small", samples=24, size=32, seed=3)
     out = tmp_path / "plan.yaml"
-    # 30 s: about the least budget that affords resizing to 64x64 (MIN_SAMPLES at the CPU prior); less plans patches
-    assert main(["plan", str(tiny_dataset), "--budget", "30s", "--out", str(out)]) == 0
+    # 10 s: about the least budget that affords resizing to 32x32 (MIN_SAMPLES at the CPU prior); less plans patches
+    assert main(["plan", str(data), "--budget", "10s", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(f"plan for {tiny_dataset.resolve()}, a budget of 30s on this CPU (")
-    assert "data.image_size" in printed and "s/step on this CPU" in printed and "timed after the first (batch 2 of 64x64x1" in printed
+    assert printed.startswith(f"plan for {data.resolve()}, a budget of 10s on this CPU (")
+    assert "data.image_size" in printed and "s/step on this CPU" in printed and "timed after the first (batch 2 of 32x32x1" in printed
     assert f"plan: written to {out}; train it with: python train.py --config {out}" in printed
     planned = load_config(out)
-    assert planned.data.image_size == [64, 64] and planned.train.epochs >= 5
+    assert planned.data.image_size == [32, 32] and planned.train.epochs >= 5
     result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", str(out), "--run-dir",
                              str(tmp_path / "run")], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

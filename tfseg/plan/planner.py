@@ -120,11 +120,13 @@ def _yaml_lines(values: dict, prefix: str, reasons: dict[str, Choice], indent: s
 
 
 def _dataset_choices(fingerprint: dict) -> list[Choice]:
-    """The dataset and the options the fingerprint was computed with that differ from the defaults."""
+    """The dataset and the options the fingerprint was computed with that differ from the defaults
+    (the mask threshold only for binary masks: label maps do not use it)."""
     defaults = {**{f"data.{key}": value for key, value in dataclasses.asdict(DataConfig()).items()},
                 "train.seed": TrainConfig().seed}
-    given = {key: value for key, value in fingerprint["options"].items()
-             if key not in ("data.channels", "data.classes") and value != defaults[key]}
+    unused = {"data.channels", "data.classes"} | ({"data.mask_threshold"} if fingerprint["options"]["data.classes"] > 1
+                                                  else set())
+    given = {key: value for key, value in fingerprint["options"].items() if key not in unused and value != defaults[key]}
     return [Choice("data.dir", fingerprint["dataset"], "the dataset", "dataset"),
             *(Choice(key, value, "as the fingerprint read the data", "dataset") for key, value in given.items())]
 
