@@ -71,13 +71,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
     def command() -> None:
         from tfseg.errors import TfsegError
-        from tfseg.plan.evidence import is_planned_study
+        from tfseg.plan.evidence import is_planned_study, published_table
         from tfseg.study import check_pair_names, describe_cells, load_study, publish, render_results, run_study, select_cells
 
         if args.publish:
             if args.study:
                 raise TfsegError("--publish MARKDOWN publishes the studies the file names; drop the study file")
-            publish(args.publish, args.figures, args.out)
+            publish(args.publish, args.figures, args.out, other_tables=published_table)
             print(f"tfseg: study tables in {args.publish} and their figures in {args.figures} rewritten")
             return
         if not args.study:

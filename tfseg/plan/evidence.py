@@ -151,6 +151,17 @@ def planned_table(study: PlannedStudy) -> list[str]:
     return lines
 
 
+def published_table(source: Path, out_root: Path) -> list[str] | None:
+    """A planned study's table for a block `compare.py --publish` rewrites, or None when
+    `source` is not a planned study (`tfseg.study.publish`'s `other_tables`)."""
+    if not is_planned_study(source):
+        return None
+    study = load_planned_study(source, out_root)
+    if not study.results_csv.is_file():
+        raise TfsegError(f"{study.results_csv} does not exist; run the study first")
+    return planned_table(study)
+
+
 def render_planned(study: PlannedStudy) -> str:
     """results.md: the study's name, description, table (`planned_table`) and machine."""
     table = pd.read_csv(study.results_csv) if study.results_csv.is_file() else pd.DataFrame()

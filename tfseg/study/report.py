@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -170,20 +171,23 @@ def _published_block(study: Study, figure: Path, markdown: Path) -> list[str]:
 
 
 def publish(markdown: str | Path, figures: str | Path = "docs/assets/studies", out_root: str | Path = "studies",
-            write: bool = True) -> str:
+            write: bool = True, other_tables: Callable[[Path, Path], list[str] | None] | None = None) -> str:
     """Rewrites the published blocks of a Markdown file from the studies' results.
 
     A block runs from a line `<!-- study table: STUDY.yaml ... -->` (the study file, relative
     to the Markdown file's folder) to `<!-- end of study table -->`; everything between is
     replaced by the study's figure link and table, rendered from its results.csv. The figure
-    is drawn into `figures/<name>.png`. A planned study's block is its table alone
-    (`tfseg.plan.evidence.planned_table`).
+    is drawn into `figures/<name>.png`. `other_tables(study_file, out_root)` may render
+    other study files' blocks (compare.py passes `tfseg.plan.evidence.published_table`, a
+    planned study's table alone); None for a grid study.
 
     Args:
         markdown: str or Path. The Markdown file, e.g. RESULTS.md.
         figures: str or Path. Where the figures go. Defaults to "docs/assets/studies".
         out_root: str or Path. The folder of all studies. Defaults to "studies".
         write: bool. Write the file and the figures; False only returns the text. Defaults to True.
+        other_tables: callable or None. (study file, out_root) → the block's lines, or None
+            for a grid study. Defaults to None.
 
     Returns:
         The file's new text.
@@ -191,8 +195,6 @@ def publish(markdown: str | Path, figures: str | Path = "docs/assets/studies", o
     Raises:
         TfsegError: a block without its end, or a study without results.
     """
-    from tfseg.plan.evidence import is_planned_study, load_planned_study, planned_table
-
     markdown, figures = Path(markdown), Path(figures)
     lines = markdown.read_text().splitlines()
     output, index = [], 0
@@ -207,11 +209,9 @@ def publish(markdown: str | Path, figures: str | Path = "docs/assets/studies", o
         if end is None:
             raise TfsegError(f"{markdown} line {index}: no {PUBLISHED_END} after the study table it opens")
         source = markdown.parent / opened["source"]
-        if is_planned_study(source):
-            planned = load_planned_study(source, out_root)
-            if not planned.results_csv.is_file():
-                raise TfsegError(f"{markdown} line {index}: {planned.results_csv} does not exist; run the study first")
-            output += planned_table(planned)
+        other = other_tables(source, Path(out_root)) if other_tables else None
+        if other is not None:
+            output += other
             index = end
             continue
         study = load_study(source, out_root)
