@@ -166,9 +166,10 @@ def render_planned(study: PlannedStudy) -> str:
     """results.md: the study's name, description, table (`planned_table`) and machine."""
     table = pd.read_csv(study.results_csv) if study.results_csv.is_file() else pd.DataFrame()
     machines = sorted(set(table["machine"])) if len(table) else []
-    lines = [f"# {study.name}", "", study.description.strip(), "", *planned_table(study), "", f"Machine: {'; '.join(machines) or '—'}. Budgets are for all of `tfseg auto` (planning, training, "
-              "choosing, testing, export); the hand-tuned times are training alone (epochs × seconds per epoch in its "
-              "study's results.csv)."]
+    lines = [f"# {study.name}", "", study.description.strip(), "", *planned_table(study), "",
+             f"Machine: {'; '.join(machines) or '—'}. Budgets are for all of `tfseg auto` (planning, training, "
+             "choosing, testing, export); the hand-tuned times are training alone (epochs × seconds per epoch in its "
+             "study's results.csv)."]
     return "\n".join(lines) + "\n"
 
 

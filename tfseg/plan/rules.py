@@ -366,10 +366,9 @@ def epochs(fingerprint: dict, planned: dict, budget: Budget) -> Decision:
     timing = budget.time_steps(planned_config(planned))
     steps = planned["train.steps_per_epoch"]
     usable = budget.seconds * (1 - RESERVED_SHARE) - timing.start_seconds
-    fixed = timing.epoch_seconds
-    count = int(usable // (steps * timing.train_seconds + fixed))
+    count = int(usable // (steps * timing.train_seconds + timing.epoch_seconds))
     settings = {"train.epochs": max(count, MIN_EPOCHS)}
-    steps = max(1, int((usable / settings["train.epochs"] - fixed) // timing.train_seconds))
+    steps = max(1, int((usable / settings["train.epochs"] - timing.epoch_seconds) // timing.train_seconds))
     if steps != planned["train.steps_per_epoch"]:  # the whole epochs that fit, lengthened to fill the budget
         settings["train.steps_per_epoch"] = steps
     measured = (f"{timing.train_seconds:.3g} s/step on {budget.machine.describe()}: {timing.steps} steps timed after "

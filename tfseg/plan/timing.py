@@ -10,7 +10,7 @@ import keras
 
 from tfseg.callbacks import GracefulStop, make_callbacks
 from tfseg.config import Config
-from tfseg.data import load_table, make_dataset, settle_data, split_rows, targets_per_head
+from tfseg.data import load_table, make_training_data, settle_data, split_rows
 from tfseg.distribution import dtype_policy, resolve_precision
 from tfseg.plan.machine import StepTiming
 from tfseg.run import RunDir
@@ -59,9 +59,9 @@ def time_training_steps(config: Config, steps: int = 12) -> StepTiming:
     with dtype_policy(precision):
         model = build_model(config)
         heads = len(model.outputs)
-        train_data = targets_per_head(make_dataset(train_rows, config.data, settings.batch_size, training=True,
-                                                   seed=settings.seed, repeat=True), heads)
-        val_data = targets_per_head(make_dataset(val_rows, config.data, settings.batch_size, training=False), heads)
+        # the datasets training fits on, the training split repeating (an epoch of steps) whatever the config says
+        repeating = dataclasses.replace(config, train=dataclasses.replace(settings, steps_per_epoch=steps))
+        train_data, val_data = make_training_data(repeating, train_rows, val_rows, heads)
         train_batches = iter(train_data)
         model.train_on_batch(*next(train_batches))
         start_seconds = time.perf_counter() - started
